@@ -1,0 +1,274 @@
+"""Findings: the one vocabulary every stage of fedscan speaks.
+
+Theory of this module
+---------------------
+A *finding* is a fact about a certificate, a DNS record or a connection that an administrator
+must act on (or should know). Its ``code`` is a public, stable interface: scripts match on it,
+monitoring suppresses by it, the README documents it. Codes are therefore registered here, once,
+with their default severity, and :func:`finding` refuses an unregistered code, so a typo is a
+test failure and never a silently new public name.
+
+Severity and status are different things. Severity belongs to a finding (``info`` does not
+affect the outcome). Status belongs to an endpoint, a domain or a run and follows the
+monitoring-plugin convention for exit codes (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN). When
+results are combined, CRITICAL outranks UNKNOWN, which outranks WARNING: a definite breakage is
+the most useful thing to page on, and "could not check" must not hide behind a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from types import MappingProxyType
+from typing import Any
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    UNKNOWN = "unknown"
+    CRITICAL = "critical"
+
+
+class Status(IntEnum):
+    """Exit codes of the monitoring-plugin convention (Nagios, Icinga, Sensu)."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+    @property
+    def rank(self) -> int:
+        return _STATUS_RANK[self]
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+_STATUS_RANK = {Status.OK: 0, Status.WARNING: 1, Status.UNKNOWN: 2, Status.CRITICAL: 3}
+_SEVERITY_STATUS = {
+    Severity.INFO: Status.OK,
+    Severity.WARNING: Status.WARNING,
+    Severity.UNKNOWN: Status.UNKNOWN,
+    Severity.CRITICAL: Status.CRITICAL,
+}
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    """Documentation of one finding code; the README table is checked against these."""
+
+    code: str
+    severity: Severity
+    stage: str  # "certificate", "csr", "pfx", "dns", "connection", "monitoring"
+    summary: str
+    remedy: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: Severity
+    message: str
+    details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def status(self) -> Status:
+        return _SEVERITY_STATUS[self.severity]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": str(self.severity),
+            "message": self.message,
+            "details": dict(self.details),
+        }
+
+
+def finding(code: str, message: str, severity: Severity | None = None, **details: Any) -> Finding:
+    """Build a finding of a registered code; its default severity unless one is given."""
+    info = CODES[code]  # KeyError on an unregistered code is deliberate
+    return Finding(code, severity or info.severity, message, MappingProxyType(details))
+
+
+def worst(statuses: Iterable[Status]) -> Status:
+    return max(statuses, key=lambda s: s.rank, default=Status.OK)
+
+
+def status_of(findings: Iterable[Finding]) -> Status:
+    return worst(f.status for f in findings)
+
+
+def worst_finding(findings: Iterable[Finding]) -> Finding | None:
+    ranked = sorted(findings, key=lambda f: -_SEVERITY_RANK[f.severity])
+    return ranked[0] if ranked else None
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.UNKNOWN: 2, Severity.CRITICAL: 3}
+
+
+def _codes(*infos: CodeInfo) -> Mapping[str, CodeInfo]:
+    return MappingProxyType({i.code: i for i in infos})
+
+
+C, W, U, I = Severity.CRITICAL, Severity.WARNING, Severity.UNKNOWN, Severity.INFO
+
+CODES: Mapping[str, CodeInfo] = _codes(
+    # --- certificate: names -------------------------------------------------------------
+    CodeInfo("san-missing", C, "certificate",
+             "A name peers check (or a namespace this Edge serves) is not in the subjectAltName.",
+             "Reissue the certificate with the missing name as a DNS SAN (for an XMPP domain a "
+             "DNS-ID, SRV-ID or XmppAddr)."),
+    CodeInfo("san-extension-missing", C, "certificate",
+             "The certificate has no subjectAltName extension; peers ignore the subject CN.",
+             "Reissue with every federation name in the SAN, the subject CN repeated there."),
+    CodeInfo("cn-not-in-san", W, "certificate",
+             "The subject CN is not repeated in the subjectAltName (Lync/SfB expect it there).",
+             "Reissue with the subject name also listed as the first SAN."),
+    CodeInfo("wildcard-cn", W, "certificate",
+             "The subject CN is a wildcard; Lync/SfB do not support one on the Access Edge.",
+             "Use the Access Edge FQDN as the subject name."),
+    CodeInfo("wildcard-san", W, "certificate",
+             "A SAN is a wildcard; Lync/SfB do not support wildcards on the Access Edge, and "
+             "wildcards never cover an XMPP domain's bare name.",
+             "List every federation FQDN explicitly in the SAN."),
+    # --- certificate: key usage ---------------------------------------------------------
+    CodeInfo("eku-server-auth-missing", C, "certificate",
+             "Extended Key Usage lacks Server Authentication: peers refuse the TLS server.",
+             "Reissue from a template with Server Authentication (1.3.6.1.5.5.7.3.1)."),
+    CodeInfo("eku-client-auth-missing", C, "certificate",
+             "Extended Key Usage lacks Client Authentication: federation is mutual TLS and "
+             "XMPP peers reject such certificates (a warning with --client-auth optional).",
+             "Reissue with Client Authentication (1.3.6.1.5.5.7.3.2) as well; public CAs are "
+             "dropping it, so plan a CA or private PKI that still issues it."),
+    CodeInfo("eku-absent", I, "certificate",
+             "No Extended Key Usage extension: any purpose is permitted (RFC 5280 4.2.1.12).",
+             "Nothing to do; public CAs always include an EKU, so expect one on renewal."),
+    CodeInfo("client-auth-renewal-risk", I, "certificate",
+             "This publicly trusted certificate has Client Authentication today, but public CAs "
+             "are removing it (Let's Encrypt since 2026-02-11; Chrome Root Program requires "
+             "serverAuth-only from 2027-03-15): the next renewal can silently break federation.",
+             "Before renewal, confirm your CA still issues clientAuth, or move federation to a "
+             "CA product that does."),
+    # --- certificate: validity -------------------------------------------------------------
+    CodeInfo("expired", C, "certificate", "A certificate of the chain is past its notAfter.",
+             "Renew and install the certificate (and the current intermediates)."),
+    CodeInfo("not-yet-valid", C, "certificate", "A certificate of the chain is before its notBefore.",
+             "Check the server clock, or wait until the certificate's notBefore."),
+    CodeInfo("expires-soon", W, "certificate",
+             "The leaf expires within the warning threshold (critical within the critical one).",
+             "Renew now; federation partners see the failure before you do."),
+    # --- certificate: chain -----------------------------------------------------------------
+    CodeInfo("chain-untrusted", C, "certificate",
+             "The chain does not lead to a trusted root (Mozilla's roots unless --ca-file).",
+             "Use a certificate from a public CA that federation partners trust."),
+    CodeInfo("chain-incomplete", C, "certificate",
+             "The server does not send the intermediate(s) that link its certificate to a root.",
+             "Install the CA's intermediate certificates on the server so it sends them."),
+    CodeInfo("chain-order", W, "certificate",
+             "The served chain is out of order (each certificate should be followed by its issuer).",
+             "Serve the leaf first, then each issuer in turn."),
+    CodeInfo("self-signed", C, "certificate", "The certificate is self-signed.",
+             "Replace it with a certificate from a public CA."),
+    CodeInfo("weak-key", C, "certificate",
+             "A key is too weak (RSA under 2048 bits, DSA, or an EC curve under 256 bits).",
+             "Reissue with RSA 2048 or larger."),
+    CodeInfo("weak-signature", W, "certificate",
+             "A signature uses a broken hash (MD5: critical; SHA-1: warning).",
+             "Reissue with SHA-256."),
+    CodeInfo("pss-signature", C, "certificate",
+             "A signature is RSASSA-PSS, which Lync/SfB servers do not support.",
+             "Reissue with a PKCS#1 v1.5 SHA-256 signature."),
+    CodeInfo("no-crl-distribution-point", W, "certificate",
+             "The leaf has no CRL distribution point; Lync/SfB require one to check revocation.",
+             "Reissue from a CA that publishes a CRL distribution point."),
+    CodeInfo("ecdsa-key", I, "certificate",
+             "The leaf key is ECDSA; older federation peers and some XMPP servers accept RSA only.",
+             "Confirm every partner supports ECDSA, or use RSA 2048 for widest interoperability."),
+    CodeInfo("no-certificate", C, "certificate", "The endpoint presented no certificate.",
+             "Bind a certificate to the federation listener."),
+    CodeInfo("certificate-unparseable", C, "certificate",
+             "A presented certificate is not valid DER X.509.",
+             "Reinstall the certificate from the CA's original files."),
+    # --- offline inputs ------------------------------------------------------------------------
+    CodeInfo("csr-signature-invalid", C, "csr", "The CSR's self-signature does not verify.",
+             "Generate the request again."),
+    CodeInfo("pfx-key-missing", C, "pfx", "The PFX holds no private key, so it cannot be installed.",
+             "Export the certificate again with its private key."),
+    CodeInfo("pfx-key-mismatch", C, "pfx", "The PFX's private key does not belong to its certificate.",
+             "Export the matching certificate and key together."),
+    # --- DNS discovery -------------------------------------------------------------------------
+    CodeInfo("srv-missing", C, "dns",
+             "The service's SRV record is not published (critical for SIP federation: partners "
+             "cannot discover the domain).",
+             "Publish the SRV record shown in the readiness report."),
+    CodeInfo("srv-service-disabled", I, "dns",
+             "The SRV record's target is '.': the domain says the service is not offered.",
+             "Nothing to do unless you mean to federate over this service."),
+    CodeInfo("srv-fallback", I, "dns",
+             "No XMPP server SRV record: peers fall back to the domain itself on port 5269 "
+             "(RFC 6120 3.2.2), which was scanned.",
+             "Publish _xmpp-server._tcp if the XMPP service lives elsewhere."),
+    CodeInfo("srv-target-outside-domain", C, "dns",
+             "The SIP federation SRV target is not <host>.<SIP domain>; Lync/SfB peers refuse it "
+             "(top-level suffix match).",
+             "Point the SRV at a host inside the SIP domain (e.g. sip.<domain>)."),
+    CodeInfo("srv-records-capped", W, "dns",
+             "The SRV answer had more records than fedscan scans; the rest were ignored.",
+             "Publish a sane number of SRV records."),
+    CodeInfo("hosted-microsoft-365", I, "dns",
+             "The domain federates through Microsoft 365 (sipfed.online.lync.com); on-premises "
+             "certificate rules do not apply.",
+             "Nothing to do on-premises."),
+    CodeInfo("target-unresolvable", C, "dns", "An SRV target has no A or AAAA record.",
+             "Publish address records for the SRV target."),
+    CodeInfo("dns-error", U, "dns",
+             "DNS could not answer (SERVFAIL, timeout, malformed answer): nothing could be checked.",
+             "Check the domain's name servers, or --nameserver."),
+    CodeInfo("pool-certificate-mismatch", W, "dns",
+             "Nodes behind one SRV target present different certificates: part of federation "
+             "traffic sees the other one.",
+             "Install the same, current certificate on every node of the pool."),
+    # --- connections ---------------------------------------------------------------------------
+    CodeInfo("connect-refused", C, "connection", "The published endpoint refused the TCP connection.",
+             "Check the service is running and the firewall forwards the port."),
+    CodeInfo("connect-timeout", C, "connection",
+             "No TCP connection within the deadline (filtered or down).",
+             "Check the firewall and that the service listens on the published address."),
+    CodeInfo("connect-error", C, "connection", "The TCP connection failed (unreachable, reset).",
+             "Check routing and the service."),
+    CodeInfo("handshake-timeout", C, "connection",
+             "The peer accepted the connection but did not finish the exchange within the deadline.",
+             "Check the service; a proxy or IPS may be holding the connection."),
+    CodeInfo("tls-handshake-failed", C, "connection", "The TLS handshake failed (the alert is given).",
+             "Check the TLS configuration of the listener."),
+    CodeInfo("tls-legacy-only", C, "connection",
+             "The best TLS version the server negotiates is below TLS 1.2; Microsoft 365 and "
+             "current peers refuse it.",
+             "Enable TLS 1.2 (and 1.3) on the server."),
+    CodeInfo("client-certificate-required", W, "connection",
+             "The server demands a client certificate (mutual TLS) and ended the handshake "
+             "without one; rescan with --client-cert to see the rest.",
+             "Nothing to fix if intended; scan with --client-cert/--client-key."),
+    CodeInfo("starttls-not-offered", C, "connection",
+             "The XMPP server's stream features do not offer STARTTLS.",
+             "Enable TLS for server-to-server connections."),
+    CodeInfo("starttls-refused", C, "connection", "The XMPP server answered <starttls/> with <failure/>.",
+             "Check the server's TLS certificate configuration."),
+    CodeInfo("stream-error", C, "connection", "The XMPP server closed the stream with an error.",
+             "See the condition; host-unknown means the server does not serve this domain."),
+    CodeInfo("protocol-error", C, "connection",
+             "The peer broke the protocol (malformed, oversized or unexpected data).",
+             "Check what listens on the port; it may not be the federation service."),
+    CodeInfo("scan-error", U, "connection",
+             "fedscan could not check this endpoint (a local problem, e.g. the client certificate).",
+             "See the message."),
+    # --- monitoring ----------------------------------------------------------------------------
+    CodeInfo("suppression-expired", W, "monitoring",
+             "A configured suppression has lapsed; the finding it hid is reported again.",
+             "Fix the finding, or renew the suppression with a new until-date."),
+)
+del C, W, U, I
