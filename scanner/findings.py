@@ -114,7 +114,7 @@ def _codes(*infos: CodeInfo) -> Mapping[str, CodeInfo]:
     return MappingProxyType({i.code: i for i in infos})
 
 
-C, W, U, I = Severity.CRITICAL, Severity.WARNING, Severity.UNKNOWN, Severity.INFO
+C, W, U, INF = Severity.CRITICAL, Severity.WARNING, Severity.UNKNOWN, Severity.INFO
 
 CODES: Mapping[str, CodeInfo] = _codes(
     # --- certificate: names -------------------------------------------------------------
@@ -144,10 +144,10 @@ CODES: Mapping[str, CodeInfo] = _codes(
              "XMPP peers reject such certificates (a warning with --client-auth optional).",
              "Reissue with Client Authentication (1.3.6.1.5.5.7.3.2) as well; public CAs are "
              "dropping it, so plan a CA or private PKI that still issues it."),
-    CodeInfo("eku-absent", I, "certificate",
+    CodeInfo("eku-absent", INF, "certificate",
              "No Extended Key Usage extension: any purpose is permitted (RFC 5280 4.2.1.12).",
              "Nothing to do; public CAs always include an EKU, so expect one on renewal."),
-    CodeInfo("client-auth-renewal-risk", I, "certificate",
+    CodeInfo("client-auth-renewal-risk", INF, "certificate",
              "This publicly trusted certificate has Client Authentication today, but public CAs "
              "are removing it (Let's Encrypt since 2026-02-11; Chrome Root Program requires "
              "serverAuth-only from 2027-03-15): the next renewal can silently break federation.",
@@ -185,7 +185,7 @@ CODES: Mapping[str, CodeInfo] = _codes(
     CodeInfo("no-crl-distribution-point", W, "certificate",
              "The leaf has no CRL distribution point; Lync/SfB require one to check revocation.",
              "Reissue from a CA that publishes a CRL distribution point."),
-    CodeInfo("ecdsa-key", I, "certificate",
+    CodeInfo("ecdsa-key", INF, "certificate",
              "The leaf key is ECDSA; older federation peers and some XMPP servers accept RSA only.",
              "Confirm every partner supports ECDSA, or use RSA 2048 for widest interoperability."),
     CodeInfo("no-certificate", C, "certificate", "The endpoint presented no certificate.",
@@ -205,10 +205,10 @@ CODES: Mapping[str, CodeInfo] = _codes(
              "The service's SRV record is not published (critical for SIP federation: partners "
              "cannot discover the domain).",
              "Publish the SRV record shown in the readiness report."),
-    CodeInfo("srv-service-disabled", I, "dns",
+    CodeInfo("srv-service-disabled", INF, "dns",
              "The SRV record's target is '.': the domain says the service is not offered.",
              "Nothing to do unless you mean to federate over this service."),
-    CodeInfo("srv-fallback", I, "dns",
+    CodeInfo("srv-fallback", INF, "dns",
              "No XMPP server SRV record: peers fall back to the domain itself on port 5269 "
              "(RFC 6120 3.2.2), which was scanned.",
              "Publish _xmpp-server._tcp if the XMPP service lives elsewhere."),
@@ -219,7 +219,7 @@ CODES: Mapping[str, CodeInfo] = _codes(
     CodeInfo("srv-records-capped", W, "dns",
              "The SRV answer had more records than fedscan scans; the rest were ignored.",
              "Publish a sane number of SRV records."),
-    CodeInfo("hosted-microsoft-365", I, "dns",
+    CodeInfo("hosted-microsoft-365", INF, "dns",
              "The domain federates through Microsoft 365 (sipfed.online.lync.com); on-premises "
              "certificate rules do not apply.",
              "Nothing to do on-premises."),
@@ -271,4 +271,4 @@ CODES: Mapping[str, CodeInfo] = _codes(
              "A configured suppression has lapsed; the finding it hid is reported again.",
              "Fix the finding, or renew the suppression with a new until-date."),
 )
-del C, W, U, I
+del C, W, U, INF

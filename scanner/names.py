@@ -1,0 +1,165 @@
+"""Name rules: which reference identity a presented certificate name covers.
+
+Theory of this module (RFC 6125 / RFC 9525, RFC 7622 for XMPP)
+----------------------------------------------------------------
+* Names are compared as IDNA A-labels, lowercase, without a trailing dot. User input in
+  U-labels (``bücher.test``) is converted once, with IDNA 2008 + UTS 46, by :func:`to_a_label`.
+* A DNS-ID matches exactly, case-insensitively.
+* A wildcard is honoured only as the *whole* left-most label (``*.contoso.test``), matches
+  exactly one label, and never the bare parent (``contoso.test``) — nor a partial label
+  (``s*.contoso.test``), nor anything whose wildcard would sit over a public-suffix-like
+  two-label name (``*.test``).
+* For XMPP server identities the SRV-ID ``_xmpp-server.<domain>`` (otherName
+  1.3.6.1.5.5.7.8.7) and the XmppAddr ``<domain>`` (otherName 1.3.6.1.5.5.7.8.5) also count.
+  Neither takes wildcards.
+* The subject CN never stands in for a SAN: that rule lives in the verifier, which simply
+  never passes the CN here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import idna
+
+
+class InvalidName(ValueError):
+    """A name that is not a valid DNS host name, with a one-line reason."""
+
+
+class IdentityKind(StrEnum):
+    SRV_TARGET = "srv-target"  # what a SIP peer checks: the SRV target FQDN
+    SIP_NAMESPACE = "sip-namespace"  # sip.<SIP domain> on a consolidated Edge
+    XMPP_DOMAIN = "xmpp-domain"  # the bare XMPP domain an XMPP peer checks
+    EXTRA = "extra"  # web conferencing FQDN and other names the Edge serves
+    EDGE_FQDN = "edge-fqdn"  # the Access Edge FQDN (the subject name)
+
+
+@dataclass(frozen=True, order=True)
+class Identity:
+    """A name the certificate must cover, and why (shown to the user)."""
+
+    name: str  # A-label, lowercase, no trailing dot
+    kind: IdentityKind
+    reason: str = ""
+
+    @property
+    def xmpp(self) -> bool:
+        return self.kind is IdentityKind.XMPP_DOMAIN
+
+
+@dataclass(frozen=True)
+class PresentedNames:
+    """The identifiers a certificate (or CSR) presents, already normalised."""
+
+    dns: tuple[str, ...] = ()
+    srv: tuple[str, ...] = ()  # SRV-IDs such as "_xmpp-server.contoso.test"
+    xmpp_addrs: tuple[str, ...] = ()
+
+
+XMPP_SERVER_SRV_LABEL = "_xmpp-server"
+
+
+def to_a_label(text: str) -> str:
+    """Normalise a user-, DNS- or certificate-supplied host name to its A-label form."""
+    name = text.strip()
+    if name.endswith("."):
+        name = name[:-1]
+    if not name:
+        raise InvalidName("empty domain name")
+    if name.isascii():
+        name = name.lower()
+        if any(ch in name for ch in " /\\@:") or ".." in name:
+            raise InvalidName(f"invalid domain name {text!r}")
+        labels = name.split(".")
+        for label in labels:
+            if not label or len(label) > 63:
+                raise InvalidName(f"invalid label in domain name {text!r}")
+            if label.startswith("-") or label.endswith("-"):
+                raise InvalidName(f"label may not start or end with '-' in {text!r}")
+            if label.startswith("xn--"):
+                try:
+                    idna.decode(label)
+                except idna.IDNAError as exc:
+                    raise InvalidName(f"invalid IDNA label {label!r}: {exc}") from None
+        if len(name) > 253:
+            raise InvalidName(f"domain name longer than 253 characters: {text[:40]!r}...")
+        return name
+    try:
+        return idna.encode(name, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise InvalidName(f"invalid internationalised domain name {text!r}: {exc}") from None
+
+
+def presented_to_a_label(text: str) -> str | None:
+    """Normalise a name taken from a certificate; None if it is not a usable host name.
+
+    Certificates carry IA5String dNSNames, so anything non-ASCII is already a CA error; we
+    compare what we can and never raise on hostile input.
+    """
+    name = text.strip().lower()
+    if name.endswith("."):
+        name = name[:-1]
+    if not name or not name.isascii() or ".." in name:
+        return None
+    return name
+
+
+def is_wildcard(presented: str) -> bool:
+    return "*" in presented
+
+
+def dns_id_matches(presented: str, reference: str) -> bool:
+    """RFC 6125 6.4: exact match, or a whole-left-label wildcard over exactly one label."""
+    pres = presented_to_a_label(presented)
+    if pres is None:
+        return False
+    ref = reference.lower().rstrip(".")
+    if "*" not in pres:
+        return pres == ref
+    pres_labels = pres.split(".")
+    if pres_labels[0] != "*" or any("*" in label for label in pres_labels[1:]):
+        return False  # partial-label and non-left-most wildcards are not honoured
+    if len(pres_labels) < 3:
+        return False  # "*.test" would span a whole TLD
+    ref_labels = ref.split(".")
+    if len(ref_labels) != len(pres_labels):
+        return False  # one label exactly; never the bare parent
+    if ref_labels[0].startswith("xn--"):
+        return False  # RFC 6125 7.2: no wildcard over an A-label
+    return ref_labels[1:] == pres_labels[1:]
+
+
+def srv_id_matches(presented: str, domain: str, service_label: str = XMPP_SERVER_SRV_LABEL) -> bool:
+    """An SRV-ID is ``_service.domain``; no wildcards (RFC 6125 6.5.1)."""
+    pres = presented_to_a_label(presented)
+    if pres is None or "*" in pres:
+        return False
+    service, _, name = pres.partition(".")
+    return service == service_label and name == domain.lower().rstrip(".")
+
+
+def xmpp_addr_matches(presented: str, domain: str) -> bool:
+    """An XmppAddr for a server is the bare domain JID; compare in A-label form."""
+    try:
+        pres = to_a_label(presented)
+    except InvalidName:
+        return False
+    return pres == domain.lower().rstrip(".")
+
+
+def covering_name(names: PresentedNames, identity: Identity) -> tuple[str, str] | None:
+    """Which presented name covers the identity, and how ("dns-id", "wildcard", "srv-id",
+    "xmpp-addr"); None when nothing does."""
+    for dns in names.dns:
+        if dns_id_matches(dns, identity.name):
+            return dns, ("wildcard" if is_wildcard(dns) else "dns-id")
+    if identity.xmpp:
+        for srv in names.srv:
+            if srv_id_matches(srv, identity.name):
+                return srv, "srv-id"
+        for addr in names.xmpp_addrs:
+            if xmpp_addr_matches(addr, identity.name):
+                return addr, "xmpp-addr"
+    return None

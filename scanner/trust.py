@@ -1,0 +1,45 @@
+"""Trust anchors: Mozilla's root program (certifi) by default, or the administrator's bundle.
+
+Reading files happens here, at the edge, so the verifier stays pure. The default store is
+marked *public*: public-CA policy (the clientAuth removal) applies to chains that reach it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography import x509
+
+from scanner.verify import TrustStore
+
+
+class TrustStoreError(ValueError):
+    """A CA bundle that cannot be used, with a one-line reason."""
+
+
+@lru_cache(maxsize=1)
+def mozilla_roots() -> TrustStore:
+    import certifi  # lazily: only scans that verify need it
+
+    data = Path(certifi.where()).read_bytes()
+    return TrustStore(tuple(x509.load_pem_x509_certificates(data)), True, "Mozilla roots (certifi)")
+
+
+def load_ca_file(path: Path) -> TrustStore:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TrustStoreError(f"cannot read CA file {path}: {exc.strerror or exc}") from None
+    try:
+        if b"-----BEGIN" in data:
+            roots = x509.load_pem_x509_certificates(data)
+        else:
+            roots = [x509.load_der_x509_certificate(data)]
+    except ValueError as exc:
+        raise TrustStoreError(f"CA file {path} holds no usable certificate: {exc}") from None
+    return TrustStore(tuple(roots), False, f"CA file {path.name}")
+
+
+def trust_store(ca_file: Path | None) -> TrustStore:
+    return mozilla_roots() if ca_file is None else load_ca_file(ca_file)
