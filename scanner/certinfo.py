@@ -191,9 +191,7 @@ def _hash_of(obj: x509.Certificate | x509.CertificateSigningRequest) -> hashes.H
         return None
 
 
-def _extension(
-    exts: x509.Extensions | None, problems: list[str], ext_type: type[x509.ExtensionType]
-) -> Any:
+def _extension(exts: x509.Extensions | None, problems: list[str], ext_type: type[x509.ExtensionType]) -> Any:
     if exts is None:
         return None
     try:

@@ -6,10 +6,12 @@ marked *public*: public-CA policy (the clientAuth removal) applies to chains tha
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 
 from scanner.verify import TrustStore
 
@@ -23,7 +25,11 @@ def mozilla_roots() -> TrustStore:
     import certifi  # lazily: only scans that verify need it
 
     data = Path(certifi.where()).read_bytes()
-    return TrustStore(tuple(x509.load_pem_x509_certificates(data)), True, "Mozilla roots (certifi)")
+    with warnings.catch_warnings():
+        # A few long-lived roots carry non-positive serials; they are still Mozilla's roots.
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        roots = tuple(x509.load_pem_x509_certificates(data))
+    return TrustStore(roots, True, "Mozilla roots (certifi)")
 
 
 def load_ca_file(path: Path) -> TrustStore:

@@ -12,8 +12,9 @@ Theory of this module
   inside the leaf's validity, so an expired leaf reads as ``expired``, not as untrusted.
 * When the path builder refuses, we explain why with a plain walk over issuer names and
   signatures: a leaf served without its issuer is ``chain-incomplete``; a chain that ends in
-  an unknown root, or in an intermediate whose issuer nobody has, is ``chain-untrusted``; a chain that does reach a trusted root and was refused only for
-  its weak key or hash is already explained by ``weak-key`` / ``weak-signature``.
+  an unknown root, or in an intermediate whose issuer nobody has, is ``chain-untrusted``; a
+  chain that does reach a trusted root and was refused only for its weak key or hash, or an
+  out-of-date certificate, is already explained by ``weak-*`` / ``expired`` findings.
 * A CN never stands in for a SAN (RFC 6125); it is checked only for being repeated in the SAN.
 """
 
@@ -173,13 +174,9 @@ def verify_parsed(
     findings += _date_findings(leaf, served_rest, policy, now)
     findings += _strength_findings([leaf, *[c for c in served_rest if not c.self_issued]])
     if not leaf.crl_urls and not leaf.self_issued:
-        findings.append(
-            finding("no-crl-distribution-point", "the certificate has no CRL distribution point")
-        )
+        findings.append(finding("no-crl-distribution-point", "the certificate has no CRL distribution point"))
     if leaf.key.type == "EC":
-        findings.append(
-            finding("ecdsa-key", f"the key is ECDSA ({leaf.key.curve})", key=leaf.key.describe())
-        )
+        findings.append(finding("ecdsa-key", f"the key is ECDSA ({leaf.key.curve})", key=leaf.key.describe()))
     trust_findings, trusted, path = _trust(leaf, served_rest, trust, now, served, findings)
     findings += trust_findings
     if trusted and trust.public and leaf.eku is not None and CLIENT_AUTH in leaf.eku:
@@ -275,17 +272,15 @@ def _name_findings(
 ) -> list[Finding]:
     out: list[Finding] = []
     if not has_san:
-        out.append(
-            finding("san-extension-missing", "the certificate has no subjectAltName extension")
-        )
+        out.append(finding("san-extension-missing", "the certificate has no subjectAltName extension"))
     for cov in coverage:
         if cov.covered_by is None:
             ident = cov.identity
-            why = f" ({ident.reason})" if ident.reason else ""
+            why = ident.reason or _KIND_TEXT[ident.kind]
             out.append(
                 finding(
                     "san-missing",
-                    f"{_KIND_TEXT[ident.kind]} {ident.name}{why} is not in the SAN",
+                    f"{ident.name} ({why}) is not in the SAN",
                     name=ident.name,
                     kind=str(ident.kind),
                     reason=ident.reason,
@@ -296,9 +291,7 @@ def _name_findings(
         if is_wildcard(cn):
             out.append(finding("wildcard-cn", f"the subject CN is a wildcard: {cn}", cn=cn))
         if cn.lower().rstrip(".") not in dns_lower:
-            out.append(
-                finding("cn-not-in-san", f"the subject CN {cn} is not repeated in the SAN", cn=cn)
-            )
+            out.append(finding("cn-not-in-san", f"the subject CN {cn} is not repeated in the SAN", cn=cn))
     wildcards = [n for n in names.dns if is_wildcard(n)]
     if wildcards:
         out.append(
@@ -316,9 +309,7 @@ def _name_findings(
 
 def _eku_findings(eku: tuple[str, ...] | None, policy: Policy) -> list[Finding]:
     if eku is None:
-        return [
-            finding("eku-absent", "no Extended Key Usage extension: every purpose is permitted")
-        ]
+        return [finding("eku-absent", "no Extended Key Usage extension: every purpose is permitted")]
     out: list[Finding] = []
     present = ", ".join(eku) or "none"
     if SERVER_AUTH not in eku and ANY_EKU not in eku:
@@ -406,15 +397,11 @@ def _key_findings(key: KeyInfo, role: str) -> list[Finding]:
 def _signature_findings(sig: SignatureInfo, role: str) -> list[Finding]:
     out: list[Finding] = []
     if sig.hash == "md5":
-        out.append(
-            finding("weak-signature", f"{role} is signed with MD5", Severity.CRITICAL, hash="md5")
-        )
+        out.append(finding("weak-signature", f"{role} is signed with MD5", Severity.CRITICAL, hash="md5"))
     elif sig.hash == "sha1":
         out.append(finding("weak-signature", f"{role} is signed with SHA-1", hash="sha1"))
     if sig.pss:
-        out.append(
-            finding("pss-signature", f"{role} has an RSASSA-PSS signature", algorithm=sig.algorithm)
-        )
+        out.append(finding("pss-signature", f"{role} has an RSASSA-PSS signature", algorithm=sig.algorithm))
     return out
 
 
@@ -423,9 +410,7 @@ def _strength_findings(certs: Sequence[CertInfo]) -> list[Finding]:
     for position, cert in enumerate(certs):
         role = "the certificate's key" if position == 0 else f"the key of {cert.subject}"
         out += _key_findings(cert.key, role)
-        out += _signature_findings(
-            cert.signature, "the certificate" if position == 0 else cert.subject
-        )
+        out += _signature_findings(cert.signature, "the certificate" if position == 0 else cert.subject)
     return out
 
 
@@ -468,9 +453,7 @@ def _legacy_signature_ok(cert: x509.Certificate, issuer: x509.Certificate) -> bo
     return True
 
 
-def _walk(
-    leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore
-) -> tuple[str, x509.Certificate]:
+def _walk(leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore) -> tuple[str, x509.Certificate]:
     """Follow issuer links by hand: ("anchored"|"untrusted-root"|"missing-issuer", last)."""
     current = leaf.cert
     pool = [c.cert for c in rest]
@@ -566,8 +549,7 @@ def _order_findings(
         return [
             finding(
                 "chain-order",
-                "the server sends its chain out of order (each certificate should be followed "
-                "by its issuer)",
+                "the server sends its chain out of order (each certificate should be followed by its issuer)",
                 served=[c.subject for c in rest],
             )
         ]

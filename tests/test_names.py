@@ -52,7 +52,9 @@ def test_to_a_label(text: str, expected: str) -> None:
     assert to_a_label(text) == expected
 
 
-@pytest.mark.parametrize("bad", ["", ".", "a..b", "-a.test", "a-.test", "a/b.test", "x" * 64 + ".test", "xn--zz.test"])
+@pytest.mark.parametrize(
+    "bad", ["", ".", "a..b", "-a.test", "a-.test", "a/b.test", "x" * 64 + ".test", "xn--zz.test"]
+)
 def test_invalid_names_raise_one_clear_error(bad: str) -> None:
     with pytest.raises(InvalidName):
         to_a_label(bad)

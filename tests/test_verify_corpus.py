@@ -92,18 +92,14 @@ def test_every_problem_of_one_certificate_gets_its_own_finding(test_trust: Trust
 def test_client_auth_optional_makes_missing_client_auth_a_warning(test_trust: TrustStore) -> None:
     policy = Policy(client_auth_required=False)
     verdict = verify_chain(pem_chain_der("serverauth-only.pem"), CONTOSO_IDENTITIES, policy, test_trust, NOW)
-    assert [(f.code, f.severity) for f in verdict.findings] == [
-        ("eku-client-auth-missing", Severity.WARNING)
-    ]
+    assert [(f.code, f.severity) for f in verdict.findings] == [("eku-client-auth-missing", Severity.WARNING)]
     assert verdict.status is Status.WARNING
 
 
 def test_renewal_risk_only_on_publicly_trusted_chains_with_client_auth(test_trust: TrustStore) -> None:
     public = dataclasses.replace(test_trust, public=True)
     verdict = verify_chain(pem_chain_der("edge.pem"), CONTOSO_IDENTITIES, Policy(), public, NOW)
-    assert [(f.code, f.severity) for f in verdict.findings] == [
-        ("client-auth-renewal-risk", Severity.INFO)
-    ]
+    assert [(f.code, f.severity) for f in verdict.findings] == [("client-auth-renewal-risk", Severity.INFO)]
     assert verdict.status is Status.OK
     assert verdict.leaf is not None and CLIENT_AUTH in (verdict.leaf.eku or ())
     # serverAuth-only: nothing left to lose at renewal; a private CA: policy does not apply
@@ -113,7 +109,10 @@ def test_renewal_risk_only_on_publicly_trusted_chains_with_client_auth(test_trus
 
 def test_expiry_thresholds_are_settable(test_trust: TrustStore) -> None:
     chain = pem_chain_der("expires-soon-warning.pem")  # 20 days left at NOW
-    assert verify_chain(chain, CONTOSO_IDENTITIES, Policy(warn_days=10, crit_days=5), test_trust, NOW).findings == ()
+    assert (
+        verify_chain(chain, CONTOSO_IDENTITIES, Policy(warn_days=10, crit_days=5), test_trust, NOW).findings
+        == ()
+    )
     crit = verify_chain(chain, CONTOSO_IDENTITIES, Policy(warn_days=60, crit_days=25), test_trust, NOW)
     assert [(f.code, f.severity, f.details["days_left"]) for f in crit.findings] == [
         ("expires-soon", Severity.CRITICAL, 20)
@@ -162,7 +161,10 @@ def test_xmpp_identity_by_srv_id_and_xmpp_addr(test_trust: TrustStore) -> None:
 def test_wildcard_covers_one_label_but_not_the_bare_xmpp_domain(test_trust: TrustStore) -> None:
     verdict = verify_chain(
         pem_chain_der("wildcard-cn.pem"),
-        (Identity("webcon.contoso.test", IdentityKind.EXTRA), Identity("sip.contoso.test", IdentityKind.SRV_TARGET)),
+        (
+            Identity("webcon.contoso.test", IdentityKind.EXTRA),
+            Identity("sip.contoso.test", IdentityKind.SRV_TARGET),
+        ),
         Policy(),
         test_trust,
         NOW,

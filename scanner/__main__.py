@@ -1,0 +1,5 @@
+"""`python -m scanner` is `fedscan`."""
+
+from scanner.cli import main
+
+main()

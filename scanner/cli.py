@@ -1,0 +1,316 @@
+"""The `fedscan` command line. Each command parses options, calls the core, and formats.
+
+Exit codes follow the monitoring-plugin convention: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+Usage errors and unreadable input are UNKNOWN (3): "could not check", never "critical".
+Every error is one line on stderr; a traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from scanner import __version__
+from scanner.findings import Status, worst
+
+app = typer.Typer(
+    name="fedscan",
+    help="Check that SIP/XMPP federation endpoints present certificates federation accepts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+EXIT_UNKNOWN = int(Status.UNKNOWN)
+
+
+class UserError(Exception):
+    """Bad input from the user: printed as one line, exit 3."""
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class ClientAuth(StrEnum):
+    required = "required"
+    optional = "optional"
+
+
+# ------------------------------------------------------------------------ shared options
+
+SipDomains = Annotated[
+    list[str] | None,
+    typer.Option("--sip-domain", help="A SIP domain your Edge serves (sip.<domain> must be in the SAN)."),
+]
+XmppDomains = Annotated[
+    list[str] | None,
+    typer.Option("--xmpp-domain", help="An XMPP domain your Edge serves (<domain> must be in the SAN)."),
+]
+ExtraSans = Annotated[
+    list[str] | None,
+    typer.Option("--extra-san", help="Another FQDN the certificate must cover (web conferencing...)."),
+]
+EdgeFqdn = Annotated[
+    str | None,
+    typer.Option("--edge-fqdn", help="Access Edge FQDN (subject); default sip.<first SIP domain>."),
+]
+WebconfFqdn = Annotated[str | None, typer.Option("--webconf-fqdn", help="Web conferencing Edge FQDN.")]
+CaFile = Annotated[
+    Path | None,
+    typer.Option("--ca-file", help="Trust these roots (PEM) instead of Mozilla's (certifi)."),
+]
+ClientAuthOpt = Annotated[
+    ClientAuth,
+    typer.Option("--client-auth", help="Is Client Authentication EKU required (default) or only advised?"),
+]
+WarnDays = Annotated[
+    int, typer.Option("--warn-days", min=0, help="Warn when the leaf expires within N days.")
+]
+CritDays = Annotated[int, typer.Option("--crit-days", min=0, help="Critical within N days.")]
+At = Annotated[
+    str | None,
+    typer.Option("--at", help="Judge dates as of this ISO 8601 time instead of now (reproducible reports)."),
+]
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _now(at: str | None) -> dt.datetime:
+    if at is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        t = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"--at: not an ISO 8601 time: {at!r}") from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _policy(client_auth: ClientAuth, warn_days: int, crit_days: int) -> Any:
+    from scanner.verify import Policy
+
+    if crit_days > warn_days:
+        raise UserError(f"--crit-days ({crit_days}) must not exceed --warn-days ({warn_days})")
+    return Policy(client_auth is ClientAuth.required, warn_days, crit_days)
+
+
+def _deployment(
+    sip: list[str] | None,
+    xmpp: list[str] | None,
+    extra: list[str] | None,
+    edge: str | None = None,
+    webconf: str | None = None,
+) -> Any:
+    from scanner.deployment import Deployment
+    from scanner.names import InvalidName
+
+    try:
+        return Deployment.from_input(sip or (), xmpp or (), edge, webconf, extra or ())
+    except InvalidName as exc:
+        raise UserError(str(exc)) from None
+
+
+def _stdout() -> Console:
+    return Console(
+        width=None if sys.stdout.isatty() else 160, highlight=False, soft_wrap=not sys.stdout.isatty()
+    )
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+# ------------------------------------------------------------------------ commands
+
+
+@app.command()
+def cert(
+    files: Annotated[
+        list[Path], typer.Argument(help="Certificate (PEM/DER), chain, PFX/PKCS#12 or CSR files.")
+    ],
+    sip_domain: SipDomains = None,
+    xmpp_domain: XmppDomains = None,
+    extra_san: ExtraSans = None,
+    edge_fqdn: EdgeFqdn = None,
+    webconf_fqdn: WebconfFqdn = None,
+    ca_file: CaFile = None,
+    password: Annotated[
+        str | None,
+        typer.Option("--password", help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
+    ] = None,
+    client_auth: ClientAuthOpt = ClientAuth.required,
+    warn_days: WarnDays = 30,
+    crit_days: CritDays = 14,
+    at: At = None,
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """Check certificate, chain, PFX or CSR files before they are installed."""
+    from scanner.loaders import LoadError
+    from scanner.offline import check_file
+    from scanner.trust import TrustStoreError, trust_store
+
+    dep = _deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
+    policy = _policy(client_auth, warn_days, crit_days)
+    now = _now(at)
+    trust_cache: list[Any] = []
+
+    def trust() -> Any:
+        if not trust_cache:
+            try:
+                trust_cache.append(trust_store(ca_file))
+            except TrustStoreError as exc:
+                raise UserError(str(exc)) from None
+        return trust_cache[0]
+
+    checks = []
+    for path in files:
+        try:
+            checks.append(check_file(path, dep.identities(), policy, trust, now, _password_source(password)))
+        except LoadError as exc:
+            raise UserError(str(exc)) from None
+    if output is OutputFormat.json:
+        _print_json(
+            {
+                "schema_version": 1,
+                "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "status": worst(c.status for c in checks).name,
+                "files": [c.to_json() for c in checks],
+            }
+        )
+    else:
+        from scanner.render import render_file_checks
+
+        render_file_checks(_stdout(), checks)
+    raise typer.Exit(int(worst(c.status for c in checks)))
+
+
+def _password_source(given: str | None) -> Callable[[], str | None]:
+    """Password precedence: --password, FEDSCAN_PFX_PASSWORD, then a prompt on a terminal."""
+
+    def source() -> str | None:
+        if given is not None:
+            return given
+        env = os.environ.get("FEDSCAN_PFX_PASSWORD")
+        if env is not None:
+            return env
+        if sys.stdin.isatty():
+            return str(typer.prompt("PFX password", hide_input=True, err=True))
+        return None
+
+    return source
+
+
+@app.command()
+def plan(
+    sip_domain: SipDomains = None,
+    xmpp_domain: XmppDomains = None,
+    extra_san: ExtraSans = None,
+    edge_fqdn: EdgeFqdn = None,
+    webconf_fqdn: WebconfFqdn = None,
+    csr: Annotated[Path | None, typer.Option("--csr", help="Write a CSR requesting exactly this.")] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="Where to write the new private key.")] = None,
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """Print the subject, SANs and EKUs your external Edge certificate needs (and a CSR)."""
+    from scanner.plan import PlanError, certificate_plan, write_csr
+
+    dep = _deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
+    try:
+        the_plan = certificate_plan(dep)
+    except PlanError as exc:
+        raise UserError(str(exc)) from None
+    if (csr is None) != (key is None):
+        raise UserError("--csr and --key go together")
+    if csr is not None and key is not None:
+        if key.exists():
+            raise UserError(f"{key}: already exists; refusing to overwrite a private key")
+        try:
+            write_csr(the_plan, csr, key)
+        except OSError as exc:
+            raise UserError(f"cannot write {exc.filename}: {exc.strerror}") from None
+    if output is OutputFormat.json:
+        _print_json({"schema_version": 1, "plan": the_plan.to_json()})
+    else:
+        from scanner.render import render_plan
+
+        render_plan(_stdout(), the_plan)
+        if csr is not None:
+            print(f"wrote {csr} and {key} (keep the key private)")
+
+
+@app.command()
+def codes(output: FormatOpt = OutputFormat.table) -> None:
+    """List every finding code with its default severity and meaning."""
+    from scanner.findings import CODES
+
+    if output is OutputFormat.json:
+        _print_json(
+            [
+                {
+                    "code": c.code,
+                    "severity": c.severity.value,
+                    "stage": c.stage,
+                    "summary": c.summary,
+                    "remedy": c.remedy,
+                }
+                for c in CODES.values()
+            ]
+        )
+        return
+    for c in CODES.values():
+        print(f"{c.code:28} {c.severity.value:9} {c.summary}")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        print(f"fedscan {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """fedscan: will federation partners accept your Edge's certificate?"""
+
+
+# ------------------------------------------------------------------------ entry point
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit code; never lets a traceback reach the user."""
+    try:
+        result = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except UserError as exc:
+        return _fail(str(exc))
+    except (typer.Abort, KeyboardInterrupt):
+        return _fail("interrupted")
+    except Exception as exc:
+        # Usage errors (typer's vendored click exceptions, not public API) carry
+        # format_message(); anything else is a bug and keeps its traceback.
+        format_message = getattr(exc, "format_message", None)
+        if callable(format_message):
+            return _fail(str(format_message()))
+        raise
+    return int(result) if isinstance(result, int) else 0
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"fedscan: error: {message.strip().splitlines()[0]}\n")
+    return EXIT_UNKNOWN
+
+
+def main() -> NoReturn:
+    sys.exit(run())

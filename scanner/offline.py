@@ -1,0 +1,91 @@
+"""Offline checks of files before they are installed: certificates, chains, PFX and CSRs.
+
+Glue between :mod:`scanner.loaders` (bytes from disk) and :mod:`scanner.verify` (pure rules):
+a file's certificates are ordered (a PEM bundle may come in any order) and verified as a chain;
+a CSR is checked for what it asks for. Results are plain data for the report writers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from scanner.findings import Finding, Status, status_of
+from scanner.loaders import load_file
+from scanner.names import Identity
+from scanner.verify import (
+    Coverage,
+    Policy,
+    TrustStore,
+    Verdict,
+    order_chain,
+    parse_request,
+    verify_chain,
+    verify_request,
+)
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    path: Path
+    kind: str
+    findings: tuple[Finding, ...]
+    coverage: tuple[Coverage, ...]
+    summary: dict[str, Any]
+    chain: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.findings)
+
+    @property
+    def covered_names(self) -> list[str]:
+        """Every name the certificate or request presents, for users who gave no namespace."""
+        s = self.summary
+        return [*s.get("dns_names", []), *s.get("srv_names", []), *s.get("xmpp_addrs", [])]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": str(self.path),
+            "kind": self.kind,
+            "status": self.status.name,
+            "certificate" if self.kind != "csr" else "request": self.summary,
+            "chain": list(self.chain),
+            "coverage": [c.to_json() for c in self.coverage],
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def check_file(
+    path: Path,
+    identities: Sequence[Identity],
+    policy: Policy,
+    trust: Callable[[], TrustStore],
+    now: dt.datetime,
+    password: Callable[[], str | None],
+) -> FileCheck:
+    """Check one file; raises LoadError (one line) when it cannot be read at all."""
+    loaded = load_file(path, password)
+    if loaded.csr_bytes is not None:
+        info = parse_request(loaded.csr_bytes)
+        findings, coverage = verify_request(info, identities, policy)
+        return FileCheck(path, "csr", tuple(findings), coverage, info.summary())
+    certs = order_chain(loaded.certs)
+    verdict = verify_chain(
+        [c.public_bytes(Encoding.DER) for c in certs], identities, policy, trust(), now, served=False
+    )
+    return _from_verdict(path, loaded.kind, verdict, loaded.findings, now)
+
+
+def _from_verdict(
+    path: Path, kind: str, verdict: Verdict, extra: Sequence[Finding], now: dt.datetime
+) -> FileCheck:
+    leaf = verdict.leaf
+    summary = leaf.summary(now) if leaf else {}
+    chain = tuple(c.summary(now) for c in verdict.chain[1:])
+    return FileCheck(path, kind, (*extra, *verdict.findings), verdict.coverage, summary, chain)

@@ -1,0 +1,96 @@
+"""Terminal rendering with rich: tables for people. Formatting only; no decisions here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from scanner.findings import Finding, Severity, Status
+from scanner.offline import FileCheck
+from scanner.plan import CertificatePlan
+
+STATUS_STYLE = {
+    Status.OK: "bold green",
+    Status.WARNING: "bold yellow",
+    Status.CRITICAL: "bold red",
+    Status.UNKNOWN: "bold magenta",
+}
+SEVERITY_STYLE = {
+    Severity.INFO: "cyan",
+    Severity.WARNING: "yellow",
+    Severity.CRITICAL: "red",
+    Severity.UNKNOWN: "magenta",
+}
+
+
+def status_text(status: Status) -> Text:
+    return Text(status.name, style=STATUS_STYLE[status])
+
+
+def findings_lines(findings: Sequence[Finding], indent: str = "  ") -> list[Text]:
+    out = []
+    for f in sorted(findings, key=lambda f: -f.status.rank):
+        line = Text(indent)
+        line.append(f"{f.severity.value.upper():8}", style=SEVERITY_STYLE[f.severity])
+        line.append(f" {f.code:28} ", style="bold")
+        line.append(f.message)
+        out.append(line)
+    return out
+
+
+def render_file_checks(console: Console, checks: Sequence[FileCheck]) -> None:
+    for check in checks:
+        head = Text(f"{check.path}  ({check.kind})  ")
+        head.append_text(status_text(check.status))
+        console.print(head)
+        s = check.summary
+        if check.kind != "csr":
+            console.print(f"  subject   {s.get('subject', '?')}")
+            console.print(f"  issuer    {s.get('issuer', '?')}")
+            console.print(
+                f"  valid     {s.get('not_before', '?')} .. {s.get('not_after', '?')}"
+                f"  ({s.get('days_left', '?')} days left)"
+            )
+        else:
+            console.print(f"  subject   {s.get('subject', '?')}")
+        console.print(f"  key       {s.get('key', '?')}, {s.get('signature', '?')}")
+        eku = s.get("eku")
+        console.print(f"  EKU       {', '.join(eku) if eku is not None else '(none: any purpose)'}")
+        console.print(f"  names     {', '.join(check.covered_names) or '(none)'}")
+        if check.coverage:
+            table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
+            table.add_column("  required name")
+            table.add_column("why")
+            table.add_column("covered by")
+            for cov in check.coverage:
+                covered = (
+                    Text(f"{cov.covered_by} ({cov.how})", style="green")
+                    if cov.covered_by
+                    else Text("MISSING", style="bold red")
+                )
+                table.add_row(f"  {cov.identity.name}", cov.identity.reason, covered)
+            console.print(table)
+        if check.findings:
+            for line in findings_lines(check.findings):
+                console.print(line)
+        else:
+            console.print(Text("  no findings", style="green"))
+        console.print()
+
+
+def render_plan(console: Console, plan: CertificatePlan) -> None:
+    table = Table(title="External Edge certificate", title_justify="left", header_style="bold")
+    table.add_column("field")
+    table.add_column("value")
+    table.add_column("why")
+    table.add_row("Subject (CN)", plan.subject, "Access Edge FQDN")
+    for i, entry in enumerate(plan.sans):
+        table.add_row("SAN" if i == 0 else "", entry.name, entry.reason)
+    table.add_row("EKU", ", ".join(plan.eku), "federation is mutual TLS: peers check both")
+    table.add_row("Key", plan.key, "Lync/SfB: RSA; private key exportable for pools")
+    table.add_row("Signature", plan.signature, "Lync/SfB do not support RSASSA-PSS")
+    table.add_row("CRL DP", "required", "Lync/SfB check revocation")
+    console.print(table)
