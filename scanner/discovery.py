@@ -1,0 +1,258 @@
+"""Discovery: ask DNS (dnspython on trio) and let :mod:`scanner.srv` judge the answers.
+
+Theory of this module
+---------------------
+This is the thin I/O layer of the DNS stage. It knows how to ask, never what an answer means:
+
+* Every lookup returns a :class:`~scanner.srv.Lookup`, never raises. NXDOMAIN and NoAnswer are
+  "absent"; every other ``DNSException`` (SERVFAIL everywhere, lifetime timeout, a CNAME chain
+  that is too long or loops, a malformed answer) is an ERROR carrying dnspython's reason text.
+  A scan of a hundred domains must not lose ninety-nine to one broken name server.
+* Names are queried absolute (trailing dot), so a system resolver's search list can never turn
+  ``contoso.com`` into ``contoso.com.corp.example``.
+* Truncated UDP answers are retried over TCP by dnspython itself (``Truncated`` sets
+  ``retry_with_tcp`` in its resolution loop); nothing is needed here beyond not disabling it.
+* A and AAAA of every target are asked concurrently, and services and domains concurrently,
+  in trio nurseries; each task stores its result, so no failure cancels a sibling.
+* User input is normalised once, at the edge (:func:`normalize_domain`,
+  :func:`parse_nameserver`), with one-line ``ValueError`` messages fit for a CLI.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import dns.asyncresolver
+import dns.exception
+import dns.name
+import dns.nameserver
+import dns.rdatatype
+import dns.resolver
+import idna
+import trio
+
+from scanner.findings import Finding
+from scanner.srv import (
+    DEFAULT_SRV_CAP,
+    SERVICES,
+    Endpoint,
+    Lookup,
+    Outcome,
+    SrvPlan,
+    SrvRecord,
+    normalize_target,
+    plan_endpoints,
+    plan_srv,
+    srv_name,
+)
+
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_CONCURRENCY = 32
+MAX_NAME_LENGTH = 253
+ADDRESS_TYPES = ("A", "AAAA")
+
+
+@dataclass(frozen=True)
+class ServiceDiscovery:
+    """Everything discovery learnt about one service of one domain."""
+
+    domain: str
+    service: str
+    findings: tuple[Finding, ...]
+    endpoints: tuple[Endpoint, ...]
+    srv_records: tuple[SrvRecord, ...]
+    hosted: bool
+
+
+def make_resolver(
+    nameservers: Sequence[tuple[str, int]] | None, *, timeout: float = DEFAULT_TIMEOUT
+) -> dns.asyncresolver.Resolver:
+    """A resolver whose ``timeout`` bounds a whole lookup (dnspython's ``lifetime``).
+
+    Each attempt gets half of it, so one lost UDP datagram is retried instead of spending the
+    whole budget on it. Explicit name servers mean ``configure=False``: tests and
+    ``--nameserver`` runs must not depend on the host's resolv.conf.
+    """
+    if nameservers is None:
+        resolver = dns.asyncresolver.Resolver()
+    else:
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(a, p) for a, p in nameservers]
+    resolver.lifetime = timeout
+    resolver.timeout = timeout / 2
+    resolver.cache = None
+    return resolver
+
+
+async def lookup_srv(resolver: dns.asyncresolver.Resolver, name: str) -> Lookup[SrvRecord]:
+    outcome, rrset, reason = await _query(resolver, name, "SRV")
+    records = tuple(
+        SrvRecord(rd.priority, rd.weight, rd.port, normalize_target(rd.target.to_text()))
+        for rd in rrset
+    )
+    return Lookup(name, "SRV", outcome, records, reason)
+
+
+async def lookup_address(
+    resolver: dns.asyncresolver.Resolver, name: str, rdtype: str
+) -> Lookup[str]:
+    outcome, rrset, reason = await _query(resolver, name, rdtype)
+    return Lookup(name, rdtype, outcome, tuple(rd.to_text() for rd in rrset), reason)
+
+
+async def _query(
+    resolver: dns.asyncresolver.Resolver, name: str, rdtype: str
+) -> tuple[Outcome, Sequence[Any], str]:
+    """One question; dnspython's exceptions become an outcome and a reason."""
+    try:
+        answer = await resolver.resolve(
+            dns.name.from_text(name), dns.rdatatype.from_text(rdtype), search=False
+        )
+    except dns.resolver.NXDOMAIN:
+        return Outcome.NXDOMAIN, (), ""
+    except dns.resolver.NoAnswer:
+        return Outcome.NODATA, (), ""
+    except dns.exception.DNSException as exc:
+        return Outcome.ERROR, (), f"{type(exc).__name__}: {exc}"
+    rrset = answer.rrset
+    return (Outcome.ANSWER, list(rrset), "") if rrset is not None else (Outcome.NODATA, (), "")
+
+
+async def resolve_hosts(
+    resolver: dns.asyncresolver.Resolver, hosts: Sequence[str], limiter: trio.CapacityLimiter
+) -> dict[str, tuple[Lookup[str], ...]]:
+    """A and AAAA of every host, all concurrently (bounded by ``limiter``)."""
+    results: dict[tuple[str, str], Lookup[str]] = {}
+
+    async def one(host: str, rdtype: str) -> None:
+        async with limiter:
+            results[(host, rdtype)] = await lookup_address(resolver, host, rdtype)
+
+    async with trio.open_nursery() as nursery:
+        for host in hosts:
+            for rdtype in ADDRESS_TYPES:
+                nursery.start_soon(one, host, rdtype)
+    return {h: tuple(results[(h, t)] for t in ADDRESS_TYPES) for h in hosts}
+
+
+async def discover_service(
+    domain: str,
+    service: str,
+    resolver: dns.asyncresolver.Resolver,
+    *,
+    rng: random.Random | None = None,
+    cap: int = DEFAULT_SRV_CAP,
+    limiter: trio.CapacityLimiter | None = None,
+) -> ServiceDiscovery:
+    """SRV, then addresses, judged by :mod:`scanner.srv`. DNS failures become findings.
+
+    Raises only for caller mistakes: ``ValueError`` for a name :func:`normalize_domain`
+    rejects, ``KeyError`` for an unknown service.
+    """
+    domain = normalize_domain(domain)
+    spec = SERVICES[service]
+    limiter = limiter or trio.CapacityLimiter(DEFAULT_CONCURRENCY)
+    async with limiter:
+        answer = await lookup_srv(resolver, srv_name(domain, spec))
+    plan = plan_srv(domain, spec, answer, rng or random.Random(), cap=cap)
+    addresses = await resolve_hosts(resolver, plan.hosts, limiter)
+    address_findings, endpoints = plan_endpoints(plan, addresses)
+    return _result(plan, address_findings, endpoints)
+
+
+def _result(
+    plan: SrvPlan, findings: tuple[Finding, ...], endpoints: tuple[Endpoint, ...]
+) -> ServiceDiscovery:
+    return ServiceDiscovery(
+        plan.domain, plan.spec.name, plan.findings + findings, endpoints,
+        plan.srv_records, plan.hosted,
+    )
+
+
+async def discover(
+    domains: Sequence[str],
+    services: Sequence[str],
+    resolver: dns.asyncresolver.Resolver,
+    *,
+    rng: random.Random | None = None,
+    cap: int = DEFAULT_SRV_CAP,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> list[ServiceDiscovery]:
+    """Every service of every domain, concurrently; results in input order (domain-major).
+
+    One ``rng`` is shared, so with concurrent tasks the exact draws depend on scheduling:
+    pass a seeded generator to :func:`discover_service` when an order must be reproducible.
+    """
+    limiter = trio.CapacityLimiter(concurrency)
+    shared = rng or random.Random()
+    pairs = [(d, s) for d in domains for s in services]
+    results: list[ServiceDiscovery | None] = [None] * len(pairs)
+
+    async def one(index: int, domain: str, service: str) -> None:
+        results[index] = await discover_service(
+            domain, service, resolver, rng=shared, cap=cap, limiter=limiter
+        )
+
+    async with trio.open_nursery() as nursery:
+        for index, (domain, service) in enumerate(pairs):
+            nursery.start_soon(one, index, domain, service)
+    return [r for r in results if r is not None]
+
+
+def normalize_domain(text: str) -> str:
+    """User input to the A-label DNS will be asked about: IDNA 2008 with UTS 46 mapping.
+
+    UTS 46 maps what users type (uppercase, full-width forms) before IDNA 2008 validation;
+    the stdlib ``idna`` codec is IDNA 2003 and would encode ``ß`` differently. Underscores are
+    refused: they belong to service labels (``_sip._tls``), never to a domain a user federates.
+    """
+    stripped = text.strip()
+    name = stripped[:-1] if stripped.endswith(".") else stripped
+    if not name or name.endswith("."):
+        raise ValueError(f"invalid domain {text!r}: empty label")
+    try:
+        alabel = idna.encode(name, uts46=True).decode("ascii").lower()
+    except idna.IDNAError as exc:
+        raise ValueError(f"invalid domain {text!r}: {exc}") from None
+    if len(alabel) > MAX_NAME_LENGTH:
+        raise ValueError(f"invalid domain {text!r}: longer than {MAX_NAME_LENGTH} characters")
+    if alabel.rsplit(".", 1)[-1].isdigit():
+        raise ValueError(f"invalid domain {text!r}: looks like an IP address, not a domain")
+    return alabel
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """``HOST[:PORT]`` with HOST an IP address; IPv6 with a port needs brackets (``[::1]:53``).
+
+    A bare IPv6 address is never split at its last colon: ``::1:53`` is the address ``::1:53``.
+    """
+    host, port_text = _split_host_port(text.strip())
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"invalid name server {text!r}: {host!r} is not an IP address") from None
+    return str(address), _parse_port(text, port_text)
+
+
+def _split_host_port(text: str) -> tuple[str, str | None]:
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"invalid name server {text!r}: expected [IPv6]:PORT")
+        return host, rest[1:] if rest else None
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, port
+    return text, None
+
+
+def _parse_port(text: str, port_text: str | None) -> int:
+    if port_text is None:
+        return 53
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"invalid name server {text!r}: port must be 1-65535")
+    return int(port_text)
