@@ -1,0 +1,476 @@
+"""Handshakes that capture, never verify: connect, negotiate (XMPP STARTTLS), TLS, record.
+
+Theory of this module
+---------------------
+* Capture, don't judge. The TLS client accepts anything (no verification, TLS 1.0 and
+  ``@SECLEVEL=0`` allowed) so that a broken or legacy server still shows its chain; the
+  verifier judges the chain later. The only judgement here is about the *connection*.
+* Errors are data. :func:`handshake` returns a :class:`HandshakeResult` for every endpoint,
+  whatever happens (only ``trio.Cancelled`` escapes), with a registered finding as
+  ``failure``. A scan of many endpoints in one nursery must never lose siblings to one peer.
+* One deadline per endpoint. ``timeout`` bounds connect + negotiation + handshake as a whole
+  (``trio.move_on_after``), and every read is bounded in size, so a peer that drips a byte a
+  second is cut off exactly like a silent one.
+* See what the wire said, not only what OpenSSL concluded. A TLS message callback records
+  the server's Certificate message, whether it asked for a client certificate, the alerts it
+  sent and whether we sent a certificate. So a server that demands mutual TLS and aborts
+  still yields its chain, and the abort is reported as ``client-certificate-required``.
+* The plaintext XMPP phase is delegated to the sans-I/O :mod:`scanner.xmpp`, which guarantees
+  no byte after ``<proceed/>`` is silently swallowed before TLS begins.
+"""
+
+from __future__ import annotations
+
+import ssl
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+import trio
+
+from scanner.findings import Finding, finding
+from scanner.xmpp import (
+    Event,
+    Features,
+    NeedData,
+    Proceed,
+    RemoteProtocolError,
+    StartTlsFailure,
+    StreamClosed,
+    StreamError,
+    XmppNegotiator,
+)
+
+SERVICES: Final = frozenset({"sip-federation", "sip-access", "xmpp-server", "xmpps-server"})
+XMPPS_ALPN: Final = "xmpp-server"
+MAX_READ: Final = 8192
+CLIENT_CERT_PROBE_SECONDS: Final = 0.3  # ceiling of the post-handshake wait for an alert
+CLIENT_CERT_PROBE_FLOOR: Final = 0.05  # ... and its floor, whatever the measured RTT
+LEGACY_VERSIONS: Final = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
+
+# TLS wire constants (RFC 8446 / 5246) as seen by SSLContext._msg_callback.
+_CT_ALERT: Final = 21
+_CT_HANDSHAKE: Final = 22
+_HS_CERTIFICATE: Final = 11
+_HS_CERTIFICATE_REQUEST: Final = 13
+_TLS13: Final = 0x0304
+_ALERT_NAMES: Final = MappingProxyType({
+    0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 40: "handshake_failure",
+    42: "bad_certificate", 43: "unsupported_certificate", 44: "certificate_revoked",
+    45: "certificate_expired", 46: "certificate_unknown", 47: "illegal_parameter",
+    48: "unknown_ca", 49: "access_denied", 50: "decode_error", 51: "decrypt_error",
+    70: "protocol_version", 71: "insufficient_security", 80: "internal_error",
+    86: "inappropriate_fallback", 90: "user_canceled", 109: "missing_extension",
+    110: "unsupported_extension", 112: "unrecognized_name", 116: "certificate_required",
+    120: "no_application_protocol",
+})
+# Alerts with which a server that insists on mutual TLS ends a handshake without a client cert.
+_CLIENT_CERT_ALERTS: Final = frozenset({"certificate_required", "handshake_failure",
+                                        "bad_certificate", "access_denied"})
+_MSG_CALLBACK: Final = "_msg_callback"  # private but long-standing CPython hook (3.8+)
+
+
+# --- public data ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One endpoint: what to speak (``service``), whom to name (SNI) and where to connect."""
+
+    service: str  # "sip-federation" | "sip-access" | "xmpp-server" | "xmpps-server"
+    host: str  # SRV target FQDN (A-label, no trailing dot)
+    port: int
+    address: str  # IPv4/IPv6 literal, already resolved
+    xmpp_domain: str | None = None
+
+    @property
+    def sni(self) -> str:
+        """SIP peers name the SRV target; XMPP peers name the XMPP domain (RFC 6120 13.7)."""
+        if self.service.startswith("xmpp") and self.xmpp_domain:
+            return self.xmpp_domain
+        return self.host
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    cert_file: Path
+    key_file: Path
+
+
+@dataclass(frozen=True)
+class TlsInfo:
+    version: str  # "TLSv1.3", "TLSv1.2", ...
+    cipher: str
+    alpn: str | None
+    client_cert_requested: bool
+    client_cert_sent: bool
+
+
+@dataclass(frozen=True)
+class HandshakeResult:
+    chain: tuple[bytes, ...]  # DER, in served order; empty if none was seen
+    tls: TlsInfo | None
+    failure: Finding | None  # None when the handshake completed on a current TLS version
+    timings: Mapping[str, float]  # seconds: "connect", "starttls" (xmpp), "tls", "total"
+    xmpp_features: tuple[str, ...] = ()
+
+
+# --- the wire observer ----------------------------------------------------------------------------
+
+
+def parse_certificate_message(body: bytes, *, tls13: bool) -> tuple[bytes, ...]:
+    """DER certificates from a Certificate handshake message body (header stripped).
+
+    TLS 1.2: ``list_len(3) {cert_len(3) DER}*``. TLS 1.3 adds a request context before the
+    list and ``ext_len(2) extensions`` after each certificate. Malformed input yields what
+    parsed cleanly so far: this is evidence, not a parser a peer can crash.
+    """
+    pos = 0
+    if tls13:
+        if not body:
+            return ()
+        pos = 1 + body[0]
+    if pos + 3 > len(body):
+        return ()
+    end = min(len(body), pos + 3 + int.from_bytes(body[pos : pos + 3], "big"))
+    pos += 3
+    certs: list[bytes] = []
+    while pos + 3 <= end:
+        size = int.from_bytes(body[pos : pos + 3], "big")
+        pos += 3
+        if pos + size > end:
+            break
+        certs.append(body[pos : pos + size])
+        pos += size
+        if tls13:
+            if pos + 2 > end:
+                break
+            pos += 2 + int.from_bytes(body[pos : pos + 2], "big")
+    return tuple(certs)
+
+
+@dataclass
+class _WireLog:
+    """What the TLS message callback saw on one connection."""
+
+    client_cert_requested: bool = False
+    client_cert_sent: bool = False
+    server_chain: tuple[bytes, ...] = ()
+    alert: str | None = None  # the last alert the server sent
+
+    def on_message(self, _conn: object, direction: str, version: int, content_type: int,
+                   msg_type: int, data: bytes) -> None:
+        """``SSLContext._msg_callback``: handshake messages arrive whole, 4-byte header
+        included (decrypted in TLS 1.3); alerts as ``level, description``."""
+        reading = direction == "read"
+        if content_type == _CT_ALERT and reading and len(data) >= 2:
+            self.alert = _ALERT_NAMES.get(data[1], f"alert-{data[1]}")
+        if content_type != _CT_HANDSHAKE:
+            return
+        if reading and msg_type == _HS_CERTIFICATE_REQUEST:
+            self.client_cert_requested = True
+        elif msg_type == _HS_CERTIFICATE:
+            certs = parse_certificate_message(data[4:], tls13=version == _TLS13)
+            if reading:
+                self.server_chain = certs
+            else:
+                self.client_cert_sent = bool(certs)
+
+
+def client_context(service: str, credentials: ClientCredentials | None,
+                   wire: _WireLog) -> ssl.SSLContext:
+    """A TLS client that accepts any certificate and any version down to TLS 1.0.
+
+    Raises OSError / ssl.SSLError / ValueError for our own problems (e.g. the client
+    certificate cannot be loaded); :func:`handshake` turns these into ``scan-error``.
+    """
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with warnings.catch_warnings():  # TLSv1 is deprecated: that is exactly why we probe for it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if service == "xmpps-server":
+        ctx.set_alpn_protocols([XMPPS_ALPN])
+    if credentials is not None:
+        ctx.load_cert_chain(credentials.cert_file, credentials.key_file)
+    setattr(ctx, _MSG_CALLBACK, wire.on_message)
+    return ctx
+
+
+# --- one attempt ----------------------------------------------------------------------------------
+
+
+class _Failed(Exception):
+    """Internal: a step ended the attempt with this finding."""
+
+    def __init__(self, result: Finding) -> None:
+        super().__init__(result.message)
+        self.finding = result
+
+
+@dataclass
+class _Attempt:
+    """Mutable record of one endpoint's attempt; frozen into a HandshakeResult at the end."""
+
+    target: Target
+    ctx: ssl.SSLContext
+    wire: _WireLog
+    from_domain: str | None
+    has_credentials: bool
+    deadline: float
+    phase: str = "connect"
+    stream: trio.abc.Stream | None = None
+    tls: TlsInfo | None = None
+    chain: tuple[bytes, ...] = ()
+    failure: Finding | None = None
+    features: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    _mark: float = 0.0
+
+    def _lap(self, name: str) -> None:
+        now = trio.current_time()
+        self.timings[name] = now - self._mark
+        self._mark = now
+
+    async def run(self) -> None:
+        self._mark = trio.current_time()
+        try:
+            self.stream = await self._connect()
+            self._lap("connect")
+            if self.target.service == "xmpp-server":
+                self.phase = "starttls"
+                await self._starttls(self.stream)
+                self._lap("starttls")
+            self.phase = "tls"
+            await self._tls(self.stream)
+        except _Failed as failed:
+            self.failure = failed.finding
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    async def _connect(self) -> trio.SocketStream:
+        t = self.target
+        try:
+            return await trio.open_tcp_stream(t.address, t.port)
+        except OSError as exc:
+            raise _Failed(_connect_failure(exc, t)) from exc
+
+    async def _starttls(self, stream: trio.abc.Stream) -> None:
+        domain = self.target.xmpp_domain or self.target.host
+        negotiator = XmppNegotiator(domain, self.from_domain)
+        await self._send(stream, negotiator.initiate())
+        while True:
+            event = await self._next_event(stream, negotiator)
+            if isinstance(event, Proceed):
+                return
+            if isinstance(event, Features):
+                self.features = event.names
+                if not event.starttls:
+                    raise _Failed(finding("starttls-not-offered",
+                                          f"{domain}: stream features do not offer STARTTLS",
+                                          features=list(event.names)))
+                await self._send(stream, negotiator.start_tls())
+            else:
+                _raise_for_event(event, domain)
+
+    async def _next_event(self, stream: trio.abc.Stream, negotiator: XmppNegotiator) -> Event:
+        try:
+            while True:
+                event = negotiator.next_event()
+                if not isinstance(event, NeedData):
+                    return event
+                negotiator.receive_data(await self._receive(stream))
+        except RemoteProtocolError as exc:
+            raise _Failed(finding("protocol-error", f"XMPP negotiation: {exc}",
+                                  reason=str(exc))) from exc
+
+    async def _send(self, stream: trio.abc.Stream, data: bytes) -> None:
+        try:
+            await stream.send_all(data)
+        except (trio.BrokenResourceError, OSError) as exc:
+            raise _Failed(_lost(exc, self.phase)) from exc
+
+    async def _receive(self, stream: trio.abc.Stream) -> bytes:
+        try:
+            return bytes(await stream.receive_some(MAX_READ))
+        except (trio.BrokenResourceError, OSError) as exc:
+            raise _Failed(_lost(exc, self.phase)) from exc
+
+    async def _tls(self, transport: trio.abc.Stream) -> None:
+        tls = trio.SSLStream(transport, self.ctx, server_hostname=self.target.sni,
+                             https_compatible=True)
+        self.stream = tls
+        try:
+            await tls.do_handshake()
+        except (trio.BrokenResourceError, OSError) as exc:
+            self.chain = self.wire.server_chain
+            raise _Failed(self._tls_failure(exc)) from exc
+        self._lap("tls")
+        self.phase = "established"
+        self.chain = _served_chain(tls) or self.wire.server_chain
+        self.tls = self._tls_info(tls)
+        await self._probe_client_cert(tls)
+        if self.tls.version in LEGACY_VERSIONS:
+            raise _Failed(finding("tls-legacy-only",
+                                  f"the server negotiated {self.tls.version} (below TLS 1.2)",
+                                  version=self.tls.version, cipher=self.tls.cipher))
+
+    def _tls_info(self, tls: trio.SSLStream[trio.abc.Stream]) -> TlsInfo:
+        cipher = tls.cipher()
+        return TlsInfo(version=tls.version() or "unknown", cipher=cipher[0] if cipher else "",
+                       alpn=tls.selected_alpn_protocol(),
+                       client_cert_requested=self.wire.client_cert_requested,
+                       client_cert_sent=self.wire.client_cert_sent)
+
+    async def _probe_client_cert(self, tls: trio.SSLStream[trio.abc.Stream]) -> None:
+        """TLS 1.3 servers reject a missing client cert only after the handshake completes
+        (our Finished is already sent): one short read reveals the certificate_required alert.
+        Silence is fine (a SIP server simply waits for us); only an alert counts."""
+        assert self.tls is not None
+        if (self.tls.version != "TLSv1.3" or not self.wire.client_cert_requested
+                or self.has_credentials):
+            return
+        # The alert follows our Finished by one round trip; the TCP connect measured one.
+        rtt = self.timings.get("connect", CLIENT_CERT_PROBE_SECONDS)
+        budget = min(
+            CLIENT_CERT_PROBE_SECONDS,
+            max(CLIENT_CERT_PROBE_FLOOR, 4 * rtt),
+            (self.deadline - trio.current_time()) / 2,
+        )
+        with trio.move_on_after(max(budget, 0.0)):
+            try:
+                await tls.receive_some(MAX_READ)
+            except (trio.BrokenResourceError, OSError) as exc:
+                alert = self.wire.alert or _ssl_reason(exc)
+                if _is_client_cert_alert(alert):
+                    raise _Failed(_client_cert_required(alert or "")) from exc
+
+    def _tls_failure(self, exc: BaseException) -> Finding:
+        reason = _ssl_reason(exc)
+        alert = self.wire.alert
+        if self.wire.client_cert_requested and not self.has_credentials:
+            name = alert or reason
+            if _is_client_cert_alert(name):
+                return _client_cert_required(name or "")
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        detail = alert or reason or type(cause).__name__
+        return finding("tls-handshake-failed", f"TLS handshake failed: {detail}",
+                       alert=alert, reason=reason, error=str(cause) or type(cause).__name__)
+
+    def timeout_finding(self) -> Finding:
+        if self.phase == "connect":
+            return finding("connect-timeout", f"no TCP connection to {self._where()} in time")
+        return finding("handshake-timeout",
+                       f"{self._where()} accepted but did not finish ({self.phase}) in time",
+                       phase=self.phase)
+
+    def _where(self) -> str:
+        return f"{self.target.address}:{self.target.port}"
+
+    def result(self) -> HandshakeResult:
+        return HandshakeResult(chain=self.chain, tls=self.tls, failure=self.failure,
+                               timings=MappingProxyType(dict(self.timings)),
+                               xmpp_features=self.features)
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+
+def _raise_for_event(event: Event, domain: str) -> None:
+    """Turn a negotiation event that is not progress into the finding it means."""
+    if isinstance(event, StartTlsFailure):
+        raise _Failed(finding("starttls-refused", f"{domain}: <starttls/> answered <failure/>"))
+    if isinstance(event, StreamError):
+        raise _Failed(finding("stream-error", f"{domain}: stream error {event.condition}",
+                              condition=event.condition, text=event.text))
+    if isinstance(event, StreamClosed):
+        reason = "stream closed before <proceed/>"
+        raise _Failed(finding("protocol-error", f"{domain}: {reason}", reason=reason))
+    # StreamOpened and anything informational: keep negotiating
+
+
+def _connect_failure(exc: OSError, target: Target) -> Finding:
+    """trio.open_tcp_stream wraps per-address errors; look through to the real one."""
+    causes: list[BaseException] = [exc]
+    if isinstance(exc.__cause__, BaseExceptionGroup):
+        causes = list(exc.__cause__.exceptions)
+    where = f"{target.address}:{target.port}"
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return finding("connect-refused", f"{where} refused the connection")
+    detail = "; ".join(str(c) for c in causes)
+    return finding("connect-error", f"cannot connect to {where}: {detail}", error=detail)
+
+
+def _lost(exc: BaseException, phase: str) -> Finding:
+    cause = exc.__cause__ or exc
+    return finding("connect-error", f"connection lost during {phase}: {cause!r}",
+                   error=repr(cause), phase=phase)
+
+
+def _ssl_reason(exc: BaseException) -> str | None:
+    """The OpenSSL reason (e.g. ``TLSV13_ALERT_CERTIFICATE_REQUIRED``) behind a trio error."""
+    for candidate in (exc, exc.__cause__):
+        if isinstance(candidate, ssl.SSLError):
+            reason: Any = getattr(candidate, "reason", None)
+            return str(reason) if reason else None
+    return None
+
+
+def _is_client_cert_alert(name: str | None) -> bool:
+    """An alert name (``certificate_required``) or OpenSSL reason (``..._CERTIFICATE_REQUIRED``)
+    with which servers refuse a handshake that lacks a client certificate."""
+    return name is not None and name.lower().endswith(tuple(_CLIENT_CERT_ALERTS))
+
+
+def _client_cert_required(alert: str) -> Finding:
+    return finding("client-certificate-required",
+                   f"the server requires a client certificate (alert {alert})", alert=alert)
+
+
+def _served_chain(tls: trio.SSLStream[trio.abc.Stream]) -> tuple[bytes, ...]:
+    """The peer's chain as served, DER. Public API from Python 3.13, private before."""
+    obj: Any = tls._ssl_object  # trio keeps the SSLObject private; stable since trio 0.2
+    if hasattr(obj, "get_unverified_chain"):
+        return tuple(bytes(c) for c in obj.get_unverified_chain() or ())
+    certs = obj._sslobj.get_unverified_chain() or ()
+    return tuple(c.public_bytes(ssl._ssl.ENCODING_DER) for c in certs)  # type: ignore[attr-defined]
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+
+async def handshake(target: Target, *, timeout: float, from_domain: str | None = None,
+                    credentials: ClientCredentials | None = None) -> HandshakeResult:
+    """Connect, negotiate and handshake with one endpoint within ``timeout`` seconds.
+
+    Never raises (except ``trio.Cancelled``): every outcome is a HandshakeResult.
+    """
+    start = trio.current_time()
+    wire = _WireLog()
+    try:
+        ctx = client_context(target.service, credentials, wire)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        return HandshakeResult((), None, finding("scan-error", f"cannot prepare TLS: {exc}",
+                                                 error=str(exc)), MappingProxyType({}))
+    attempt = _Attempt(target, ctx, wire, from_domain, credentials is not None,
+                       deadline=start + timeout)
+    try:
+        with trio.move_on_after(timeout) as scope:
+            await attempt.run()
+        if scope.cancelled_caught and attempt.tls is None and attempt.failure is None:
+            attempt.chain = attempt.chain or wire.server_chain
+            attempt.failure = attempt.timeout_finding()
+    except Exception as exc:  # a bug of ours must not take the sibling endpoints down
+        attempt.failure = finding("scan-error", f"internal error: {exc!r}", error=repr(exc))
+    finally:
+        if attempt.stream is not None:
+            await trio.aclose_forcefully(attempt.stream)
+    attempt.timings["total"] = trio.current_time() - start
+    return attempt.result()
