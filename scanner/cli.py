@@ -248,6 +248,127 @@ def plan(
             print(f"wrote {csr} and {key} (keep the key private)")
 
 
+class ScanFormat(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+
+
+@app.command()
+def scan(
+    domains: Annotated[list[str], typer.Argument(help="Domains to scan (partners, or your own).")],
+    sip_domain: SipDomains = None,
+    xmpp_domain: XmppDomains = None,
+    extra_san: ExtraSans = None,
+    edge_fqdn: EdgeFqdn = None,
+    webconf_fqdn: WebconfFqdn = None,
+    service: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--service",
+            help="sip-federation, xmpp-server, xmpps-server (the defaults) or sip-access; repeatable.",
+        ),
+    ] = None,
+    nameserver: Annotated[
+        list[str] | None,
+        typer.Option("--nameserver", help="Ask this DNS server (HOST[:PORT]); default: the system's."),
+    ] = None,
+    ca_file: CaFile = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Total seconds per endpoint (connect to handshake).")
+    ] = 10.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Handshakes at once.")] = 64,
+    client_cert: Annotated[
+        Path | None, typer.Option("--client-cert", help="Present this client certificate (PEM chain).")
+    ] = None,
+    client_key: Annotated[Path | None, typer.Option("--client-key", help="Its private key (PEM).")] = None,
+    from_domain: Annotated[
+        str | None, typer.Option("--from-domain", help="XMPP stream 'from' (your XMPP domain).")
+    ] = None,
+    client_auth: ClientAuthOpt = ClientAuth.required,
+    warn_days: WarnDays = 30,
+    crit_days: CritDays = 14,
+    at: At = None,
+    output: Annotated[ScanFormat, typer.Option("--format", "-f", help="Output format.")] = ScanFormat.table,
+) -> None:
+    """Discover every federation endpoint of DOMAIN(s), handshake with each, verify, report."""
+    from scanner.discovery import normalize_domain, parse_nameserver
+    from scanner.handshake import ClientCredentials
+    from scanner.scan import ScanOptions
+    from scanner.srv import DEFAULT_SERVICES, SERVICES
+    from scanner.trust import TrustStoreError, trust_store
+
+    try:
+        names = [normalize_domain(d) for d in domains]
+        servers = [parse_nameserver(n) for n in nameserver] if nameserver else None
+        if from_domain is not None:
+            from_domain = normalize_domain(from_domain)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    services = tuple(dict.fromkeys(service or DEFAULT_SERVICES))
+    unknown = [s for s in services if s not in SERVICES]
+    if unknown:
+        raise UserError(f"unknown --service {unknown[0]!r} (choose from {', '.join(SERVICES)})")
+    if (client_cert is None) != (client_key is None):
+        raise UserError("--client-cert and --client-key go together")
+    credentials = None
+    if client_cert is not None and client_key is not None:
+        for p in (client_cert, client_key):
+            if not p.is_file():
+                raise UserError(f"{p}: no such file")
+        credentials = ClientCredentials(client_cert, client_key)
+    try:
+        trust = trust_store(ca_file)
+    except TrustStoreError as exc:
+        raise UserError(str(exc)) from None
+    options = ScanOptions(
+        services=services,
+        deployment=_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn),
+        policy=_policy(client_auth, warn_days, crit_days),
+        timeout=timeout,
+        concurrency=concurrency,
+        credentials=credentials,
+        from_domain=from_domain,
+    )
+    from scanner.live import run_scan
+
+    report = run_scan(names, options, servers, trust, _now(at) if at else None, output.value)
+    if output is ScanFormat.json:
+        _print_json(report.to_json())
+    elif output is ScanFormat.table:
+        from scanner.render import render_scan
+
+        render_scan(_stdout(), report)
+    raise typer.Exit(int(report.status))
+
+
+@app.command()
+def lab(
+    net: Annotated[
+        str, typer.Option("--net", help="First three octets of the lab's 127.x.y.0/24.")
+    ] = "127.77.0",
+    dns_port: Annotated[int, typer.Option("--dns-port", min=0, max=65535, help="DNS port (0: any).")] = 0,
+    state_file: Annotated[
+        Path | None, typer.Option("--state-file", help="Write where the lab is (JSON) for scripts.")
+    ] = None,
+) -> None:
+    """Run the embedded loopback lab in the foreground and print the scan line to try."""
+    from scanner.live import serve_lab
+
+    if not net.startswith("127.") or net.count(".") != 2:
+        raise UserError(f"--net must be three octets inside 127.0.0.0/8, e.g. 127.77.0 (got {net!r})")
+    try:
+        serve_lab(net, dns_port, state_file)
+    except* OSError as group:
+        exc = group.exceptions[0]
+        while isinstance(exc, BaseExceptionGroup):
+            exc = exc.exceptions[0]
+        raise UserError(
+            f"cannot start the lab: {exc} (is another server listening on all addresses, "
+            "e.g. an XMPP server on 5269? try another --net or stop it)"
+        ) from None
+
+
 @app.command()
 def codes(output: FormatOpt = OutputFormat.table) -> None:
     """List every finding code with its default severity and meaning."""
@@ -298,6 +419,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         return _fail("interrupted")
     except Exception as exc:
+        if _has(exc, BrokenPipeError):  # `fedscan scan ... | head`: the reader left
+            _silence_stdout()
+            return EXIT_UNKNOWN
         # Usage errors (typer's vendored click exceptions, not public API) carry
         # format_message(); anything else is a bug and keeps its traceback.
         format_message = getattr(exc, "format_message", None)
@@ -305,6 +429,17 @@ def run(argv: Sequence[str] | None = None) -> int:
             return _fail(str(format_message()))
         raise
     return int(result) if isinstance(result, int) else 0
+
+
+def _has(exc: BaseException, kind: type[BaseException]) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_has(e, kind) for e in exc.exceptions)
+    return isinstance(exc, kind)
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _fail(message: str) -> int:

@@ -8,9 +8,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from scanner.findings import Finding, Severity, Status
+from scanner.findings import Finding, Severity, Status, worst_finding
 from scanner.offline import FileCheck
 from scanner.plan import CertificatePlan
+from scanner.results import ScanReport
 
 STATUS_STYLE = {
     Status.OK: "bold green",
@@ -94,3 +95,60 @@ def render_plan(console: Console, plan: CertificatePlan) -> None:
     table.add_row("Signature", plan.signature, "Lync/SfB do not support RSASSA-PSS")
     table.add_row("CRL DP", "required", "Lync/SfB check revocation")
     console.print(table)
+
+
+def render_scan(console: Console, report: ScanReport) -> None:
+    """One row per endpoint with its findings beneath; discovery findings under the domain.
+
+    A fixed-width layout rather than a rich Table: finding lines must span the full width
+    beneath their row, which table cells cannot do.
+    """
+    header = ("DOMAIN", "SERVICE", "TARGET", "ADDRESS", "STATUS", "EXPIRES", "WORST FINDING")
+    rows: list[tuple[tuple[str, ...], Status, list[Finding]]] = []
+    for domain in report.domains:
+        if not domain.endpoints:
+            worst_f = worst_finding(domain.all_findings)
+            cells: tuple[str, ...] = (domain.domain, "-", "-", "-", domain.status.name, "-",
+                                      worst_f.code if worst_f else "no endpoints")
+            rows.append((cells, domain.status, domain.all_findings))
+            continue
+        for index, r in enumerate(domain.endpoints):
+            e = r.endpoint
+            worst_f = worst_finding(r.findings)
+            address = f"[{e.address}]:{e.port}" if ":" in e.address else f"{e.address}:{e.port}"
+            cells = (domain.domain, e.service, e.target, address, r.status.name,
+                     (r.not_after or "-")[:10], worst_f.code if worst_f else "-")
+            rows.append((cells, r.status, list(r.findings)))
+            if index == len(domain.endpoints) - 1 and domain.all_findings:
+                rows.append(((domain.domain, "(DNS and pool)"), domain.status, domain.all_findings))
+    widths = [max([len(h), *(len(c[i]) for c, _, _ in rows if len(c) == len(header))])
+              for i, h in enumerate(header)]
+    console.print(Text("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), style="bold"))
+    previous = None
+    for cells, status, beneath in rows:
+        if previous is not None and previous != cells[0]:
+            console.print()
+        previous = cells[0]
+        if len(cells) != len(header):  # a domain's own findings: no row of cells
+            console.print(Text(f"  {cells[1]}", style="dim"))
+            for fl in findings_lines(beneath, "    "):
+                console.print(fl, overflow="fold")
+            continue
+        line = Text()
+        for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
+            style = STATUS_STYLE[status] if i == 4 else None
+            line.append(cell.ljust(width) + ("  " if i < len(cells) - 1 else ""), style=style)
+        console.print(line, overflow="ignore", crop=False)
+        for fl in findings_lines(beneath, "    "):
+            console.print(fl, overflow="fold")
+    console.print()
+    summary = Text("Overall: ")
+    summary.append_text(status_text(report.status))
+    counts = report.counts()
+    summary.append(
+        f"  {len(report.endpoints)} endpoints: "
+        + ", ".join(f"{n} {name.lower()}" for name, n in counts.items() if n)
+    )
+    if report.interrupted:
+        summary.append("  (interrupted: partial results)", style="bold magenta")
+    console.print(summary)

@@ -1,0 +1,142 @@
+"""The lab's world: which domains exist, what DNS says about them, what each listener serves.
+
+Pure data. Each lab domain is one federation situation an administrator meets in real life;
+``expect`` says what a scan of it must find (the end-to-end tests assert exactly this, and
+``fedscan lab`` prints it). Addresses live in 127.0.0.0/8 under a configurable /24 so that two
+labs can run side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scanner.findings import Status
+
+CERTS = Path(__file__).resolve().parents[2] / "test-certs"
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One TCP listener. ``port`` 0 = ephemeral (SRV records carry the bound port)."""
+
+    key: str  # name used to refer to its bound port in records
+    kind: str  # "sip" | "xmpp" | "xmpps"
+    host: int  # last octet of the address in the lab's /24
+    cert: str  # path relative to test-certs/, without ".pem"
+    xmpp_domains: tuple[str, ...] = ()
+    port: int = 0
+    same_port_as: str | None = None  # pool nodes share one SRV record, hence one port
+
+
+@dataclass(frozen=True)
+class Srv:
+    name: str  # owner, e.g. "_sipfederationtls._tcp.contoso.test"
+    target: str  # FQDN or "."
+    listener: str | None  # key of the listener whose port the record carries
+    port: int = 0  # used when listener is None
+
+
+@dataclass(frozen=True)
+class LabDomain:
+    domain: str
+    story: str
+    status: Status  # the overall status a partner-view scan must report
+    codes: tuple[str, ...]  # the finding codes it must report (sorted, with repeats)
+
+
+@dataclass(frozen=True)
+class LabWorld:
+    listeners: tuple[Listener, ...]
+    srv: tuple[Srv, ...]
+    hosts: dict[str, tuple[int, ...]]  # FQDN -> last octets of its A records
+    domains: tuple[LabDomain, ...]
+    ipv6_hosts: frozenset[str] = field(default_factory=frozenset)  # also AAAA ::1
+
+
+SIP = "_sipfederationtls._tcp."
+XMPP = "_xmpp-server._tcp."
+XMPPS = "_xmpps-server._tcp."
+
+
+def default_world() -> LabWorld:
+    edge = "edge"
+    listeners = (
+        # the healthy consolidated Edge of contoso.test + fabrikam.test (one certificate)
+        Listener("edge-sip", "sip", 10, edge),
+        Listener("edge-xmpp", "xmpp", 10, edge, ("contoso.test", "fabrikam.test")),
+        Listener("edge-xmpps", "xmpps", 10, edge),
+        Listener("northwind-sip", "sip", 11, "lab/northwind"),
+        Listener("northwind-xmpp", "xmpp", 11, "lab/northwind", ("northwind.test",)),
+        Listener("tailspin-sip", "sip", 12, "lab/tailspin"),
+        Listener("tailspin-xmpp", "xmpp", 12, "lab/tailspin", ("tailspin.test",)),
+        Listener("litware-sip", "sip", 13, "lab/litware"),
+        Listener("litware-xmpp", "xmpp", 13, "lab/litware", ("litware.test",)),
+        # a two-node pool: node .14 current, node .15 still on last year's certificate
+        Listener("adatum-sip", "sip", 14, "lab/adatum"),
+        Listener("adatum-sip-stale", "sip", 15, "lab/adatum-stale", same_port_as="adatum-sip"),
+        Listener("wingtip-sip", "sip", 16, "lab/wingtip"),
+        Listener("wingtip-xmpp", "xmpp", 16, "lab/wingtip", ("wingtip.test",)),
+        Listener("fineartschool-xmpp", "xmpp", 17, "lab/fineartschool", ("fineartschool.test",)),
+        Listener("proseware-sip", "sip", 18, "lab/proseware"),
+        Listener("fourthcoffee-sip", "sip", 19, "lab/fourthcoffee"),
+        Listener("fourthcoffee-xmpp", "xmpp", 20, "lab/fourthcoffee", ("fourthcoffee.test",), 5269),
+    )
+    srv = (
+        Srv(SIP + "contoso.test", "sip.contoso.test", "edge-sip"),
+        Srv(XMPP + "contoso.test", "sip.contoso.test", "edge-xmpp"),
+        Srv(XMPPS + "contoso.test", "sip.contoso.test", "edge-xmpps"),
+        Srv(SIP + "fabrikam.test", "sip.fabrikam.test", "edge-sip"),
+        Srv(XMPP + "fabrikam.test", "sip.fabrikam.test", "edge-xmpp"),
+        Srv(SIP + "northwind.test", "sip.northwind.test", "northwind-sip"),
+        Srv(XMPP + "northwind.test", "sip.northwind.test", "northwind-xmpp"),
+        Srv(SIP + "tailspin.test", "sip.tailspin.test", "tailspin-sip"),
+        Srv(XMPP + "tailspin.test", "sip.tailspin.test", "tailspin-xmpp"),
+        Srv(SIP + "litware.test", "sip.litware.test", "litware-sip"),
+        Srv(XMPP + "litware.test", "sip.litware.test", "litware-xmpp"),
+        Srv(SIP + "adatum.test", "sip.adatum.test", "adatum-sip"),
+        Srv(XMPP + "adatum.test", ".", None),
+        Srv(SIP + "wingtip.test", "sip.wingtip-hosting.test", "wingtip-sip"),
+        Srv(XMPP + "wingtip.test", "sip.wingtip-hosting.test", "wingtip-xmpp"),
+        Srv(XMPP + "fineartschool.test", "sip.fineartschool.test", "fineartschool-xmpp"),
+        Srv(SIP + "proseware.test", "sip.proseware.test", "proseware-sip"),
+        Srv(XMPP + "proseware.test", ".", None),
+        Srv(SIP + "fourthcoffee.test", "sip.fourthcoffee.test", "fourthcoffee-sip"),
+        Srv(SIP + "m365.test", "sipfed.online.lync.com", None, 5061),
+    )
+    hosts = {
+        "sip.contoso.test": (10,),
+        "sip.fabrikam.test": (10,),
+        "sip.northwind.test": (11,),
+        "sip.tailspin.test": (12,),
+        "sip.litware.test": (13,),
+        "sip.adatum.test": (14, 15),
+        "sip.wingtip-hosting.test": (16,),
+        "sip.fineartschool.test": (17,),
+        "sip.proseware.test": (18,),
+        "sip.fourthcoffee.test": (19,),
+        "fourthcoffee.test": (20,),
+    }
+    ok, crit = Status.OK, Status.CRITICAL
+    domains = (
+        LabDomain("contoso.test", "healthy consolidated Edge (SIP, XMPP, XMPPS)", ok, ()),
+        LabDomain("fabrikam.test", "second SIP/XMPP domain on the same Edge", ok, ("srv-missing",)),
+        LabDomain("northwind.test", "XMPP namespace missing from the certificate", crit,
+                  ("san-missing", "srv-missing")),
+        LabDomain("tailspin.test", "serverAuth-only certificate (a routine renewal)", crit,
+                  ("eku-client-auth-missing", "eku-client-auth-missing", "srv-missing")),
+        LabDomain("litware.test", "expired certificate", crit, ("expired", "expired", "srv-missing")),
+        LabDomain("adatum.test", "two-node pool, one node on a stale certificate", crit,
+                  ("expired", "pool-certificate-mismatch", "srv-missing", "srv-service-disabled")),
+        LabDomain("wingtip.test", "SIP SRV target outside the SIP domain", crit,
+                  ("srv-missing", "srv-target-outside-domain")),
+        LabDomain("fineartschool.test", "no SIP federation SRV record", crit,
+                  ("srv-missing", "srv-missing")),
+        LabDomain("proseware.test", "XMPP switched off with a '.' SRV target", ok,
+                  ("srv-missing", "srv-service-disabled")),
+        LabDomain("fourthcoffee.test", "no XMPP SRV: peers fall back to the domain on 5269", ok,
+                  ("srv-fallback", "srv-missing")),
+        LabDomain("m365.test", "federation hosted in Microsoft 365", ok,
+                  ("hosted-microsoft-365", "srv-fallback", "srv-missing")),
+    )
+    return LabWorld(listeners, srv, hosts, domains, frozenset({"sip.contoso.test"}))

@@ -1,0 +1,173 @@
+"""Scan results as plain, frozen data, and their JSON form (the documented, versioned schema).
+
+Theory of this module
+---------------------
+An endpoint's result keeps summaries, never the raw chain: a scan of ten thousand endpoints
+must not hold ten thousand chains once each has been reported. The JSON written here is the
+public schema (``SCHEMA_VERSION``); fields are added, never renamed or removed, within a
+version. Timestamps are UTC ISO 8601 with a ``Z``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.findings import Finding, Status, status_of, worst, worst_finding
+from scanner.handshake import TlsInfo
+from scanner.srv import Endpoint, SrvRecord
+from scanner.verify import Coverage
+
+SCHEMA_VERSION = 1
+
+
+def iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class EndpointResult:
+    endpoint: Endpoint
+    findings: tuple[Finding, ...]
+    tls: TlsInfo | None
+    certificate: dict[str, Any] | None  # leaf summary (see CertInfo.summary)
+    chain: tuple[dict[str, Any], ...]  # summaries of the served certificates after the leaf
+    coverage: tuple[Coverage, ...]
+    timings: dict[str, float]
+    xmpp_features: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.findings)
+
+    @property
+    def leaf_sha256(self) -> str | None:
+        return self.certificate.get("sha256") if self.certificate else None
+
+    @property
+    def not_after(self) -> str | None:
+        return self.certificate.get("not_after") if self.certificate else None
+
+    def to_json(self) -> dict[str, Any]:
+        e = self.endpoint
+        return {
+            "domain": e.domain,
+            "service": e.service,
+            "target": e.target,
+            "port": e.port,
+            "address": e.address,
+            "priority": e.priority,
+            "weight": e.weight,
+            "xmpp_domain": e.xmpp_domain,
+            "status": self.status.name,
+            "tls": None
+            if self.tls is None
+            else {
+                "version": self.tls.version,
+                "cipher": self.tls.cipher,
+                "alpn": self.tls.alpn,
+                "client_certificate_requested": self.tls.client_cert_requested,
+                "client_certificate_sent": self.tls.client_cert_sent,
+            },
+            "xmpp_features": list(self.xmpp_features),
+            "certificate": self.certificate,
+            "chain": list(self.chain),
+            "coverage": [c.to_json() for c in self.coverage],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+@dataclass
+class ServiceResult:
+    service: str
+    srv_records: tuple[SrvRecord, ...]
+    findings: tuple[Finding, ...]
+    hosted: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "srv": [
+                {"priority": r.priority, "weight": r.weight, "port": r.port, "target": r.target}
+                for r in self.srv_records
+            ],
+            "hosted_microsoft_365": self.hosted,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+@dataclass
+class DomainResult:
+    domain: str
+    services: list[ServiceResult] = field(default_factory=list)
+    endpoints: list[EndpointResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # domain-wide (pool mismatch)
+
+    @property
+    def all_findings(self) -> list[Finding]:
+        out = list(self.findings)
+        for s in self.services:
+            out += s.findings
+        return out
+
+    @property
+    def status(self) -> Status:
+        return worst([status_of(self.all_findings), *(e.status for e in self.endpoints)])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "status": self.status.name,
+            "findings": [f.to_json() for f in self.findings],
+            "services": [s.to_json() for s in self.services],
+            "endpoints": [e.to_json() for e in self.endpoints],
+        }
+
+
+@dataclass
+class ScanReport:
+    started: dt.datetime
+    evaluated_at: dt.datetime
+    domains: list[DomainResult]
+    finished: dt.datetime | None = None
+    interrupted: bool = False
+    deployment: dict[str, Any] | None = None
+
+    @property
+    def status(self) -> Status:
+        statuses = [d.status for d in self.domains]
+        if self.interrupted:
+            statuses.append(Status.UNKNOWN)
+        return worst(statuses)
+
+    @property
+    def endpoints(self) -> list[EndpointResult]:
+        return [e for d in self.domains for e in d.endpoints]
+
+    def counts(self) -> dict[str, int]:
+        out = {s.name: 0 for s in Status}
+        for e in self.endpoints:
+            out[e.status.name] += 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": "fedscan",
+            "started_at": iso(self.started),
+            "finished_at": iso(self.finished) if self.finished else None,
+            "evaluated_at": iso(self.evaluated_at),
+            "interrupted": self.interrupted,
+            "status": self.status.name,
+            "exit_code": int(self.status),
+            "endpoint_counts": self.counts(),
+            "deployment": self.deployment,
+            "domains": [d.to_json() for d in self.domains],
+        }
+
+
+def worst_of(findings: Sequence[Finding]) -> Finding | None:
+    return worst_finding(findings)

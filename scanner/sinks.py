@@ -1,0 +1,87 @@
+"""Where live results go while a scan runs: JSON lines on stdout, a progress bar on stderr.
+
+Both are :class:`scanner.scan.Sink` implementations; the scan knows nothing of output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import IO, Any
+
+from scanner.results import DomainResult, EndpointResult, ScanReport
+from scanner.scan import Sink
+
+
+class FanOut(Sink):
+    def __init__(self, sinks: Sequence[Sink]) -> None:
+        self.sinks = list(sinks)
+
+    def endpoints_planned(self, count: int) -> None:
+        for s in self.sinks:
+            s.endpoints_planned(count)
+
+    def endpoint_done(self, result: EndpointResult) -> None:
+        for s in self.sinks:
+            s.endpoint_done(result)
+
+    def domain_done(self, result: DomainResult) -> None:
+        for s in self.sinks:
+            s.domain_done(result)
+
+
+class JsonLines(Sink):
+    """One line per endpoint the moment it finishes, one per domain, then a summary line.
+
+    Each line has a ``type`` ("endpoint", "domain", "summary") so that shards concatenate.
+    """
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        self.out.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self.out.flush()
+
+    def endpoint_done(self, result: EndpointResult) -> None:
+        self._write({"type": "endpoint", **result.to_json()})
+
+    def domain_done(self, result: DomainResult) -> None:
+        data = result.to_json()
+        del data["endpoints"]
+        data["endpoint_count"] = len(result.endpoints)
+        self._write({"type": "domain", **data})
+
+    def summary(self, report: ScanReport) -> None:
+        data = report.to_json()
+        del data["domains"]
+        self._write({"type": "summary", **data})
+
+
+class Progress(Sink):
+    """A rich progress bar on stderr; the total grows as discovery finds endpoints."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
+
+        self.bar = RichProgress(
+            TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=Console(stderr=True), transient=True,
+        )
+        self.task = self.bar.add_task("scan", total=0)
+
+    def __enter__(self) -> Progress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def endpoints_planned(self, count: int) -> None:
+        total = self.bar.tasks[0].total or 0
+        self.bar.update(self.task, total=total + count)
+
+    def endpoint_done(self, result: EndpointResult) -> None:
+        self.bar.advance(self.task)
