@@ -7,8 +7,6 @@ Every error is one line on stderr; a traceback is a bug.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,118 +15,32 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 
 from scanner import __version__
-from scanner.findings import Status, worst
-
-app = typer.Typer(
-    name="fedscan",
-    help="Check that SIP/XMPP federation endpoints present certificates federation accepts.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
-EXIT_UNKNOWN = int(Status.UNKNOWN)
-
-
-class UserError(Exception):
-    """Bad input from the user: printed as one line, exit 3."""
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
-
-
-class ClientAuth(StrEnum):
-    required = "required"
-    optional = "optional"
-
-
-# ------------------------------------------------------------------------ shared options
-
-SipDomains = Annotated[
-    list[str] | None,
-    typer.Option("--sip-domain", help="A SIP domain your Edge serves (sip.<domain> must be in the SAN)."),
-]
-XmppDomains = Annotated[
-    list[str] | None,
-    typer.Option("--xmpp-domain", help="An XMPP domain your Edge serves (<domain> must be in the SAN)."),
-]
-ExtraSans = Annotated[
-    list[str] | None,
-    typer.Option("--extra-san", help="Another FQDN the certificate must cover (web conferencing...)."),
-]
-EdgeFqdn = Annotated[
-    str | None,
-    typer.Option("--edge-fqdn", help="Access Edge FQDN (subject); default sip.<first SIP domain>."),
-]
-WebconfFqdn = Annotated[str | None, typer.Option("--webconf-fqdn", help="Web conferencing Edge FQDN.")]
-CaFile = Annotated[
-    Path | None,
-    typer.Option("--ca-file", help="Trust these roots (PEM) instead of Mozilla's (certifi)."),
-]
-ClientAuthOpt = Annotated[
+from scanner.cli_common import (
+    EXIT_UNKNOWN,
+    At,
+    CaFile,
     ClientAuth,
-    typer.Option("--client-auth", help="Is Client Authentication EKU required (default) or only advised?"),
-]
-WarnDays = Annotated[
-    int, typer.Option("--warn-days", min=0, help="Warn when the leaf expires within N days.")
-]
-CritDays = Annotated[int, typer.Option("--crit-days", min=0, help="Critical within N days.")]
-At = Annotated[
-    str | None,
-    typer.Option("--at", help="Judge dates as of this ISO 8601 time instead of now (reproducible reports)."),
-]
-FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
-
-
-def _now(at: str | None) -> dt.datetime:
-    if at is None:
-        return dt.datetime.now(dt.UTC)
-    try:
-        t = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
-    except ValueError:
-        raise UserError(f"--at: not an ISO 8601 time: {at!r}") from None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
-
-
-def _policy(client_auth: ClientAuth, warn_days: int, crit_days: int) -> Any:
-    from scanner.verify import Policy
-
-    if crit_days > warn_days:
-        raise UserError(f"--crit-days ({crit_days}) must not exceed --warn-days ({warn_days})")
-    return Policy(client_auth is ClientAuth.required, warn_days, crit_days)
-
-
-def _deployment(
-    sip: list[str] | None,
-    xmpp: list[str] | None,
-    extra: list[str] | None,
-    edge: str | None = None,
-    webconf: str | None = None,
-) -> Any:
-    from scanner.deployment import Deployment
-    from scanner.names import InvalidName
-
-    try:
-        return Deployment.from_input(sip or (), xmpp or (), edge, webconf, extra or ())
-    except InvalidName as exc:
-        raise UserError(str(exc)) from None
-
-
-def _stdout() -> Console:
-    return Console(
-        width=None if sys.stdout.isatty() else 160, highlight=False, soft_wrap=not sys.stdout.isatty()
-    )
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
+    ClientAuthOpt,
+    CritDays,
+    EdgeFqdn,
+    ExtraSans,
+    FormatOpt,
+    OutputFormat,
+    SipDomains,
+    UserError,
+    WarnDays,
+    WebconfFqdn,
+    XmppDomains,
+    app,
+    make_deployment,
+    make_policy,
+    parse_now,
+    print_json,
+    stdout_console,
+)
+from scanner.findings import worst
 
 # ------------------------------------------------------------------------ commands
 
@@ -159,9 +71,9 @@ def cert(
     from scanner.offline import check_file
     from scanner.trust import TrustStoreError, trust_store
 
-    dep = _deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
-    policy = _policy(client_auth, warn_days, crit_days)
-    now = _now(at)
+    dep = make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
+    policy = make_policy(client_auth, warn_days, crit_days)
+    now = parse_now(at)
     trust_cache: list[Any] = []
 
     def trust() -> Any:
@@ -179,7 +91,7 @@ def cert(
         except LoadError as exc:
             raise UserError(str(exc)) from None
     if output is OutputFormat.json:
-        _print_json(
+        print_json(
             {
                 "schema_version": 1,
                 "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -190,7 +102,7 @@ def cert(
     else:
         from scanner.render import render_file_checks
 
-        render_file_checks(_stdout(), checks)
+        render_file_checks(stdout_console(), checks)
     raise typer.Exit(int(worst(c.status for c in checks)))
 
 
@@ -224,7 +136,7 @@ def plan(
     """Print the subject, SANs and EKUs your external Edge certificate needs (and a CSR)."""
     from scanner.plan import PlanError, certificate_plan, write_csr
 
-    dep = _deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
+    dep = make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
     try:
         the_plan = certificate_plan(dep)
     except PlanError as exc:
@@ -239,11 +151,11 @@ def plan(
         except OSError as exc:
             raise UserError(f"cannot write {exc.filename}: {exc.strerror}") from None
     if output is OutputFormat.json:
-        _print_json({"schema_version": 1, "plan": the_plan.to_json()})
+        print_json({"schema_version": 1, "plan": the_plan.to_json()})
     else:
         from scanner.render import render_plan
 
-        render_plan(_stdout(), the_plan)
+        render_plan(stdout_console(), the_plan)
         if csr is not None:
             print(f"wrote {csr} and {key} (keep the key private)")
 
@@ -256,7 +168,17 @@ class ScanFormat(StrEnum):
 
 @app.command()
 def scan(
-    domains: Annotated[list[str], typer.Argument(help="Domains to scan (partners, or your own).")],
+    domains: Annotated[
+        list[str] | None, typer.Argument(help="Domains to scan (partners, or your own).")
+    ] = None,
+    domains_file: Annotated[
+        str | None,
+        typer.Option("--domains-file", help="Read domains from FILE, one per line ('-': stdin)."),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="Scan only shard K of N (0-based, K/N): a stable split."),
+    ] = None,
     sip_domain: SipDomains = None,
     xmpp_domain: XmppDomains = None,
     extra_san: ExtraSans = None,
@@ -295,11 +217,14 @@ def scan(
     from scanner.discovery import normalize_domain, parse_nameserver
     from scanner.handshake import ClientCredentials
     from scanner.scan import ScanOptions
+    from scanner.shard import Shard
     from scanner.srv import DEFAULT_SERVICES, SERVICES
     from scanner.trust import TrustStoreError, trust_store
 
     try:
-        names = [normalize_domain(d) for d in domains]
+        names = [normalize_domain(d) for d in _all_domains(domains, domains_file)]
+        if shard is not None:
+            names = Shard.parse(shard).select(names)
         servers = [parse_nameserver(n) for n in nameserver] if nameserver else None
         if from_domain is not None:
             from_domain = normalize_domain(from_domain)
@@ -323,8 +248,8 @@ def scan(
         raise UserError(str(exc)) from None
     options = ScanOptions(
         services=services,
-        deployment=_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn),
-        policy=_policy(client_auth, warn_days, crit_days),
+        deployment=make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn),
+        policy=make_policy(client_auth, warn_days, crit_days),
         timeout=timeout,
         concurrency=concurrency,
         credentials=credentials,
@@ -332,14 +257,33 @@ def scan(
     )
     from scanner.live import run_scan
 
-    report = run_scan(names, options, servers, trust, _now(at) if at else None, output.value)
+    report = run_scan(names, options, servers, trust, parse_now(at) if at else None, output.value)
     if output is ScanFormat.json:
-        _print_json(report.to_json())
+        print_json(report.to_json())
     elif output is ScanFormat.table:
         from scanner.render import render_scan
 
-        render_scan(_stdout(), report)
+        render_scan(stdout_console(), report)
     raise typer.Exit(int(report.status))
+
+
+def _all_domains(given: list[str] | None, domains_file: str | None) -> list[str]:
+    from scanner.shard import read_domains
+
+    names = list(given or [])
+    if domains_file == "-":
+        names += read_domains(sys.stdin)
+    elif domains_file is not None:
+        try:
+            with Path(domains_file).open(encoding="utf-8") as fh:
+                names += read_domains(fh)
+        except OSError as exc:
+            raise UserError(f"{domains_file}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise UserError(f"{domains_file}: not a UTF-8 text file") from None
+    if not names:
+        raise UserError("no domains to scan: give DOMAIN arguments or --domains-file")
+    return names
 
 
 @app.command()
@@ -375,7 +319,7 @@ def codes(output: FormatOpt = OutputFormat.table) -> None:
     from scanner.findings import CODES
 
     if output is OutputFormat.json:
-        _print_json(
+        print_json(
             [
                 {
                     "code": c.code,
@@ -420,7 +364,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _fail("interrupted")
     except Exception as exc:
         if _has(exc, BrokenPipeError):  # `fedscan scan ... | head`: the reader left
-            _silence_stdout()
+            _silencestdout_console()
             return EXIT_UNKNOWN
         # Usage errors (typer's vendored click exceptions, not public API) carry
         # format_message(); anything else is a bug and keeps its traceback.
@@ -437,7 +381,7 @@ def _has(exc: BaseException, kind: type[BaseException]) -> bool:
     return isinstance(exc, kind)
 
 
-def _silence_stdout() -> None:
+def _silencestdout_console() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from scanner.lab.run import LabInfo
+from scanner.lab.thread import lab_in_thread
 from scanner.names import Identity, IdentityKind
 from scanner.trust import load_ca_file
 from scanner.verify import TrustStore
@@ -36,3 +39,10 @@ def pem_chain_der(name: str) -> list[bytes]:
 @pytest.fixture(scope="session")
 def test_trust() -> TrustStore:
     return load_ca_file(CERTS / "ca-bundle.pem")
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[LabInfo]:
+    """The default lab world on 127.77.9.0/24, shared by the whole session (read-only use)."""
+    with lab_in_thread(net="127.77.9") as info:
+        yield info

@@ -1,0 +1,126 @@
+"""What every fedscan command shares: the app, option types, and one-line user errors.
+
+Command modules (``scanner.cli`` and ``scanner.cli_*``) register on :data:`app`; keeping the
+shared pieces here lets each command family live in its own small module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from scanner.findings import Status
+
+app = typer.Typer(
+    name="fedscan",
+    help="Check that SIP/XMPP federation endpoints present certificates federation accepts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+EXIT_UNKNOWN = int(Status.UNKNOWN)
+
+
+class UserError(Exception):
+    """Bad input from the user: printed as one line, exit 3."""
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class ClientAuth(StrEnum):
+    required = "required"
+    optional = "optional"
+
+
+# ------------------------------------------------------------------------ shared options
+
+SipDomains = Annotated[
+    list[str] | None,
+    typer.Option("--sip-domain", help="A SIP domain your Edge serves (sip.<domain> must be in the SAN)."),
+]
+XmppDomains = Annotated[
+    list[str] | None,
+    typer.Option("--xmpp-domain", help="An XMPP domain your Edge serves (<domain> must be in the SAN)."),
+]
+ExtraSans = Annotated[
+    list[str] | None,
+    typer.Option("--extra-san", help="Another FQDN the certificate must cover (web conferencing...)."),
+]
+EdgeFqdn = Annotated[
+    str | None,
+    typer.Option("--edge-fqdn", help="Access Edge FQDN (subject); default sip.<first SIP domain>."),
+]
+WebconfFqdn = Annotated[str | None, typer.Option("--webconf-fqdn", help="Web conferencing Edge FQDN.")]
+CaFile = Annotated[
+    Path | None,
+    typer.Option("--ca-file", help="Trust these roots (PEM) instead of Mozilla's (certifi)."),
+]
+ClientAuthOpt = Annotated[
+    ClientAuth,
+    typer.Option("--client-auth", help="Is Client Authentication EKU required (default) or only advised?"),
+]
+WarnDays = Annotated[
+    int, typer.Option("--warn-days", min=0, help="Warn when the leaf expires within N days.")
+]
+CritDays = Annotated[int, typer.Option("--crit-days", min=0, help="Critical within N days.")]
+At = Annotated[
+    str | None,
+    typer.Option("--at", help="Judge dates as of this ISO 8601 time instead of now (reproducible reports)."),
+]
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+
+
+def parse_now(at: str | None) -> dt.datetime:
+    if at is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        t = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"--at: not an ISO 8601 time: {at!r}") from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def make_policy(client_auth: ClientAuth, warn_days: int, crit_days: int) -> Any:
+    from scanner.verify import Policy
+
+    if crit_days > warn_days:
+        raise UserError(f"--crit-days ({crit_days}) must not exceed --warn-days ({warn_days})")
+    return Policy(client_auth is ClientAuth.required, warn_days, crit_days)
+
+
+def make_deployment(
+    sip: list[str] | None,
+    xmpp: list[str] | None,
+    extra: list[str] | None,
+    edge: str | None = None,
+    webconf: str | None = None,
+) -> Any:
+    from scanner.deployment import Deployment
+    from scanner.names import InvalidName
+
+    try:
+        return Deployment.from_input(sip or (), xmpp or (), edge, webconf, extra or ())
+    except InvalidName as exc:
+        raise UserError(str(exc)) from None
+
+
+def stdout_console() -> Console:
+    return Console(
+        width=None if sys.stdout.isatty() else 160, highlight=False, soft_wrap=not sys.stdout.isatty()
+    )
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

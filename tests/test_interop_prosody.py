@@ -1,0 +1,200 @@
+"""Interop: our XMPP s2s STARTTLS handshake against a real server, Debian's prosody.
+
+The lab listeners are written by us, so they cannot prove that we speak s2s as real servers
+do. This module starts ``prosody`` itself (never the system service) with its own config,
+data, pidfile and log in a temporary directory, an s2s STARTTLS listener on a free loopback
+port and one VirtualHost, ``contoso.test``, serving ``test-certs/edge.pem``.
+
+Skipped only when the ``prosody`` binary is absent; ``.ci/run`` installs it in CI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from scanner.findings import Finding, Severity
+from scanner.handshake import HandshakeResult, Target, handshake
+from scanner.names import Identity, IdentityKind
+from scanner.trust import load_ca_file
+from scanner.verify import Policy, verify_chain
+from scanner.xmpp import DIALBACK_FEATURE_NS, TLS_NS
+
+ROOT = Path(__file__).resolve().parent.parent
+CERTS = ROOT / "test-certs"
+CONFIG_TEMPLATE = Path(__file__).resolve().parent / "interop" / "prosody.cfg.lua.in"
+LOOPBACK = "127.0.0.1"
+DOMAIN = "contoso.test"
+FROM_DOMAIN = "fedscan.test"
+START_SECONDS = 15.0
+STOP_SECONDS = 10.0
+HANDSHAKE_SECONDS = 10.0
+STARTTLS = f"{{{TLS_NS}}}starttls"
+DIALBACK = f"{{{DIALBACK_FEATURE_NS}}}dialback"
+
+PROSODY = shutil.which("prosody")
+
+
+@dataclass(frozen=True)
+class Prosody:
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes]
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of prosody's own log and console output, for assertion messages."""
+        parts = []
+        for name in ("prosody.log", "console.log"):
+            path = self.workdir / name
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"--- {name} ---\n" + "\n".join(text))
+        return "\n".join(parts)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _write_config(workdir: Path, port: int) -> Path:
+    certs = workdir / "certs"
+    certs.mkdir(mode=0o700)
+    (workdir / "data").mkdir(mode=0o750)
+    cert = certs / f"{DOMAIN}.crt"
+    key = certs / f"{DOMAIN}.key"
+    shutil.copyfile(CERTS / "edge.pem", cert)  # leaf + intermediate, SAN covers contoso.test
+    shutil.copyfile(CERTS / "edge.key", key)
+    cert.chmod(0o644)
+    key.chmod(0o600)  # prosody (via LuaSec/OpenSSL) reads it as its own user: root in CI
+    template = string.Template(CONFIG_TEMPLATE.read_text())
+    config = workdir / "prosody.cfg.lua"
+    config.write_text(template.substitute(workdir=str(workdir), s2s_port=port))
+    return config
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (prosody shuts down cleanly and removes its pidfile); SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_SECONDS)
+
+
+def _wait_until_listening(server: Prosody) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"prosody exited with status {server.process.returncode} before listening\n"
+                        f"{server.log_tail()}")
+        try:
+            with socket.create_connection((LOOPBACK, server.port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"prosody did not listen on {LOOPBACK}:{server.port} within {START_SECONDS} s\n"
+                f"{server.log_tail()}")
+
+
+@pytest.fixture(scope="module")
+def prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prosody]:
+    if PROSODY is None:
+        pytest.skip("the prosody binary is not installed (.ci/run installs Debian's prosody)")
+    workdir = tmp_path_factory.mktemp("prosody")
+    workdir.chmod(0o700)
+    port = _free_port()
+    config = _write_config(workdir, port)
+    with (workdir / "console.log").open("wb") as console:
+        # -F: foreground, so that this process *is* prosody and can be stopped by its pid.
+        process = subprocess.Popen(
+            [PROSODY, "-F", "--config", str(config)], cwd=workdir, stdin=subprocess.DEVNULL,
+            stdout=console, stderr=subprocess.STDOUT, env={**os.environ, "HOME": str(workdir)},
+        )
+    server = Prosody(port, workdir, process)
+    try:
+        _wait_until_listening(server)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _target(server: Prosody, xmpp_domain: str) -> Target:
+    return Target(service="xmpp-server", host=DOMAIN, port=server.port, address=LOOPBACK,
+                  xmpp_domain=xmpp_domain)
+
+
+def _describe(result: HandshakeResult, server: Prosody) -> str:
+    return f"failure={result.failure!r} tls={result.tls!r}\n{server.log_tail()}"
+
+
+def _edge_leaf_der() -> bytes:
+    leaf = x509.load_pem_x509_certificates((CERTS / "edge.pem").read_bytes())[0]
+    return leaf.public_bytes(Encoding.DER)
+
+
+async def test_starttls_handshake_with_prosody(prosody: Prosody) -> None:
+    result = await handshake(_target(prosody, DOMAIN), timeout=HANDSHAKE_SECONDS,
+                             from_domain=FROM_DOMAIN)
+
+    assert result.failure is None, _describe(result, prosody)
+    assert result.chain, _describe(result, prosody)
+    assert result.chain[0] == _edge_leaf_der()
+    assert len(result.chain) == 2  # prosody serves the whole file: leaf, then intermediate
+    assert result.tls is not None
+    assert result.tls.version in {"TLSv1.2", "TLSv1.3"}
+    # Prosody 0.12 offers STARTTLS (<required/> under s2s_require_encryption) and dialback.
+    assert STARTTLS in result.xmpp_features
+    assert DIALBACK in result.xmpp_features
+    # mod_tls asks every s2s peer for a certificate (verify = { "peer", "client_once" }) but
+    # does not insist: without one it falls back to dialback, so the handshake completes.
+    assert result.tls.client_cert_requested
+    assert not result.tls.client_cert_sent
+
+
+async def test_prosody_chain_verifies(prosody: Prosody) -> None:
+    result = await handshake(_target(prosody, DOMAIN), timeout=HANDSHAKE_SECONDS,
+                             from_domain=FROM_DOMAIN)
+    assert result.failure is None, _describe(result, prosody)
+
+    # A live handshake, so the real clock: the edge leaf is valid 2026-01-01 .. 2040-01-01.
+    verdict = verify_chain(result.chain, [Identity(DOMAIN, IdentityKind.XMPP_DOMAIN)], Policy(),
+                           load_ca_file(CERTS / "ca-bundle.pem"), dt.datetime.now(dt.UTC))
+
+    problems: list[Finding] = [f for f in verdict.findings if f.severity is not Severity.INFO]
+    assert problems == [], [f.to_json() for f in problems]
+    assert verdict.trusted
+
+
+async def test_prosody_rejects_unknown_host(prosody: Prosody) -> None:
+    result = await handshake(_target(prosody, "unknown.test"), timeout=HANDSHAKE_SECONDS,
+                             from_domain=FROM_DOMAIN)
+
+    # mod_s2s answers a stream header whose 'to' it does not serve with its own header and
+    # <stream:error><host-unknown/><text>This host does not serve unknown.test</text>, then
+    # closes (RFC 6120 4.9.3.6): no features, so no STARTTLS and no certificate at all.
+    assert result.failure is not None, _describe(result, prosody)
+    assert result.failure.code == "stream-error", _describe(result, prosody)
+    assert result.failure.details["condition"] == "host-unknown"
+    assert result.failure.details["text"] == "This host does not serve unknown.test"
+    assert result.chain == ()
+    assert result.tls is None
+    assert result.xmpp_features == ()
