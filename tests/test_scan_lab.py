@@ -305,3 +305,45 @@ def test_domains_file_and_stdin(tmp_path: Any, lab: LabInfo) -> None:
     doc = json.loads(proc.stdout)
     assert [d["domain"] for d in doc["domains"]] == ["contoso.test", "litware.test"]
     assert proc.returncode == 2
+
+
+def test_ctrl_c_stops_cleanly_and_still_reports(lab: LabInfo) -> None:
+    """SIGINT mid-scan: no traceback, finished endpoints reported, marked interrupted, exit 3."""
+    import signal
+    import time
+
+    # contoso answers at once; the second nameserver entry is a black hole, so the scan of
+    # blackhole.test waits on DNS until the interrupt
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scanner",
+            "scan",
+            "contoso.test",
+            "blackhole.test",
+            "--nameserver",
+            lab.nameserver,
+            "--ca-file",
+            str(lab.ca_file),
+            "--timeout",
+            "60",
+            "--service",
+            "sip-federation",
+            *AT,
+            "--format",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=15)
+    assert err == ""
+    assert proc.returncode == 3
+    doc = json.loads(out)
+    assert doc["interrupted"] is True
+    contoso = next(d for d in doc["domains"] if d["domain"] == "contoso.test")
+    assert len(contoso["endpoints"]) == 2 and contoso["status"] == "OK"

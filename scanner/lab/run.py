@@ -78,9 +78,7 @@ def _records(world: LabWorld, net: str, ports: Mapping[str, int]) -> dict[tuple[
     return records
 
 
-async def _start_listener(
-    nursery: trio.Nursery, listener: Listener, address: str, port: int
-) -> int:
+async def _start_listener(nursery: trio.Nursery, listener: Listener, address: str, port: int) -> int:
     chain = CERTS / f"{listener.cert}.pem"
     key = CERTS / f"{listener.cert}.key"
     ca = CERTS / "ca-bundle.pem"
@@ -90,7 +88,12 @@ async def _start_listener(
         serve = partial(serve_xmpps, address, port, chain, key, client_ca_file=ca)
     else:
         serve = partial(
-            serve_xmpp_starttls, address, port, chain, key, domains=listener.xmpp_domains,
+            serve_xmpp_starttls,
+            address,
+            port,
+            chain,
+            key,
+            domains=listener.xmpp_domains,
             client_ca_file=ca,
         )
     bound: int = await nursery.start(serve)
@@ -114,13 +117,17 @@ async def run_lab(
             if listener.host in v6_octets:
                 # the AAAA node listens on the same port as the A node (one SRV record)
                 port = await _start_listener(nursery, listener, IPV6_LOOPBACK, port)
-            ports[listener.key] = await _start_listener(
-                nursery, listener, f"{net}.{listener.host}", port
-            )
+            ports[listener.key] = await _start_listener(nursery, listener, f"{net}.{listener.host}", port)
         records = _records(world, net, ports)
         dns_address = f"{net}.1"
         bound_dns: int = await nursery.start(
-            partial(serve_dns, records, address=dns_address, port=dns_port)
+            partial(
+                serve_dns,
+                records,
+                address=dns_address,
+                port=dns_port,
+                behaviours=world.dns_behaviours,
+            )
         )
         task_status.started(
             LabInfo(f"{dns_address}:{bound_dns}", CERTS / "ca-bundle.pem", net, world.domains, ports)
@@ -146,10 +153,19 @@ def describe(info: LabInfo) -> str:
         "  "
         + shlex.join(
             [
-                "fedscan", "scan", *info.scan_args(own),
-                "--sip-domain", "contoso.test", "--sip-domain", "fabrikam.test",
-                "--xmpp-domain", "contoso.test", "--xmpp-domain", "fabrikam.test",
-                "--extra-san", "webcon.contoso.test",
+                "fedscan",
+                "scan",
+                *info.scan_args(own),
+                "--sip-domain",
+                "contoso.test",
+                "--sip-domain",
+                "fabrikam.test",
+                "--xmpp-domain",
+                "contoso.test",
+                "--xmpp-domain",
+                "fabrikam.test",
+                "--extra-san",
+                "webcon.contoso.test",
             ]
         ),
     ]

@@ -52,6 +52,7 @@ class LabWorld:
     hosts: dict[str, tuple[int, ...]]  # FQDN -> last octets of its A records
     domains: tuple[LabDomain, ...]
     ipv6_hosts: frozenset[str] = field(default_factory=frozenset)  # also AAAA ::1
+    dns_behaviours: dict[str, str] = field(default_factory=dict)  # owner -> "timeout", ...
 
 
 SIP = "_sipfederationtls._tcp."
@@ -139,4 +140,7 @@ def default_world() -> LabWorld:
         LabDomain("m365.test", "federation hosted in Microsoft 365", ok,
                   ("hosted-microsoft-365", "srv-fallback", "srv-missing")),
     )
-    return LabWorld(listeners, srv, hosts, domains, frozenset({"sip.contoso.test"}))
+    # blackhole.test is not a lab domain to scan: its SRV queries are never answered (tests of
+    # interruption and DNS deadlines use it)
+    silent = {SIP + "blackhole.test": "timeout"}
+    return LabWorld(listeners, srv, hosts, domains, frozenset({"sip.contoso.test"}), silent)
