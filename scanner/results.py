@@ -11,11 +11,10 @@ version. Timestamps are UTC ISO 8601 with a ``Z``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.findings import Finding, Status, status_of, worst, worst_finding
+from scanner.findings import Finding, Status, status_of, worst
 from scanner.handshake import TlsInfo
 from scanner.srv import Endpoint, SrvRecord
 from scanner.verify import Coverage
@@ -167,7 +166,3 @@ class ScanReport:
             "deployment": self.deployment,
             "domains": [d.to_json() for d in self.domains],
         }
-
-
-def worst_of(findings: Sequence[Finding]) -> Finding | None:
-    return worst_finding(findings)

@@ -541,23 +541,21 @@ def _trust(
 def _order_findings(
     rest: Sequence[CertInfo], path: Sequence[x509.Certificate], served: bool
 ) -> list[Finding]:
+    """The intermediates of the validated path must be served first, leaf's issuer first
+    (the root may follow or not)."""
     if not served:
         return []
-    needed = [c for c in path[1:] if not any(r == c for r in _roots_in(path))]
-    served_certs = [c.cert for c in rest]
-    if served_certs[: len(needed)] != needed:
-        return [
-            finding(
-                "chain-order",
-                "the server sends its chain out of order (each certificate should be followed by its issuer)",
-                served=[c.subject for c in rest],
-            )
-        ]
-    return []
-
-
-def _roots_in(path: Sequence[x509.Certificate]) -> list[x509.Certificate]:
-    return [path[-1]] if path else []
+    intermediates = list(path[1:-1])
+    if [c.cert for c in rest[: len(intermediates)]] == intermediates:
+        return []
+    return [
+        finding(
+            "chain-order",
+            "the server sends its chain out of order (each certificate should be followed "
+            "by its issuer)",
+            served=[c.subject for c in rest],
+        )
+    ]
 
 
 def _short(exc: BaseException) -> str:
