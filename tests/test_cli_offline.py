@@ -11,20 +11,10 @@ import pytest
 from cryptography import x509
 
 from scanner.cli import run
+from scanner.lab.zones import OWN_EDGE_ARGS
 from tests.conftest import CERTS
 
-CONTOSO = [
-    "--sip-domain",
-    "contoso.test",
-    "--sip-domain",
-    "fabrikam.test",
-    "--xmpp-domain",
-    "contoso.test",
-    "--xmpp-domain",
-    "fabrikam.test",
-    "--extra-san",
-    "webcon.contoso.test",
-]
+CONTOSO = list(OWN_EDGE_ARGS)
 LAB = ["--ca-file", str(CERTS / "ca-bundle.pem"), "--at", "2030-01-01T00:00:00Z"]
 
 

@@ -18,20 +18,10 @@ import pytest
 from scanner.cli import run
 from scanner.findings import Status
 from scanner.lab.run import LabInfo
+from scanner.lab.zones import OWN_EDGE_ARGS
 
 AT = ["--at", "2030-01-01T00:00:00Z"]  # the corpus' reference time: nothing expires soon
-OWN_EDGE = [
-    "--sip-domain",
-    "contoso.test",
-    "--sip-domain",
-    "fabrikam.test",
-    "--xmpp-domain",
-    "contoso.test",
-    "--xmpp-domain",
-    "fabrikam.test",
-    "--extra-san",
-    "webcon.contoso.test",
-]
+OWN_EDGE = list(OWN_EDGE_ARGS)
 
 
 def scan_json(

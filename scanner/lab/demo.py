@@ -16,19 +16,7 @@ import time
 from pathlib import Path
 
 from scanner.lab.run import LabInfo
-
-OWN_EDGE = [
-    "--sip-domain",
-    "contoso.test",
-    "--sip-domain",
-    "fabrikam.test",
-    "--xmpp-domain",
-    "contoso.test",
-    "--xmpp-domain",
-    "fabrikam.test",
-    "--extra-san",
-    "webcon.contoso.test",
-]
+from scanner.lab.zones import OWN_EDGE_ARGS, OWN_EDGE_DOMAINS
 
 
 def _wait_for(path: Path, lab: subprocess.Popen[bytes], seconds: float = 30) -> LabInfo:
@@ -60,7 +48,7 @@ def main() -> int:
             partners = _scan("every lab domain, as a federation partner sees it", info.scan_args())
             own = _scan(
                 "our consolidated Edge, against every namespace it serves",
-                [*info.scan_args(["contoso.test", "fabrikam.test"]), *OWN_EDGE],
+                [*info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS],
             )
         finally:
             lab.terminate()

@@ -18,7 +18,15 @@ import trio
 
 from scanner.lab.dns import serve_dns
 from scanner.lab.listeners import serve_sip_tls, serve_xmpp_starttls, serve_xmpps
-from scanner.lab.zones import CERTS, LabDomain, LabWorld, Listener, default_world
+from scanner.lab.zones import (
+    CERTS,
+    OWN_EDGE_ARGS,
+    OWN_EDGE_DOMAINS,
+    LabDomain,
+    LabWorld,
+    Listener,
+    default_world,
+)
 
 DEFAULT_NET = "127.77.0"
 IPV6_LOOPBACK = "::1"
@@ -143,31 +151,13 @@ def describe(info: LabInfo) -> str:
     ]
     for d in info.domains:
         lines.append(f"  {d.domain:20} {d.status.name:9} {d.story}")
-    own = ["contoso.test", "fabrikam.test"]
     lines += [
         "",
         "Scan every lab domain as a partner would:",
         f"  {info.scan_command()}",
         "",
         "Scan your own consolidated Edge against every namespace it serves:",
-        "  "
-        + shlex.join(
-            [
-                "fedscan",
-                "scan",
-                *info.scan_args(own),
-                "--sip-domain",
-                "contoso.test",
-                "--sip-domain",
-                "fabrikam.test",
-                "--xmpp-domain",
-                "contoso.test",
-                "--xmpp-domain",
-                "fabrikam.test",
-                "--extra-san",
-                "webcon.contoso.test",
-            ]
-        ),
+        "  " + shlex.join(["fedscan", "scan", *info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS]),
     ]
     return "\n".join(lines)
 

@@ -55,6 +55,15 @@ class LabWorld:
     dns_behaviours: dict[str, str] = field(default_factory=dict)  # owner -> "timeout", ...
 
 
+# The lab's own consolidated Edge, declared as `fedscan scan` options: every endpoint of
+# contoso.test and fabrikam.test must cover all of these namespaces.
+OWN_EDGE_DOMAINS = ("contoso.test", "fabrikam.test")
+OWN_EDGE_ARGS = (
+    "--sip-domain", "contoso.test", "--sip-domain", "fabrikam.test",
+    "--xmpp-domain", "contoso.test", "--xmpp-domain", "fabrikam.test",
+    "--extra-san", "webcon.contoso.test",
+)
+
 SIP = "_sipfederationtls._tcp."
 XMPP = "_xmpp-server._tcp."
 XMPPS = "_xmpps-server._tcp."
