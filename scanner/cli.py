@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+import scanner.cli_monitor  # noqa: F401  (registers monitor commands)
 from scanner import __version__
 from scanner.cli_common import (
     EXIT_UNKNOWN,

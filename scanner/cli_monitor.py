@@ -1,0 +1,235 @@
+"""The cron and go-live commands: ``check-config``, ``monitor`` and ``readiness``.
+
+Each command only loads the config, applies command-line overrides, calls the core
+(:mod:`scanner.monitor`, :mod:`scanner.readiness`) and writes the chosen formats. Config
+problems are :class:`UserError` (one line, exit 3) — except under ``--format nagios``, where
+the monitoring system only shows stdout, so the same line becomes ``FEDSCAN UNKNOWN - ...``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from scanner.cli_common import EXIT_UNKNOWN, At, CaFile, UserError, app, parse_now, print_json
+from scanner.config import Config, ConfigError, load_config
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="The fedscan TOML config (see examples/fedscan.toml).")
+]
+Nameservers = Annotated[
+    list[str] | None,
+    typer.Option("--nameserver", help="Ask this DNS server (HOST[:PORT]) instead of [scan] nameservers."),
+]
+CaOverride = CaFile
+
+
+class MonitorFormat(StrEnum):
+    text = "text"
+    nagios = "nagios"
+    json = "json"
+
+
+def _load(path: Path) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _scan_inputs(
+    config: Config, nameserver: list[str] | None, ca_file: Path | None
+) -> tuple[list[tuple[str, int]] | None, Any]:
+    """Name servers and trust store: the command line wins over the config file."""
+    from scanner.discovery import parse_nameserver
+    from scanner.trust import TrustStoreError, trust_store
+
+    texts = nameserver or list(config.scan.nameservers)
+    try:
+        servers = [parse_nameserver(n) for n in texts] if texts else None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        trust = trust_store(ca_file or config.scan.ca_file)
+    except TrustStoreError as exc:
+        raise UserError(str(exc)) from None
+    return servers, trust
+
+
+@app.command("check-config")
+def check_config(
+    file: Annotated[Path, typer.Argument(help="The config file to validate.")],
+    at: At = None,
+) -> None:
+    """Validate a config file without scanning; one summary line when it is valid."""
+    config = _load(file)
+    print(config.summary(parse_now(at).astimezone(dt.UTC).date()))
+
+
+@app.command()
+def monitor(
+    config_file: ConfigOpt,
+    output: Annotated[
+        MonitorFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = MonitorFormat.text,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Print everything, also when all is well.")
+    ] = False,
+    prometheus_textfile: Annotated[
+        Path | None,
+        typer.Option("--prometheus-textfile", help="Write metrics for node_exporter's textfile collector."),
+    ] = None,
+    history: Annotated[
+        Path | None,
+        typer.Option("--history", help="Append this run to FILE (JSON lines) and report changes."),
+    ] = None,
+    nameserver: Nameservers = None,
+    ca_file: CaOverride = None,
+    at: At = None,
+) -> None:
+    """Scan the deployment and every partner for cron; exit code = worst status (0-3)."""
+    try:
+        code = _monitor(config_file, output, verbose, prometheus_textfile, history, nameserver, ca_file, at)
+    except UserError as exc:
+        if output is not MonitorFormat.nagios:
+            raise
+        print(f"FEDSCAN UNKNOWN - {str(exc).replace('|', '/')}")
+        code = EXIT_UNKNOWN
+    raise typer.Exit(code)
+
+
+def _monitor(
+    config_file: Path,
+    output: MonitorFormat,
+    verbose: bool,
+    prometheus_textfile: Path | None,
+    history: Path | None,
+    nameserver: list[str] | None,
+    ca_file: Path | None,
+    at: str | None,
+) -> int:
+    from scanner import history as hist
+    from scanner import nagios, prometheus
+    from scanner.monitor import MonitorResult, apply_suppressions, render_text, scan_config
+
+    config = _load(config_file)
+    now = parse_now(at)
+    servers, trust = _scan_inputs(config, nameserver, ca_file)
+    t0 = time.monotonic()
+    raw = scan_config(config, nameservers=servers, trust=trust, now=now)
+    duration = time.monotonic() - t0
+    report, suppressed = apply_suppressions(raw, config.suppressions(), now.astimezone(dt.UTC).date())
+    result = MonitorResult(report, suppressed, config_source=str(config_file), duration=duration)
+    if history is not None:
+        previous = hist.read_last(history)
+        current = hist.snapshot(report)
+        result.changes = hist.diff(previous.snapshot, current)
+        result.previous_at = previous.snapshot.at if previous.snapshot else None
+        result.history_problem = previous.problem
+        if previous.problem:
+            sys.stderr.write(f"fedscan: warning: {previous.problem}\n")
+        try:
+            hist.append(history, current)
+        except OSError as exc:
+            raise UserError(f"history {history}: cannot write: {exc.strerror or exc}") from None
+    if prometheus_textfile is not None:
+        try:
+            prometheus.write_textfile(prometheus_textfile, prometheus.render(result))
+        except OSError as exc:
+            raise UserError(f"{prometheus_textfile}: cannot write: {exc.strerror or exc}") from None
+    if output is MonitorFormat.json:
+        print_json(result.to_json())
+    elif output is MonitorFormat.nagios:
+        t = config.thresholds
+        sys.stdout.write(nagios.render(result, warn_days=t.warn_days, crit_days=t.crit_days))
+    else:
+        sys.stdout.write(render_text(result, verbose=verbose))
+    return int(result.status)
+
+
+@app.command()
+def readiness(
+    config_file: ConfigOpt,
+    html_out: Annotated[
+        Path | None, typer.Option("--html", help="Write the report as one HTML file.")
+    ] = None,
+    markdown_out: Annotated[
+        Path | None, typer.Option("--markdown", help="Write the report as Markdown (for tickets).")
+    ] = None,
+    cert: Annotated[
+        Path | None,
+        typer.Option("--cert", help="Judge this certificate/CSR/PFX file instead of scanning."),
+    ] = None,
+    password: Annotated[str | None, typer.Option("--password", help="PFX password for --cert.")] = None,
+    nameserver: Nameservers = None,
+    ca_file: CaOverride = None,
+    at: At = None,
+) -> None:
+    """The pre-go-live report for our own Edge; Markdown on stdout unless --html/--markdown."""
+    from scanner import readiness as ready
+    from scanner.plan import PlanError, certificate_plan
+
+    config = _load(config_file)
+    dep = config.deployment.deployment
+    try:
+        certificate_plan(dep)
+    except PlanError:
+        raise UserError(f"{config.source}: [deployment] needs sip_domains or edge_fqdn for a readiness report"
+                        ) from None
+    now = parse_now(at)
+    required = config.deployment.client_auth_required
+    if cert is not None:
+        report = ready.from_file(_check_cert(config, cert, password, ca_file, now), dep, _iso(now),
+                                 client_auth_required=required)
+    else:
+        from scanner.monitor import apply_suppressions, scan_config
+
+        servers, trust = _scan_inputs(config, nameserver, ca_file)
+        raw = scan_config(config, nameservers=servers, trust=trust, now=now, deployment_only=True)
+        filtered, _ = apply_suppressions(raw, config.suppressions(), now.astimezone(dt.UTC).date())
+        report = ready.from_scan(filtered, dep, client_auth_required=required)
+    written = []
+    for path, text in ((html_out, ready.render_html), (markdown_out, ready.render_markdown)):
+        if path is not None:
+            try:
+                path.write_text(text(report), encoding="utf-8")
+            except OSError as exc:
+                raise UserError(f"{path}: cannot write: {exc.strerror or exc}") from None
+            written.append(str(path))
+    if written:
+        print(report.verdict)
+        print(f"wrote {', '.join(written)}")
+    else:
+        sys.stdout.write(ready.render_markdown(report))
+    raise typer.Exit(int(report.status))
+
+
+def _check_cert(
+    config: Config, cert: Path, password: str | None, ca_file: Path | None, now: dt.datetime
+) -> Any:
+    from scanner.loaders import LoadError
+    from scanner.monitor import policy_for
+    from scanner.offline import check_file
+    from scanner.trust import TrustStoreError, trust_store
+
+    def trust() -> Any:
+        try:
+            return trust_store(ca_file or config.scan.ca_file)
+        except TrustStoreError as exc:
+            raise UserError(str(exc)) from None
+
+    try:
+        return check_file(cert, config.deployment.deployment.identities(), policy_for(config), trust, now,
+                          lambda: password)
+    except LoadError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

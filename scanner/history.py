@@ -1,0 +1,285 @@
+"""Run history (one JSON line per monitor run) and the changes since the previous run.
+
+Theory of this module
+---------------------
+* A monitoring user reads *what changed* before anything else: "the certificate on
+  sip.contoso.com was replaced and now lacks clientAuth" is the page; the full report is the
+  evidence. So each run leaves a compact snapshot (:class:`Snapshot`) and is compared with the
+  last one (:func:`diff`), a pure function over two snapshots.
+* A snapshot keeps per endpoint only what a change alert needs: status, leaf SHA-256,
+  notAfter and the active finding codes; per domain the codes of domain-wide findings (DNS,
+  pool mismatch, lapsed suppressions). An endpoint is keyed by domain, service, SRV target and
+  address, without the port: a pool node is its own endpoint, and a port is a property of it.
+* The file is append-only JSON Lines, so ``tail -1`` and ``jq`` read it, and a crash mid-write
+  can only damage the last line. A damaged last line is reported in one line and treated as
+  "no previous run"; it never stops the monitoring run, and the next line starts on a line of
+  its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scanner.results import EndpointResult, ScanReport, iso
+
+HISTORY_VERSION = 1
+_TAIL_BLOCK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    status: str
+    sha256: str | None
+    not_after: str | None
+    codes: tuple[str, ...]  # sorted, with repeats
+    port: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "sha256": self.sha256,
+            "not_after": self.not_after,
+            "codes": list(self.codes),
+            "port": self.port,
+        }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: str  # evaluation time (ISO 8601 Z)
+    status: str
+    endpoints: Mapping[str, EndpointState]
+    domains: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # domain-wide codes
+    finished: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": HISTORY_VERSION,
+            "at": self.at,
+            "finished": self.finished,
+            "status": self.status,
+            "domains": {d: list(c) for d, c in self.domains.items()},
+            "endpoints": {k: s.to_json() for k, s in self.endpoints.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Snapshot:
+        """Parse one history line; ``ValueError`` for anything that is not one."""
+        try:
+            if data.get("v") != HISTORY_VERSION:
+                raise ValueError(f"unknown history version {data.get('v')!r}")
+            endpoints = {
+                str(k): EndpointState(
+                    str(v["status"]),
+                    v.get("sha256"),
+                    v.get("not_after"),
+                    tuple(str(c) for c in v.get("codes", ())),
+                    v.get("port"),
+                )
+                for k, v in data["endpoints"].items()
+            }
+            domains = {str(d): tuple(str(c) for c in codes) for d, codes in data.get("domains", {}).items()}
+            return cls(str(data["at"]), str(data["status"]), endpoints, domains, data.get("finished"))
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise ValueError(f"not a history record ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing that differs from the previous run, with a sentence an operator can act on."""
+
+    kind: str  # endpoint-appeared | endpoint-vanished | certificate-replaced | finding-new |
+    # finding-resolved | status-changed | overall-status-changed
+    domain: str | None
+    endpoint: str | None  # endpoint key, None for domain-wide and run-wide changes
+    message: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "domain": self.domain,
+            "endpoint": self.endpoint,
+            "message": self.message,
+            "details": dict(self.details),
+        }
+
+
+def endpoint_key(result: EndpointResult) -> str:
+    e = result.endpoint
+    return f"{e.domain}/{e.service}/{e.target}/{e.address}"
+
+
+def endpoint_label(key: str) -> str:
+    """``contoso.com/sip-federation/sip.contoso.com/192.0.2.1`` → a phrase for messages."""
+    parts = key.split("/", 3)
+    if len(parts) != 4:
+        return key
+    _, service, target, address = parts
+    return f"{target} [{address}] ({service})"
+
+
+def snapshot(report: ScanReport) -> Snapshot:
+    """The compact record of a (suppression-filtered) report."""
+    endpoints: dict[str, EndpointState] = {}
+    for r in report.endpoints:
+        endpoints[endpoint_key(r)] = EndpointState(
+            r.status.name,
+            r.leaf_sha256,
+            r.not_after,
+            tuple(sorted(f.code for f in r.findings)),
+            r.endpoint.port,
+        )
+    domains = {d.domain: tuple(sorted(f.code for f in d.all_findings)) for d in report.domains}
+    return Snapshot(
+        iso(report.evaluated_at),
+        report.status.name,
+        endpoints,
+        domains,
+        iso(report.finished) if report.finished else None,
+    )
+
+
+def diff(previous: Snapshot | None, current: Snapshot) -> list[Change]:
+    """What changed from ``previous`` to ``current``; nothing on the first run.
+
+    Order is the order an operator reads: the run's status, then per domain the domain-wide
+    changes and each endpoint's (vanished, appeared, certificate, status, findings).
+    """
+    if previous is None:
+        return []
+    out: list[Change] = []
+    if previous.status != current.status:
+        out.append(Change(
+            "overall-status-changed", None, None,
+            f"overall status {previous.status} -> {current.status}",
+            {"from": previous.status, "to": current.status},
+        ))
+    domains = list(dict.fromkeys([*current.domains, *previous.domains]))
+    for domain in domains:
+        if domain in previous.domains and domain in current.domains:
+            out += _code_changes(domain, None, previous.domains[domain], current.domains[domain],
+                                 f"{domain}")
+        keys = [k for k in dict.fromkeys([*previous.endpoints, *current.endpoints])
+                if k.split("/", 1)[0] == domain]
+        for key in sorted(keys):
+            out += _endpoint_changes(domain, key, previous.endpoints.get(key), current.endpoints.get(key))
+    # endpoints of domains that are in neither domain map (hand-built snapshots)
+    known = set(domains)
+    for key in sorted(set(previous.endpoints) | set(current.endpoints)):
+        domain = key.split("/", 1)[0]
+        if domain not in known:
+            out += _endpoint_changes(domain, key, previous.endpoints.get(key), current.endpoints.get(key))
+    return out
+
+
+def _endpoint_changes(
+    domain: str, key: str, before: EndpointState | None, after: EndpointState | None
+) -> list[Change]:
+    where = endpoint_label(key)
+    if before is None and after is not None:
+        codes = ", ".join(after.codes) or "no findings"
+        return [Change("endpoint-appeared", domain, key,
+                       f"{domain}: new endpoint {where}: {after.status} ({codes})",
+                       {"status": after.status, "codes": list(after.codes)})]
+    if after is None and before is not None:
+        return [Change("endpoint-vanished", domain, key,
+                       f"{domain}: endpoint {where} is gone (was {before.status})",
+                       {"status": before.status})]
+    assert before is not None and after is not None
+    out: list[Change] = []
+    if before.sha256 != after.sha256 and before.sha256 and after.sha256:
+        out.append(Change(
+            "certificate-replaced", domain, key,
+            f"{domain}: certificate on {where} replaced (notAfter {before.not_after} -> "
+            f"{after.not_after})",
+            {"from_sha256": before.sha256, "to_sha256": after.sha256,
+             "from_not_after": before.not_after, "to_not_after": after.not_after},
+        ))
+    if before.status != after.status:
+        out.append(Change(
+            "status-changed", domain, key, f"{domain}: {where} {before.status} -> {after.status}",
+            {"from": before.status, "to": after.status},
+        ))
+    out += _code_changes(domain, key, before.codes, after.codes, f"{domain}: {where}")
+    return out
+
+
+def _code_changes(
+    domain: str, key: str | None, before: Iterable[str], after: Iterable[str], where: str
+) -> list[Change]:
+    b, a = Counter(before), Counter(after)
+    new, gone = a - b, b - a
+    out = [Change("finding-new", domain, key, f"{where}: new finding {code}", {"code": code})
+           for code in sorted(new.elements())]
+    out += [Change("finding-resolved", domain, key, f"{where}: resolved {code}", {"code": code})
+            for code in sorted(gone.elements())]
+    return out
+
+
+# ------------------------------------------------------------------------ the file
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    snapshot: Snapshot | None
+    problem: str | None  # one line when the last line could not be read
+
+
+def read_last(path: Path) -> PreviousRun:
+    """The last record of the history file; a missing file is simply no previous run."""
+    try:
+        line = _last_line(path)
+    except FileNotFoundError:
+        return PreviousRun(None, None)
+    except OSError as exc:
+        return PreviousRun(None, f"history {path}: cannot read: {exc.strerror or exc}")
+    if line is None:
+        return PreviousRun(None, None)
+    try:
+        return PreviousRun(Snapshot.from_json(json.loads(line)), None)
+    except (ValueError, UnicodeDecodeError) as exc:
+        reason = "truncated or corrupt JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
+        return PreviousRun(
+            None, f"history {path}: last line is unreadable ({reason}); treating as no previous run"
+        )
+
+
+def _last_line(path: Path) -> str | None:
+    """The last non-empty line, reading backwards in blocks (the file only ever grows)."""
+    with path.open("rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        end = fh.tell()
+        buf = b""
+        pos = end
+        while pos > 0:
+            step = min(_TAIL_BLOCK, pos)
+            pos -= step
+            fh.seek(pos)
+            buf = fh.read(step) + buf
+            stripped = buf.rstrip(b"\r\n")
+            if b"\n" in stripped:
+                return stripped.rsplit(b"\n", 1)[1].decode("utf-8")
+        stripped = buf.rstrip(b"\r\n")
+        return stripped.decode("utf-8") if stripped else None
+
+
+def append(path: Path, snap: Snapshot) -> None:
+    """Append one line; if the file ends mid-line (a crashed writer), start a fresh line."""
+    line = json.dumps(snap.to_json(), separators=(",", ":"), sort_keys=True) + "\n"
+    with path.open("ab+") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() > 0:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":
+                line = "\n" + line
+        fh.write(line.encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())
+

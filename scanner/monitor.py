@@ -1,0 +1,318 @@
+"""Monitoring runs: scan the configured world, apply suppressions, compare with the last run.
+
+Theory of this module
+---------------------
+* Two views in one run. Our own Edge is judged against every namespace its one certificate
+  serves (the ``[deployment]``); a partner is judged as any peer judges it, on its own names.
+  :class:`scanner.scan.Scan` applies one deployment to every domain it scans, so a run is
+  several ``Scan`` objects — one for the deployment's domains, one per distinct service set of
+  partners — run concurrently in one nursery and merged into one :class:`ScanReport` in
+  config order (deployment domains first).
+* Suppression is a *filter over results*, never a change to what is checked: a suppressed
+  finding is taken out of a copy of the report (so every status, count, metric and exit code
+  downstream is computed the same way as for ``scan``) and kept aside with its reason. A lapsed
+  suppression hides nothing and adds ``suppression-expired`` to its domain.
+* Everything here except :func:`scan_config` is pure and tested without sockets. Output
+  formats live in their own modules (:mod:`scanner.prometheus`, :mod:`scanner.nagios`); this
+  module holds the human text and the JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import trio
+
+from scanner.config import Config, Suppression
+from scanner.deployment import Deployment
+from scanner.findings import Finding, Status, finding
+from scanner.history import Change
+from scanner.results import DomainResult, EndpointResult, ScanReport
+from scanner.scan import Scan, ScanOptions
+from scanner.verify import Policy, TrustStore
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    """A finding hidden by a suppression: where it was, and why the operator accepted it."""
+
+    domain: str
+    endpoint: EndpointResult | None
+    finding: Finding
+    suppression: Suppression
+
+    def to_json(self) -> dict[str, Any]:
+        e = self.endpoint.endpoint if self.endpoint else None
+        return {
+            "domain": self.domain,
+            "service": e.service if e else None,
+            "target": e.target if e else None,
+            "address": e.address if e else None,
+            "finding": self.finding.to_json(),
+            "reason": self.suppression.reason,
+            "until": self.suppression.until.isoformat() if self.suppression.until else None,
+            "config": self.suppression.where,
+        }
+
+
+@dataclass
+class MonitorResult:
+    """One monitoring run: the filtered report plus what monitoring adds to it."""
+
+    report: ScanReport  # suppressions applied: statuses and counts are the monitored ones
+    suppressed: list[Suppressed] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    previous_at: str | None = None
+    history_problem: str | None = None
+    config_source: str | None = None
+    duration: float = 0.0
+
+    @property
+    def status(self) -> Status:
+        return self.report.status
+
+    def to_json(self) -> dict[str, Any]:
+        doc = self.report.to_json()
+        doc["monitor"] = {
+            "config": self.config_source,
+            "duration_seconds": round(self.duration, 3),
+            "previous_run": self.previous_at,
+            "history_problem": self.history_problem,
+            "changes": [c.to_json() for c in self.changes],
+            "suppressed": [s.to_json() for s in self.suppressed],
+        }
+        return doc
+
+
+# ------------------------------------------------------------------------ suppressions
+
+
+def apply_suppressions(
+    report: ScanReport, by_domain: Mapping[str, Sequence[Suppression]], on: dt.date
+) -> tuple[ScanReport, list[Suppressed]]:
+    """A copy of ``report`` without suppressed findings, and the findings taken out.
+
+    A suppression matches its domain and code everywhere in that domain (endpoints, DNS,
+    domain-wide). An expired one (``until`` before ``on``) matches nothing and adds a
+    ``suppression-expired`` warning to the domain, until it is renewed or removed.
+    """
+    hidden: list[Suppressed] = []
+    domains: list[DomainResult] = []
+    for d in report.domains:
+        rules = list(by_domain.get(d.domain, ()))
+        active = {s.code: s for s in rules if not s.expired(on)}
+
+        def keep(findings: Sequence[Finding], endpoint: EndpointResult | None,
+                 domain: str = d.domain, active: Mapping[str, Suppression] = active) -> list[Finding]:
+            out = []
+            for f in findings:
+                rule = active.get(f.code)
+                if rule is None:
+                    out.append(f)
+                else:
+                    hidden.append(Suppressed(domain, endpoint, f, rule))
+            return out
+
+        services = [replace(s, findings=tuple(keep(s.findings, None))) for s in d.services]
+        endpoints = [replace(e, findings=tuple(keep(e.findings, e))) for e in d.endpoints]
+        domain_findings = keep(d.findings, None)
+        domain_findings += [_expired(d.domain, s) for s in rules if s.expired(on)]
+        domains.append(DomainResult(d.domain, services, endpoints, domain_findings))
+    return replace(report, domains=domains), hidden
+
+
+def _expired(domain: str, s: Suppression) -> Finding:
+    until = s.until.isoformat() if s.until else "?"
+    return finding(
+        "suppression-expired",
+        f"the suppression of {s.code} for {domain} lapsed after {until} ({s.reason})",
+        suppressed_code=s.code, domain=domain, until=until, reason=s.reason, config=s.where,
+    )
+
+
+# ------------------------------------------------------------------------ scanning
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    domains: tuple[str, ...]
+    options: ScanOptions
+
+
+def plan_jobs(config: Config, policy: Policy) -> list[ScanJob]:
+    """The scans one run needs: one per (view, service set); deployment domains first."""
+    s = config.scan
+    jobs: list[ScanJob] = []
+    dep = config.deployment
+    own: dict[tuple[str, ...], list[str]] = {}
+    for domain in dep.domains:
+        own.setdefault(dep.services_for(domain), []).append(domain)
+    for services, names in own.items():
+        opts = ScanOptions(services=services, deployment=dep.deployment, policy=policy,
+                           timeout=s.timeout, concurrency=s.concurrency)
+        jobs.append(ScanJob(tuple(names), opts))
+    partners: dict[tuple[str, ...], list[str]] = {}
+    for p in config.partners:
+        partners.setdefault(p.services, []).append(p.domain)
+    for services, names in partners.items():
+        opts = ScanOptions(services=services, deployment=Deployment(), policy=policy,
+                           timeout=s.timeout, concurrency=s.concurrency)
+        jobs.append(ScanJob(tuple(names), opts))
+    return jobs
+
+
+def policy_for(config: Config) -> Policy:
+    t = config.thresholds
+    return Policy(config.deployment.client_auth_required, t.warn_days, t.crit_days)
+
+
+def scan_config(
+    config: Config,
+    *,
+    nameservers: Sequence[tuple[str, int]] | None,
+    trust: TrustStore,
+    now: dt.datetime,
+    deployment_only: bool = False,
+) -> ScanReport:
+    """Run every job of the config concurrently (one ``trio.run``) and merge the reports.
+
+    Ctrl-C / SIGTERM stop the run; finished endpoints are kept and the report is marked
+    interrupted (UNKNOWN), as ``fedscan scan`` does.
+    """
+    from scanner.discovery import make_resolver
+
+    jobs = plan_jobs(config, policy_for(config))
+    if deployment_only:
+        jobs = [j for j in jobs if j.options.deployment.declared]
+    resolver = make_resolver(nameservers, timeout=min(config.scan.timeout, 5.0))
+    scans = [Scan(j.domains, j.options, resolver=resolver, trust=trust, now=now) for j in jobs]
+    interrupted = False
+
+    async def main() -> None:
+        nonlocal interrupted
+        async with trio.open_nursery() as nursery:
+            async def stop_on_signal() -> None:
+                nonlocal interrupted
+                with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for _ in signals:
+                        interrupted = True
+                        nursery.cancel_scope.cancel()
+                        return
+
+            nursery.start_soon(stop_on_signal)
+            async with trio.open_nursery() as inner:
+                for s in scans:
+                    inner.start_soon(s.run)
+            nursery.cancel_scope.cancel()
+
+    started = dt.datetime.now(dt.UTC)
+    trio.run(main)
+    return merge_reports([s.report for s in scans], now=now, started=started, interrupted=interrupted,
+                         deployment=deployment_json(config))
+
+
+def merge_reports(
+    reports: Sequence[ScanReport],
+    *,
+    now: dt.datetime,
+    started: dt.datetime,
+    interrupted: bool = False,
+    deployment: dict[str, Any] | None = None,
+) -> ScanReport:
+    finished = [r.finished for r in reports if r.finished is not None]
+    return ScanReport(
+        started=min([started, *(r.started for r in reports)]),
+        evaluated_at=now,
+        domains=[d for r in reports for d in r.domains],
+        finished=max(finished) if finished else dt.datetime.now(dt.UTC),
+        interrupted=interrupted or any(r.interrupted for r in reports),
+        deployment=deployment,
+    )
+
+
+def deployment_json(config: Config) -> dict[str, Any]:
+    d = config.deployment.deployment
+    return {
+        "sip_domains": list(d.sip_domains),
+        "xmpp_domains": list(d.xmpp_domains),
+        "edge_fqdn": d.access_edge_fqdn,
+        "webconf_fqdn": d.webconf_fqdn,
+        "extra_sans": list(d.extra_sans),
+        "client_auth": "required" if config.deployment.client_auth_required else "optional",
+        "partners": [p.domain for p in config.partners],
+    }
+
+
+# ------------------------------------------------------------------------ human text
+
+
+def render_text(result: MonitorResult, *, verbose: bool) -> str:
+    """Cron's mail body: changes first, then what is wrong; empty when all is well.
+
+    "All is well" means OK *and* nothing changed since the last run: a replaced certificate
+    is worth one mail even when the new one is fine. ``verbose`` prints everything.
+    """
+    report = result.report
+    if not verbose and result.status is Status.OK and not result.changes:
+        return ""
+    lines: list[str] = []
+    if result.changes:
+        lines.append(f"Changes since {result.previous_at}:")
+        lines += [f"  {c.message}" for c in result.changes]
+        lines.append("")
+    problems = problem_lines(report, include_ok=verbose)
+    if problems:
+        lines.append("Findings:" if verbose else "Problems:")
+        lines += [f"  {p}" for p in problems]
+        lines.append("")
+    if verbose:
+        lines.append("Endpoints:")
+        for e in report.endpoints:
+            lines.append(f"  {e.status.name:8} {e.endpoint.domain} {endpoint_phrase(e)}"
+                         + (f" notAfter {e.not_after}" if e.not_after else ""))
+        lines.append("")
+    if verbose and result.suppressed:
+        lines.append("Suppressed:")
+        for s in result.suppressed:
+            where = endpoint_phrase(s.endpoint) if s.endpoint else "(domain)"
+            until = f" until {s.suppression.until.isoformat()}" if s.suppression.until else ""
+            lines.append(f"  {s.domain} {where}: {s.finding.code} — {s.suppression.reason}{until}")
+        lines.append("")
+    counts = report.counts()
+    lines.append(
+        f"Overall: {result.status.name} — {len(report.endpoints)} endpoints of "
+        f"{len(report.domains)} domains: "
+        + ", ".join(f"{counts[s.name]} {s.name}" for s in Status)
+        + (f"; {len(result.suppressed)} suppressed" if result.suppressed else "")
+        + (" (interrupted)" if report.interrupted else "")
+    )
+    return "\n".join(lines) + "\n"
+
+
+def endpoint_phrase(e: EndpointResult) -> str:
+    ep = e.endpoint
+    return f"{ep.service} {ep.target}:{ep.port} [{ep.address}]"
+
+
+def problem_lines(report: ScanReport, *, include_ok: bool = False) -> list[str]:
+    """``SEVERITY domain where: code: message`` for every finding worth reading, worst first."""
+    rows: list[tuple[int, str]] = []
+    for d in report.domains:
+        for f in d.findings:
+            rows.append(_row(f, d.domain, "(domain)"))
+        for s in d.services:
+            for f in s.findings:
+                rows.append(_row(f, d.domain, f"{s.service} DNS"))
+        for e in d.endpoints:
+            for f in e.findings:
+                rows.append(_row(f, d.domain, endpoint_phrase(e)))
+    ranked = [(rank, text) for rank, text in rows if include_ok or rank > 0]
+    return [text for _, text in sorted(ranked, key=lambda r: -r[0])]
+
+
+def _row(f: Finding, domain: str, where: str) -> tuple[int, str]:
+    return f.status.rank, f"{f.status.name:8} {domain} {where}: {f.code}: {f.message}"

@@ -1,0 +1,545 @@
+"""The go-live readiness report for our own Edge: certificate, DNS, endpoints, what to fix.
+
+Theory of this module
+---------------------
+* The report answers one question first — can we go live? — with a one-line verdict and its
+  reasons, then gives the evidence in the order a change ticket needs it: the certificate the
+  Lync/SfB certificate summary asks for (:func:`scanner.plan.certificate_plan`), entry by
+  entry, present or missing; the DNS records expected versus found, with the exact record text
+  to publish; every endpoint; and for every failed check the remedy (``CodeInfo.remedy`` plus
+  where it applies).
+* READY means no CRITICAL and no UNKNOWN anywhere: warnings are listed but do not block a
+  go-live (an ECDSA key or a SHA-1 intermediate is a decision, not an outage). The exit code is
+  the worst status, as everywhere in fedscan.
+* The model (:class:`Readiness`) is built by pure functions from a :class:`ScanReport` or an
+  offline :class:`FileCheck`; Markdown and HTML are two renderings of it. Everything that comes
+  from the network or a certificate is escaped in both (``html.escape``; Markdown renderers
+  pass inline HTML through, and ``|`` would break a table), so a hostile SAN cannot script the
+  page a change board opens.
+* The HTML is one self-contained file: inline CSS, no scripts, no external assets, and a print
+  stylesheet, because it ends up attached to tickets and printed for change boards.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from scanner.deployment import Deployment
+from scanner.findings import CODES, Finding, Status, worst
+from scanner.offline import FileCheck
+from scanner.plan import CertificatePlan, certificate_plan
+from scanner.results import EndpointResult, ScanReport, iso
+from scanner.verify import Coverage
+
+PRESENT, MISSING, UNKNOWN, NA = "present", "missing", "unknown", "n/a"
+SRV_TTL = 3600
+_PORTS = {"sip-federation": 5061, "xmpp-server": 5269}
+_SRV_PREFIX = {"sip-federation": "_sipfederationtls._tcp", "xmpp-server": "_xmpp-server._tcp"}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    item: str  # "SAN", "Subject", "EKU", ...
+    required: str  # the name or value the plan requires
+    why: str
+    state: str  # present | missing | unknown | n/a
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DnsRow:
+    record: str  # owner and type, e.g. "_sipfederationtls._tcp.contoso.com SRV"
+    expected: str
+    found: str
+    ok: bool
+    publish: str | None = None  # the exact zone-file line to add, when missing
+
+
+@dataclass(frozen=True)
+class EndpointRow:
+    domain: str
+    service: str
+    target: str
+    port: int
+    address: str
+    status: Status
+    tls: str
+    findings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Remedy:
+    code: str
+    status: Status
+    summary: str
+    remedy: str
+    where: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Readiness:
+    generated_at: str
+    source: str  # "live scan of ..." or "certificate file ..."
+    status: Status
+    ready: bool
+    reasons: tuple[str, ...]
+    subject: str
+    certificates: tuple[str, ...]  # which certificates the table was judged on
+    requirements: tuple[Requirement, ...]
+    dns: tuple[DnsRow, ...] | None = None
+    endpoints: tuple[EndpointRow, ...] | None = None
+    remedies: tuple[Remedy, ...] = ()
+
+    @property
+    def verdict(self) -> str:
+        word = "READY" if self.ready else "NOT READY"
+        return f"{word}: {'; '.join(self.reasons)}"
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """One certificate (or CSR) the requirements are judged on."""
+
+    label: str
+    summary: dict[str, Any]
+    coverage: tuple[Coverage, ...]
+    codes: frozenset[str]
+    is_request: bool = False
+
+
+# ------------------------------------------------------------------------ building
+
+
+def from_scan(report: ScanReport, dep: Deployment, *, client_auth_required: bool = True) -> Readiness:
+    """Readiness of our Edge from a live own-Edge scan of the deployment's domains."""
+    plan = certificate_plan(dep)
+    evidence = _scan_evidence(report.endpoints)
+    requirements = _requirements(plan, evidence, client_auth_required)
+    dns = _dns_rows(report, dep)
+    endpoints = tuple(_endpoint_row(e) for e in report.endpoints)
+    findings = [(d.domain, "DNS", f) for d in report.domains for f in d.all_findings]
+    findings += [(e.endpoint.domain, _where(e), f) for e in report.endpoints for f in e.findings]
+    publish = {r.record.split(" ")[0]: r.publish for r in dns if r.publish}
+    remedies = _remedies(findings, publish)
+    status = worst([report.status, *(_req_status(r) for r in requirements)])
+    reasons = _reasons(status, requirements, dns, endpoints, remedies, report.interrupted)
+    domains = ", ".join(d.domain for d in report.domains)
+    return Readiness(
+        iso(report.evaluated_at), f"live scan of {domains}", status, status.rank < Status.UNKNOWN.rank,
+        tuple(reasons), plan.subject, tuple(e.label for e in evidence), tuple(requirements), dns,
+        endpoints, tuple(remedies),
+    )
+
+
+def from_file(check: FileCheck, dep: Deployment, generated_at: str, *,
+              client_auth_required: bool = True) -> Readiness:
+    """Readiness from a certificate or CSR file, before the Edge exists: no DNS, no endpoints."""
+    plan = certificate_plan(dep)
+    evidence = [_Evidence(f"{check.kind} {check.path.name}", check.summary, check.coverage,
+                          frozenset(f.code for f in check.findings), check.kind == "csr")]
+    requirements = _requirements(plan, evidence, client_auth_required)
+    remedies = _remedies([(check.path.name, check.kind, f) for f in check.findings], {})
+    status = worst([check.status, *(_req_status(r) for r in requirements)])
+    reasons = _reasons(status, requirements, None, None, remedies, False)
+    return Readiness(
+        generated_at, f"{check.kind} file {check.path.name}", status,
+        status.rank < Status.UNKNOWN.rank, tuple(reasons), plan.subject,
+        tuple(e.label for e in evidence), tuple(requirements), None, None, tuple(remedies),
+    )
+
+
+def _scan_evidence(endpoints: Sequence[EndpointResult]) -> list[_Evidence]:
+    by_cert: dict[str, list[EndpointResult]] = {}
+    for e in endpoints:
+        if e.leaf_sha256 and e.certificate is not None:
+            by_cert.setdefault(e.leaf_sha256, []).append(e)
+    out = []
+    for sha, group in by_cert.items():
+        first = group[0]
+        assert first.certificate is not None
+        codes = frozenset(f.code for e in group for f in e.findings)
+        n = len(group)
+        out.append(_Evidence(f"SHA-256 {sha[:16]}… on {n} endpoint{'' if n == 1 else 's'}",
+                             first.certificate, first.coverage, codes))
+    return out
+
+
+def _requirements(
+    plan: CertificatePlan, evidence: Sequence[_Evidence], client_auth_required: bool
+) -> list[Requirement]:
+    out: list[Requirement] = []
+
+    def row(item: str, required: str, why: str, verdicts: Iterable[tuple[str, str]]) -> None:
+        got = list(verdicts)
+        if not got:
+            out.append(Requirement(item, required, why, UNKNOWN, "no certificate was retrieved"))
+            return
+        states = [s for s, _ in got]
+        for state in (MISSING, UNKNOWN, NA, PRESENT):
+            if state in states:
+                details = [d for s, d in got if s == state and d]
+                out.append(Requirement(item, required, why, state, "; ".join(dict.fromkeys(details))))
+                return
+
+    row("Subject CN", plan.subject, "Access Edge FQDN",
+        (_subject_state(ev, plan.subject) for ev in evidence))
+    for entry in plan.sans:
+        row("SAN", entry.name, entry.reason, (_san_state(ev, entry.name) for ev in evidence))
+    row("EKU", "serverAuth", "peers refuse a TLS server without it",
+        (_eku_state(ev, "serverAuth") for ev in evidence))
+    row("EKU", "clientAuth",
+        "federation is mutual TLS" if client_auth_required else "advised (client_auth = optional)",
+        (_eku_state(ev, "clientAuth") for ev in evidence))
+    row("Key", plan.key, "Lync/SfB and older peers",
+        (_code_state(ev, ("weak-key",), "key") for ev in evidence))
+    row("Signature", plan.signature, "Lync/SfB do not support RSASSA-PSS",
+        (_code_state(ev, ("weak-signature", "pss-signature"), "signature") for ev in evidence))
+    row("CRL distribution point", "required", "Lync/SfB check revocation",
+        (_crl_state(ev) for ev in evidence))
+    row("Validity", "valid now, beyond the warning threshold", "an expired certificate breaks federation",
+        (_validity_state(ev) for ev in evidence))
+    row("Trusted chain", "chain to a public root, intermediates served", "peers must build the path",
+        (_chain_state(ev) for ev in evidence))
+    return out
+
+
+def _subject_state(ev: _Evidence, subject: str) -> tuple[str, str]:
+    text = str(ev.summary.get("subject", ""))
+    cns = [p.strip()[3:] for p in re.split(r"(?<!\\),", text) if p.strip().upper().startswith("CN=")]
+    if any(cn.lower() == subject.lower() for cn in cns):
+        return PRESENT, ""
+    return MISSING, f"subject is {text or '(empty)'}"
+
+
+def _san_state(ev: _Evidence, name: str) -> tuple[str, str]:
+    for c in ev.coverage:
+        if c.identity.name == name:
+            if c.covered_by is None:
+                return MISSING, ""
+            if c.how == "wildcard":
+                return MISSING, f"only the wildcard {c.covered_by} (not accepted by Lync/SfB)"
+            return PRESENT, "" if c.how == "dns-id" else f"as {c.how}"
+    dns_names = [str(n).lower() for n in ev.summary.get("dns_names", [])]
+    return (PRESENT, "") if name.lower() in dns_names else (MISSING, "")
+
+
+def _eku_state(ev: _Evidence, usage: str) -> tuple[str, str]:
+    eku = ev.summary.get("eku")
+    if eku is None:
+        return PRESENT, "no EKU extension: any purpose"
+    return (PRESENT, "") if usage in eku else (MISSING, "EKU is " + (", ".join(map(str, eku)) or "empty"))
+
+
+def _code_state(ev: _Evidence, codes: Sequence[str], key: str) -> tuple[str, str]:
+    hit = [c for c in codes if c in ev.codes]
+    value = str(ev.summary.get(key, ""))
+    return (MISSING, f"{value} ({', '.join(hit)})") if hit else (PRESENT, value)
+
+
+def _crl_state(ev: _Evidence) -> tuple[str, str]:
+    if ev.is_request:
+        return NA, "added by the CA when it issues the certificate"
+    urls = ev.summary.get("crl_distribution_points", [])
+    return (PRESENT, ", ".join(map(str, urls))) if urls else (MISSING, "")
+
+
+def _validity_state(ev: _Evidence) -> tuple[str, str]:
+    if ev.is_request:
+        return NA, "set by the CA"
+    until = f"notAfter {ev.summary.get('not_after')} ({ev.summary.get('days_left')} days left)"
+    bad = [c for c in ("expired", "not-yet-valid", "expires-soon") if c in ev.codes]
+    return (MISSING, f"{until}: {', '.join(bad)}") if bad else (PRESENT, until)
+
+
+def _chain_state(ev: _Evidence) -> tuple[str, str]:
+    if ev.is_request:
+        return NA, "install the CA's intermediates with the certificate"
+    bad = [c for c in ("chain-untrusted", "chain-incomplete", "self-signed") if c in ev.codes]
+    return (MISSING, ", ".join(bad)) if bad else (PRESENT, f"issuer {ev.summary.get('issuer', '')}")
+
+
+def _req_status(r: Requirement) -> Status:
+    if r.state == MISSING:
+        return Status.WARNING if r.required == "clientAuth" and "advised" in r.why else Status.CRITICAL
+    return Status.UNKNOWN if r.state == UNKNOWN else Status.OK
+
+
+def expected_target(dep: Deployment, domain: str) -> str:
+    """Where a domain's SRV records should point: the Access Edge FQDN when it lies inside the
+    domain (Lync/SfB's suffix rule), else ``sip.<domain>`` (an A record for the same Edge)."""
+    edge = dep.access_edge_fqdn
+    if edge and edge.endswith("." + domain):
+        return edge
+    return f"sip.{domain}"
+
+
+def srv_record_text(service: str, domain: str, target: str) -> str:
+    return f"{_SRV_PREFIX[service]}.{domain}. {SRV_TTL} IN SRV 0 0 {_PORTS[service]} {target}."
+
+
+def _dns_rows(report: ScanReport, dep: Deployment) -> tuple[DnsRow, ...]:
+    by_domain = {d.domain: d for d in report.domains}
+    rows: list[DnsRow] = []
+    targets: dict[str, None] = {}
+    wanted = [(d, "sip-federation") for d in dep.sip_domains] + [(d, "xmpp-server") for d in dep.xmpp_domains]
+    for domain, service in wanted:
+        target = expected_target(dep, domain)
+        owner = f"{_SRV_PREFIX[service]}.{domain}"
+        expected = f"0 0 {_PORTS[service]} {target}."
+        result = by_domain.get(domain)
+        svc = next((s for s in result.services if s.service == service), None) if result else None
+        codes = {f.code for f in svc.findings} if svc else set()
+        records = [r for r in svc.srv_records if r.target not in (".", "")] if svc else []
+        if svc is None:
+            found, ok = "not checked", False
+        elif "dns-error" in codes:
+            found, ok = "DNS error (could not look)", False
+        elif not records:
+            found = "disabled ('.' target)" if "srv-service-disabled" in codes else "not published"
+            ok = False
+        else:
+            found = ", ".join(f"{r.priority} {r.weight} {r.port} {r.target}." for r in records)
+            ok = "srv-target-outside-domain" not in codes
+            for r in records:
+                targets.setdefault(r.target.rstrip("."))
+        if not records:
+            targets.setdefault(target)
+        publish = None if ok else srv_record_text(service, domain, target)
+        rows.append(DnsRow(f"{owner} SRV", expected, found, ok, publish))
+    endpoints = report.endpoints
+    for host in targets:
+        addresses = sorted({e.endpoint.address for e in endpoints if e.endpoint.target == host})
+        ok = bool(addresses)
+        rows.append(DnsRow(
+            f"{host} A/AAAA", "the Access Edge's public address", ", ".join(addresses) or "none found",
+            ok, None if ok else f"{host}. {SRV_TTL} IN A <public IP of the Access Edge>",
+        ))
+    return tuple(rows)
+
+
+def _endpoint_row(e: EndpointResult) -> EndpointRow:
+    ep = e.endpoint
+    tls = e.tls.version if e.tls and e.tls.version else "-"
+    return EndpointRow(ep.domain, ep.service, ep.target, ep.port, ep.address, e.status, tls,
+                       tuple(f.code for f in e.findings))
+
+
+def _where(e: EndpointResult) -> str:
+    ep = e.endpoint
+    return f"{ep.service} {ep.target}:{ep.port} [{ep.address}]"
+
+
+def _remedies(findings: Sequence[tuple[str, str, Finding]], publish: dict[str, str]) -> list[Remedy]:
+    """One entry per failed check (status not OK), worst first, with every place it applies."""
+    grouped: dict[str, list[tuple[str, str, Finding]]] = {}
+    for item in findings:
+        if item[2].status is not Status.OK:
+            grouped.setdefault(item[2].code, []).append(item)
+    out = []
+    for code, items in grouped.items():
+        info = CODES[code]
+        where = []
+        for domain, place, f in items:
+            text = f"{domain} {place}: {f.message}"
+            record = publish.get(str(f.details.get("name", "")))
+            if code == "srv-missing" and record:
+                text += f" — publish: {record}"
+            where.append(text)
+        out.append(Remedy(code, worst(f.status for _, _, f in items), info.summary, info.remedy,
+                          tuple(dict.fromkeys(where))))
+    return sorted(out, key=lambda r: -r.status.rank)
+
+
+def _reasons(
+    status: Status,
+    requirements: Sequence[Requirement],
+    dns: Sequence[DnsRow] | None,
+    endpoints: Sequence[EndpointRow] | None,
+    remedies: Sequence[Remedy],
+    interrupted: bool,
+) -> list[str]:
+    reasons: list[str] = []
+    missing = [r.required for r in requirements if r.state == MISSING and _req_status(r) is Status.CRITICAL]
+    if missing:
+        entries = "entry" if len(missing) == 1 else "entries"
+        reasons.append(f"the certificate lacks {len(missing)} required {entries} ({', '.join(missing)})")
+    unknown = [r.required for r in requirements if r.state == UNKNOWN]
+    if unknown and not missing:
+        reasons.append("no certificate could be retrieved")
+    if dns is not None:
+        absent = [r.record for r in dns if not r.ok]
+        if absent:
+            reasons.append(f"{len(absent)} DNS record{'' if len(absent) == 1 else 's'} to publish or fix "
+                           f"({', '.join(absent)})")
+    if endpoints is not None:
+        bad = [e for e in endpoints if e.status in (Status.CRITICAL, Status.UNKNOWN)]
+        if bad:
+            reasons.append(f"{len(bad)} of {len(endpoints)} endpoints failing")
+        elif not endpoints:
+            reasons.append("no endpoint could be scanned")
+    if interrupted:
+        reasons.append("the scan was interrupted")
+    if status.rank >= Status.UNKNOWN.rank and not reasons:
+        reasons.append("failed checks: " + ", ".join(r.code for r in remedies if r.status.rank >= 2))
+    if not reasons:
+        warnings = [r.code for r in remedies]
+        if warnings:
+            reasons.append(f"every required check passes; {len(warnings)} warning"
+                           f"{'' if len(warnings) == 1 else 's'} to review ({', '.join(warnings)})")
+        else:
+            checked = f", all {len(endpoints)} endpoints OK" if endpoints else ""
+            reasons.append(f"every required name, usage and record is in place{checked}")
+    return reasons
+
+
+# ------------------------------------------------------------------------ Markdown
+
+
+def _md(text: object) -> str:
+    """Escape text from certificates/the network for a Markdown table cell."""
+    s = html.escape(str(text), quote=False).replace("\n", " ").replace("\r", " ")
+    return re.sub(r"([\\`*_\[\]|#!])", r"\\\1", s)
+
+
+def _mdcode(text: str) -> str:
+    """Inline code that survives backticks inside (a fence longer than any run in it)."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text.replace('|', '&#124;')}{pad}{fence}"
+
+
+def render_markdown(r: Readiness) -> str:
+    lines = [
+        "# fedscan go-live readiness",
+        "",
+        f"**{'READY' if r.ready else 'NOT READY'}** ({r.status.name}): {_md('; '.join(r.reasons))}",
+        "",
+        f"Generated {r.generated_at} from {_md(r.source)}.",
+        "",
+        "## Certificate",
+        "",
+        f"Subject (Access Edge FQDN): {_md(r.subject)}. Judged on: "
+        + (", ".join(_md(c) for c in r.certificates) or "no certificate retrieved") + ".",
+        "",
+        "| Item | Required | Why | State | Detail |",
+        "|---|---|---|---|---|",
+    ]
+    for q in r.requirements:
+        state = q.state.upper() if q.state == MISSING else q.state
+        lines.append(f"| {_md(q.item)} | {_md(q.required)} | {_md(q.why)} | {state} | {_md(q.detail)} |")
+    if r.dns is not None:
+        lines += ["", "## DNS", "", "| Record | Expected | Found | OK |", "|---|---|---|---|"]
+        for d in r.dns:
+            lines.append(f"| {_md(d.record)} | {_md(d.expected)} | {_md(d.found)} | "
+                         f"{'yes' if d.ok else 'NO'} |")
+        publish = [d.publish for d in r.dns if d.publish]
+        if publish:
+            # records are built from validated config names; escaped anyway, and fenced with a
+            # fence longer than any backtick run so nothing can close the block early
+            fence = "`" * max(3, 1 + max(len(m) for p in publish for m in ["", *re.findall(r"`+", p)]))
+            lines += ["", "Publish:", "", fence, *(html.escape(p, quote=False) for p in publish), fence]
+    if r.endpoints is not None:
+        lines += ["", "## Endpoints", "", "| Domain | Service | Target | Address | TLS | Status | Findings |",
+                  "|---|---|---|---|---|---|---|"]
+        for e in r.endpoints:
+            lines.append(f"| {_md(e.domain)} | {_md(e.service)} | {_md(f'{e.target}:{e.port}')} | "
+                         f"{_md(e.address)} | {_md(e.tls)} | {e.status.name} | "
+                         f"{_md(', '.join(e.findings) or '-')} |")
+    lines += ["", "## Remediation", ""]
+    if not r.remedies:
+        lines.append("Nothing to fix.")
+    for m in r.remedies:
+        lines += [f"### {m.status.name}: {_md(m.code)}", "", f"{_md(m.summary)}", "",
+                  f"**Fix:** {_md(m.remedy)}", ""]
+        lines += [f"- {_md(w)}" for w in m.where]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ------------------------------------------------------------------------ HTML
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1f24;
+max-width:1100px;margin:2em auto;padding:0 1em}
+h1{font-size:1.5em;margin:0 0 .3em}h2{font-size:1.2em;margin:1.6em 0 .5em;border-bottom:1px solid #ccd}
+h3{font-size:1em;margin:1.2em 0 .3em}
+.verdict{padding:.8em 1em;border-radius:6px;font-size:1.1em;border:2px solid}
+.ready{background:#e8f5e9;border-color:#2e7d32}.notready{background:#fdecea;border-color:#c62828}
+table{border-collapse:collapse;width:100%;margin:.5em 0}
+th,td{border:1px solid #c9ced6;padding:.3em .5em;text-align:left;vertical-align:top}
+th{background:#eef1f5}td{overflow-wrap:anywhere}
+.OK,.present,.yes{color:#1b5e20;font-weight:600}.WARNING{color:#8a5300;font-weight:600}
+.CRITICAL,.missing,.NO{color:#b71c1c;font-weight:700}.UNKNOWN,.unknown{color:#4a148c;font-weight:700}
+pre{background:#f4f6f8;padding:.6em;border:1px solid #c9ced6;overflow-x:auto;white-space:pre-wrap}
+.meta{color:#555}
+@media print{body{margin:0;max-width:none;font-size:10pt}a{color:inherit}
+.verdict{border-width:1px}tr,pre,.remedy{page-break-inside:avoid}h2{page-break-after:avoid}
+th{background:#eee!important;-webkit-print-color-adjust:exact;print-color-adjust:exact}}
+"""
+
+
+def _h(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def render_html(r: Readiness) -> str:
+    word = "READY" if r.ready else "NOT READY"
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>fedscan readiness: {_h(word)} ({_h(r.subject)})</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>fedscan go-live readiness</h1>",
+        f'<p class="verdict {"ready" if r.ready else "notready"}"><strong>{_h(word)}</strong> '
+        f"({_h(r.status.name)}): {_h('; '.join(r.reasons))}</p>",
+        f'<p class="meta">Generated {_h(r.generated_at)} from {_h(r.source)}.</p>',
+        "<h2>Certificate</h2>",
+        f"<p>Subject (Access Edge FQDN): <code>{_h(r.subject)}</code>. Judged on: "
+        + (", ".join(_h(c) for c in r.certificates) or "no certificate retrieved") + ".</p>",
+        "<table><thead><tr><th>Item</th><th>Required</th><th>Why</th><th>State</th><th>Detail</th>"
+        "</tr></thead><tbody>",
+    ]
+    for q in r.requirements:
+        out.append(f"<tr><td>{_h(q.item)}</td><td><code>{_h(q.required)}</code></td><td>{_h(q.why)}</td>"
+                   f'<td class="{_h(q.state)}">{_h(q.state)}</td><td>{_h(q.detail)}</td></tr>')
+    out.append("</tbody></table>")
+    if r.dns is not None:
+        out += ["<h2>DNS</h2>", "<table><thead><tr><th>Record</th><th>Expected</th><th>Found</th>"
+                "<th>OK</th></tr></thead><tbody>"]
+        for d in r.dns:
+            ok = "yes" if d.ok else "NO"
+            out.append(f"<tr><td><code>{_h(d.record)}</code></td><td><code>{_h(d.expected)}</code></td>"
+                       f'<td>{_h(d.found)}</td><td class="{ok}">{ok}</td></tr>')
+        out.append("</tbody></table>")
+        publish = [d.publish for d in r.dns if d.publish]
+        if publish:
+            out.append("<p>Publish:</p><pre>" + "\n".join(_h(p) for p in publish) + "</pre>")
+    if r.endpoints is not None:
+        out += ["<h2>Endpoints</h2>", "<table><thead><tr><th>Domain</th><th>Service</th><th>Target</th>"
+                "<th>Address</th><th>TLS</th><th>Status</th><th>Findings</th></tr></thead><tbody>"]
+        for e in r.endpoints:
+            out.append(
+                f"<tr><td>{_h(e.domain)}</td><td>{_h(e.service)}</td><td>{_h(f'{e.target}:{e.port}')}</td>"
+                f"<td>{_h(e.address)}</td><td>{_h(e.tls)}</td>"
+                f'<td class="{e.status.name}">{e.status.name}</td>'
+                f"<td>{_h(', '.join(e.findings) or '-')}</td></tr>"
+            )
+        out.append("</tbody></table>")
+    out.append("<h2>Remediation</h2>")
+    if not r.remedies:
+        out.append("<p>Nothing to fix.</p>")
+    for m in r.remedies:
+        out += [f'<div class="remedy"><h3><span class="{m.status.name}">{m.status.name}</span> '
+                f"<code>{_h(m.code)}</code></h3>",
+                f"<p>{_h(m.summary)}</p><p><strong>Fix:</strong> {_h(m.remedy)}</p><ul>"]
+        out += [f"<li>{_h(w)}</li>" for w in m.where]
+        out.append("</ul></div>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+

@@ -1,0 +1,150 @@
+"""History: the pure diff between two runs, a damaged file, and a real two-run lab scenario."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from scanner.cli import run
+from scanner.findings import finding
+from scanner.history import Snapshot, append, diff, read_last, snapshot
+from scanner.lab.thread import lab_in_thread
+from scanner.lab.zones import XMPPS, default_world
+from tests.test_monitor import AT, OWN, domain, endpoint, report, write_config
+
+
+def test_first_run_has_no_changes() -> None:
+    assert diff(None, snapshot(report(domain("a.test", endpoint("a.test"))))) == []
+
+
+def test_diff_reports_every_kind_of_change_in_reading_order() -> None:
+    before = snapshot(report(
+        domain("a.test", endpoint("a.test"), endpoint("a.test", address="192.0.2.11")),
+    ))
+    after = snapshot(report(
+        domain("a.test",
+               endpoint("a.test", [finding("eku-client-auth-missing", "no clientAuth")], sha256="bb" * 32,
+                        not_after="2031-01-01T00:00:00Z"),
+               endpoint("a.test", address="192.0.2.12"),
+               dns=[finding("srv-missing", "no SRV")]),
+    ))
+    got = [(c.kind, c.message) for c in diff(before, after)]
+    assert got == [
+        ("overall-status-changed", "overall status OK -> CRITICAL"),
+        ("finding-new", "a.test: new finding srv-missing"),
+        ("certificate-replaced", "a.test: certificate on sip.a.test [192.0.2.10] (sip-federation) replaced "
+                                 "(notAfter 2030-03-02T00:00:00Z -> 2031-01-01T00:00:00Z)"),
+        ("status-changed", "a.test: sip.a.test [192.0.2.10] (sip-federation) OK -> CRITICAL"),
+        ("finding-new",
+         "a.test: sip.a.test [192.0.2.10] (sip-federation): new finding eku-client-auth-missing"),
+        ("endpoint-vanished", "a.test: endpoint sip.a.test [192.0.2.11] (sip-federation) is gone (was OK)"),
+        ("endpoint-appeared",
+         "a.test: new endpoint sip.a.test [192.0.2.12] (sip-federation): OK (no findings)"),
+    ]
+    back = [(c.kind, c.details.get("code")) for c in diff(after, before) if c.kind.startswith("finding")]
+    assert back == [("finding-resolved", "srv-missing"), ("finding-resolved", "eku-client-auth-missing")]
+
+
+def test_snapshot_round_trips_through_one_compact_line(tmp_path: Path) -> None:
+    snap = snapshot(report(domain("a.test", endpoint("a.test", [finding("expired", "x")]))))
+    path = tmp_path / "history.jsonl"
+    append(path, snap)
+    append(path, snap)
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2 and " " not in lines[0]
+    assert json.loads(lines[0])["endpoints"]["a.test/sip-federation/sip.a.test/192.0.2.10"] == {
+        "codes": ["expired"], "not_after": "2030-03-02T00:00:00Z", "port": 5061, "sha256": "aa" * 32,
+        "status": "CRITICAL",
+    }
+    assert read_last(path).snapshot == Snapshot.from_json(json.loads(lines[1]))
+
+
+def test_truncated_last_line_is_no_previous_run_and_the_next_line_starts_fresh(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    snap = snapshot(report(domain("a.test", endpoint("a.test"))))
+    append(path, snap)
+    with path.open("a") as fh:
+        fh.write('{"v":1,"at":"2030-01-0')  # a writer killed mid-line
+    prev = read_last(path)
+    assert prev.snapshot is None
+    assert prev.problem == (
+        f"history {path}: last line is unreadable (truncated or corrupt JSON); treating as no previous run"
+    )
+    append(path, snap)
+    assert read_last(path).snapshot == snap
+    assert len(path.read_text().splitlines()) == 3
+
+
+def test_wrong_record_shape_is_reported_not_raised(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    path.write_text('{"v": 1, "at": "x"}\n')
+    assert read_last(path).problem is not None
+    path.write_text("[1, 2]\n")
+    assert read_last(path).problem is not None
+    assert read_last(tmp_path / "missing.jsonl").snapshot is None
+
+
+def test_corrupt_history_does_not_stop_a_monitor_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the lab fixture is not needed: nothing to scan when the config is empty
+    cfg = tmp_path / "fedscan.toml"
+    cfg.write_text("")
+    hist = tmp_path / "h.jsonl"
+    hist.write_text("garbage\n")
+    assert run(["monitor", "--config", str(cfg), *AT, "--history", str(hist)]) == 0
+    assert capsys.readouterr().err == (
+        f"fedscan: warning: history {hist}: last line is unreadable (truncated or corrupt JSON); "
+        "treating as no previous run\n"
+    )
+    assert read_last(hist).snapshot is not None
+
+
+def test_two_lab_runs_report_the_replaced_certificate_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run 1 against the default lab; run 2 against a lab on the same addresses where the Edge got
+    a renewed certificate that expires in 20 days and contoso's XMPPS record was withdrawn."""
+    hist = tmp_path / "history.jsonl"
+    cfg = tmp_path / "fedscan.toml"
+    args = ["monitor", "--config", str(cfg), *AT, "--history", str(hist), "--format"]
+    with lab_in_thread(net="127.77.40") as lab:
+        write_config(cfg, lab, OWN)
+        assert run([*args, "json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["monitor"]["changes"] == [] and first["monitor"]["previous_run"] is None
+
+    world = default_world()
+    listeners = tuple(dataclasses.replace(x, cert="expires-soon-warning") if x.cert == "edge" else x
+                      for x in world.listeners)
+    srv = tuple(r for r in world.srv if r.name != XMPPS + "contoso.test")
+    renewed = dataclasses.replace(world, listeners=listeners, srv=srv)
+    with lab_in_thread(net="127.77.40", world=renewed) as lab:
+        write_config(cfg, lab, OWN)
+        assert run([*args, "nagios"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(
+        "FEDSCAN WARNING - 6 warning of 6 endpoints; nearest expiry 20 days (sip.contoso.test); "
+        "22 changes since last run | nearest_expiry_days=20;30:;14: "
+    )
+    changes = [line for line in lines[1:] if line.startswith("CHANGED: ")]
+    assert changes[:2] == [
+        "CHANGED: overall status OK -> WARNING",
+        "CHANGED: contoso.test: new finding srv-missing",
+    ]
+    net = "127.77.40"
+    sip = f"sip.contoso.test [{net}.10] (sip-federation)"
+    assert changes[2:5] == [
+        f"CHANGED: contoso.test: certificate on {sip} replaced (notAfter 2040-01-01T00:00:00Z -> "
+        "2030-01-21T00:00:00Z)",
+        f"CHANGED: contoso.test: {sip} OK -> WARNING",
+        f"CHANGED: contoso.test: {sip}: new finding expires-soon",
+    ]
+    gone = f"CHANGED: contoso.test: endpoint sip.contoso.test [{net}.10] (xmpps-server) is gone (was OK)"
+    assert gone in changes
+    assert "CHANGED: contoso.test: endpoint sip.contoso.test [::1] (xmpps-server) is gone (was OK)" in changes
+    assert lines.index(changes[-1]) < min(i for i, x in enumerate(lines) if x.startswith("WARNING "))
+    assert len(hist.read_text().splitlines()) == 2

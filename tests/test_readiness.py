@@ -1,0 +1,130 @@
+"""`fedscan readiness`: the go-live verdict and its evidence, live (healthy and broken Edge),
+offline from a certificate or CSR, and escaped in both renderings."""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+from pathlib import Path
+
+import pytest
+
+from scanner.cli import run
+from scanner.findings import CODES, Status
+from scanner.lab.run import LabInfo
+from scanner.lab.thread import lab_in_thread
+from scanner.lab.zones import SIP, default_world
+from scanner.readiness import (
+    DnsRow,
+    EndpointRow,
+    Readiness,
+    Remedy,
+    Requirement,
+    render_html,
+    render_markdown,
+    srv_record_text,
+)
+from tests.conftest import CERTS
+from tests.test_monitor import AT, OWN, write_config
+
+OWN_WITH_PARTNER = OWN + '[[partner]]\ndomain = "litware.test"\n'  # partners are not part of readiness
+
+
+def test_healthy_edge_is_ready(tmp_path: Path, lab: LabInfo, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path / "fedscan.toml", lab, OWN_WITH_PARTNER)
+    page, md = tmp_path / "r.html", tmp_path / "r.md"
+    code = run(["readiness", "--config", str(cfg), *AT, "--html", str(page), "--markdown", str(md)])
+    assert code == 0
+    assert capsys.readouterr().out == (
+        "READY: every required name, usage and record is in place, all 8 endpoints OK\n"
+        f"wrote {page}, {md}\n"
+    )
+    text = md.read_text()
+    assert "| SAN | webcon.contoso.test | extra name | present |  |" in text
+    assert "| EKU | clientAuth | federation is mutual TLS | present |  |" in text
+    assert "litware" not in text
+    assert "Nothing to fix." in text
+    doc = page.read_text()
+    assert doc.startswith("<!DOCTYPE html>") and "@media print" in doc
+    assert "<script" not in doc and "http://" not in doc.split("<body>")[0]
+
+
+def test_broken_edge_is_not_ready_and_says_what_to_publish_and_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = default_world()
+    listeners = tuple(dataclasses.replace(x, cert="missing-xmpp-contoso") if x.cert == "edge" else x
+                      for x in world.listeners)
+    srv = tuple(r for r in world.srv if r.name != SIP + "fabrikam.test")
+    broken = dataclasses.replace(world, listeners=listeners, srv=srv)
+    md = tmp_path / "r.md"
+    with lab_in_thread(net="127.77.41", world=broken) as lab:
+        cfg = write_config(tmp_path / "fedscan.toml", lab, OWN)
+        assert run(["readiness", "--config", str(cfg), *AT, "--markdown", str(md)]) == 2
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "NOT READY: the certificate lacks 1 required entry (contoso.test); 1 DNS record to publish or fix "
+        "(_sipfederationtls._tcp.fabrikam.test SRV); 7 of 7 endpoints failing"
+    )
+    text = md.read_text()
+    assert ("| SAN | contoso.test | XMPP namespace of contoso.test: XMPP peers check the bare domain "
+            "| MISSING |") in text
+    assert "| SAN | sip.fabrikam.test |" in text and "| present |" in text
+    assert ("| \\_sipfederationtls.\\_tcp.fabrikam.test SRV | 0 0 5061 sip.fabrikam.test. "
+            "| not published | NO |") in text
+    assert "```\n_sipfederationtls._tcp.fabrikam.test. 3600 IN SRV 0 0 5061 sip.fabrikam.test.\n```" in text
+    assert "### CRITICAL: san-missing" in text
+    assert f"**Fix:** {CODES['san-missing'].remedy}" in text
+    assert ("publish: \\_sipfederationtls.\\_tcp.fabrikam.test. 3600 IN SRV 0 0 5061 sip.fabrikam.test."
+            in text)
+
+
+def test_offline_certificate_and_csr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "fedscan.toml"
+    cfg.write_text(OWN + f'[scan]\nca_file = "{CERTS / "ca-bundle.pem"}"\n')
+    assert run(["readiness", "--config", str(cfg), *AT, "--cert", str(CERTS / "edge.pem")]) == 0
+    out = capsys.readouterr().out
+    assert "**READY** (OK): every required name, usage and record is in place" in out
+    assert "## DNS" not in out and "## Endpoints" not in out
+    assert run(["readiness", "--config", str(cfg), *AT, "--cert", str(CERTS / "csr-missing-xmpp.csr")]) == 2
+    out = capsys.readouterr().out
+    assert ("**NOT READY** (CRITICAL): the certificate lacks 3 required entries "
+            "(contoso.test, fabrikam.test, clientAuth)") in out
+    assert "| CRL distribution point | required | Lync/SfB check revocation | n/a |" in out
+
+
+def test_the_shipped_example_domains_give_the_issue_srv_records() -> None:
+    assert srv_record_text("sip-federation", "contoso.com", "sip.contoso.com") == (
+        "_sipfederationtls._tcp.contoso.com. 3600 IN SRV 0 0 5061 sip.contoso.com."
+    )
+    assert srv_record_text("xmpp-server", "contoso.com", "sip.contoso.com") == (
+        "_xmpp-server._tcp.contoso.com. 3600 IN SRV 0 0 5269 sip.contoso.com."
+    )
+
+
+HOSTILE = '<script>alert("x")</script>|`*_[x](javascript:y)'
+
+
+def hostile_report() -> Readiness:
+    return Readiness(
+        "2030-01-01T00:00:00Z", f"live scan of {HOSTILE}", Status.CRITICAL, False, (f"lacks {HOSTILE}",),
+        HOSTILE, (HOSTILE,), (Requirement("SAN", HOSTILE, HOSTILE, "missing", HOSTILE),),
+        (DnsRow(HOSTILE, HOSTILE, HOSTILE, False, HOSTILE),),
+        (EndpointRow(HOSTILE, "sip-federation", HOSTILE, 5061, HOSTILE, Status.CRITICAL, HOSTILE,
+                     (HOSTILE,)),),
+        (Remedy("san-missing", Status.CRITICAL, HOSTILE, HOSTILE, (HOSTILE,)),),
+    )
+
+
+def test_hostile_names_are_escaped_in_html() -> None:
+    doc = render_html(hostile_report())
+    assert "<script" not in doc
+    assert html.escape(HOSTILE) in doc
+    assert doc.count("<table>") == 3
+
+
+def test_hostile_names_are_escaped_in_markdown() -> None:
+    text = render_markdown(hostile_report())
+    assert "<script" not in text
+    assert "&lt;script&gt;alert(\"x\")&lt;/script&gt;\\|\\`\\*\\_\\[x\\](javascript:y)" in text
+    rows = [line for line in text.splitlines() if line.startswith("| SAN |")]
+    assert len(rows) == 1 and rows[0].count(" | ") == 4  # the pipe did not add a column
