@@ -213,11 +213,15 @@ def _extensions(
         return None
 
 
-def _name_text(name: x509.Name) -> str:
+def name_text(name: x509.Name) -> str:
+    """A distinguished name as RFC 4514 text (what reports show), never raising."""
     try:
         return name.rfc4514_string()
     except Exception:
         return "<undecodable name>"
+
+
+_name_text = name_text
 
 
 def _common_names(name: x509.Name) -> tuple[str, ...]:

@@ -239,9 +239,7 @@ def scan(
         raise UserError("--client-cert and --client-key go together")
     credentials = None
     if client_cert is not None and client_key is not None:
-        for p in (client_cert, client_key):
-            if not p.is_file():
-                raise UserError(f"{p}: no such file")
+        _check_client_credentials(client_cert, client_key)
         credentials = ClientCredentials(client_cert, client_key)
     try:
         trust = trust_store(ca_file)
@@ -266,6 +264,21 @@ def scan(
 
         render_scan(stdout_console(), report)
     raise typer.Exit(int(report.status))
+
+
+def _check_client_credentials(cert: Path, key: Path) -> None:
+    """Load the pair once up front: a bad file is one error line, not a scan-error per endpoint."""
+    import ssl
+
+    for p in (cert, key):
+        if not p.exists():
+            raise UserError(f"{p}: no such file")
+        if not p.is_file():
+            raise UserError(f"{p}: not a regular file")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise UserError(f"{cert}: cannot load the client certificate/key: {exc}") from None
 
 
 def _all_domains(given: list[str] | None, domains_file: str | None) -> list[str]:

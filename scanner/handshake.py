@@ -17,6 +17,10 @@ Theory of this module
   still yields its chain, and the abort is reported as ``client-certificate-required``.
 * The plaintext XMPP phase is delegated to the sans-I/O :mod:`scanner.xmpp`, which guarantees
   no byte after ``<proceed/>`` is silently swallowed before TLS begins.
+* Say what the wire carried. The transport is wrapped in a :class:`_Recorder` that counts the
+  bytes the server sent and keeps the first few of the TLS phase, so a failure names its cause:
+  a close before any answer, a reset after N bytes, plaintext SIP or HTTP on a TLS port, a
+  message over OpenSSL's 100 KiB handshake limit (which is also our memory bound).
 """
 
 from __future__ import annotations
@@ -71,6 +75,8 @@ _ALERT_NAMES: Final = MappingProxyType({
 _CLIENT_CERT_ALERTS: Final = frozenset({"certificate_required", "handshake_failure",
                                         "bad_certificate", "access_denied"})
 _MSG_CALLBACK: Final = "_msg_callback"  # private but long-standing CPython hook (3.8+)
+_TLS_CONTENT_TYPES: Final = frozenset(range(20, 25))  # the first byte of any TLS record
+_HEAD_BYTES: Final = 48
 
 
 # --- public data ------------------------------------------------------------------------------
@@ -204,6 +210,44 @@ def client_context(service: str, credentials: ClientCredentials | None,
     return ctx
 
 
+# --- the transport recorder ------------------------------------------------------------------------
+
+
+class _Recorder(trio.abc.Stream):
+    """A transparent stream wrapper: how many bytes the server sent, and the first
+    ``_HEAD_BYTES`` since :meth:`mark` (the start of TLS), as evidence for failure reports."""
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+        self.received = 0
+        self.head = b""
+        self.marked_at = 0
+
+    def mark(self) -> None:
+        self.head = b""
+        self.marked_at = self.received
+
+    @property
+    def since_mark(self) -> int:
+        return self.received - self.marked_at
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        data = await self.inner.receive_some(max_bytes)
+        if len(self.head) < _HEAD_BYTES:
+            self.head += bytes(data[: _HEAD_BYTES - len(self.head)])
+        self.received += len(data)
+        return data
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 # --- one attempt ----------------------------------------------------------------------------------
 
 
@@ -227,6 +271,7 @@ class _Attempt:
     deadline: float
     phase: str = "connect"
     stream: trio.abc.Stream | None = None
+    recorder: _Recorder | None = None
     tls: TlsInfo | None = None
     chain: tuple[bytes, ...] = ()
     failure: Finding | None = None
@@ -255,12 +300,14 @@ class _Attempt:
 
     # -- steps -----------------------------------------------------------------------------------
 
-    async def _connect(self) -> trio.SocketStream:
+    async def _connect(self) -> _Recorder:
         t = self.target
         try:
-            return await trio.open_tcp_stream(t.address, t.port)
+            sock = await trio.open_tcp_stream(t.address, t.port)
         except OSError as exc:
             raise _Failed(_connect_failure(exc, t)) from exc
+        self.recorder = _Recorder(sock)
+        return self.recorder
 
     async def _starttls(self, stream: trio.abc.Stream) -> None:
         domain = self.target.xmpp_domain or self.target.host
@@ -304,6 +351,8 @@ class _Attempt:
             raise _Failed(_lost(exc, self.phase)) from exc
 
     async def _tls(self, transport: trio.abc.Stream) -> None:
+        if self.recorder is not None:
+            self.recorder.mark()
         tls = trio.SSLStream(transport, self.ctx, server_hostname=self.target.sni,
                              https_compatible=True)
         self.stream = tls
@@ -360,16 +409,21 @@ class _Attempt:
             if _is_client_cert_alert(name):
                 return _client_cert_required(name or "")
         cause = exc.__cause__ if exc.__cause__ is not None else exc
-        detail = alert or reason or type(cause).__name__
+        rec = self.recorder
+        head, count = (rec.head, rec.since_mark) if rec is not None else (b"", 0)
+        detail = _describe_tls_failure(alert, reason, cause, head, count)
         return finding("tls-handshake-failed", f"TLS handshake failed: {detail}",
-                       alert=alert, reason=reason, error=str(cause) or type(cause).__name__)
+                       alert=alert, reason=reason, error=_error_text(cause),
+                       received_bytes=count, received=_printable(head) if head else None)
 
     def timeout_finding(self) -> Finding:
         if self.phase == "connect":
             return finding("connect-timeout", f"no TCP connection to {self._where()} in time")
+        count = self.recorder.received if self.recorder is not None else 0
         return finding("handshake-timeout",
-                       f"{self._where()} accepted but did not finish ({self.phase}) in time",
-                       phase=self.phase)
+                       f"{self._where()} accepted but did not finish ({self.phase}) in time "
+                       f"({count} bytes received)",
+                       phase=self.phase, received_bytes=count)
 
     def _where(self) -> str:
         return f"{self.target.address}:{self.target.port}"
@@ -421,6 +475,40 @@ def _ssl_reason(exc: BaseException) -> str | None:
             reason: Any = getattr(candidate, "reason", None)
             return str(reason) if reason else None
     return None
+
+
+def _describe_tls_failure(alert: str | None, reason: str | None, cause: BaseException,
+                          head: bytes, count: int) -> str:
+    """One phrase for why a TLS handshake failed, from the strongest evidence we have."""
+    if alert is not None:
+        return f"the server sent the alert {alert}"
+    if head and head[0] not in _TLS_CONTENT_TYPES:
+        return f"the server does not speak TLS here; it sent {_printable(head)}"
+    if isinstance(cause, ConnectionResetError):
+        return f"the server reset the connection ({count} bytes received)"
+    eof = isinstance(cause, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING"
+    if eof and count == 0:
+        return "the server closed the connection without answering the ClientHello"
+    if eof:
+        return f"the server closed the connection mid-handshake ({count} bytes received)"
+    if reason == "EXCESSIVE_MESSAGE_SIZE":
+        return ("a handshake message (usually the certificate chain) exceeds the 100 KiB "
+                "a TLS client accepts")
+    return reason or _error_text(cause)
+
+
+def _error_text(exc: BaseException) -> str:
+    """``[SSL] ASN1 lib`` rather than ``[SSL] ASN1 lib (_ssl.c:1006)``."""
+    text = str(exc) or type(exc).__name__
+    return text.split(" (_ssl.c:")[0]
+
+
+def _printable(data: bytes) -> str:
+    """Peer bytes for a report: text as text (a banner), anything else as a repr."""
+    text = data.decode("ascii", "replace")
+    if all(c.isprintable() or c in "\r\n\t" for c in text):
+        return repr(text.split("\r\n")[0].split("\n")[0])
+    return repr(data[:16]) + ("..." if len(data) > 16 else "")
 
 
 def _is_client_cert_alert(name: str | None) -> bool:

@@ -11,6 +11,7 @@ the administrator needs to know it will not install.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,9 +45,13 @@ class Loaded:
 
 
 def read_input(path: Path) -> bytes:
+    """The file's bytes, or a one-line LoadError. Only regular files are read: a FIFO or a
+    device would block or never end, and a directory is a user's slip."""
     try:
         if path.is_dir():
             raise LoadError(f"{path}: is a directory, not a certificate file")
+        if path.exists() and not path.is_file():
+            raise LoadError(f"{path}: not a regular file (a pipe, socket or device)")
         size = path.stat().st_size
         if size > MAX_INPUT_BYTES:
             raise LoadError(f"{path}: {size} bytes is too large for a certificate file")
@@ -62,13 +67,21 @@ def read_input(path: Path) -> bytes:
 def load_file(path: Path, password: Callable[[], str | None]) -> Loaded:
     """Load one file; ``password`` is asked only if the file turns out to be a PFX."""
     data = read_input(path)
+    if not data.strip():
+        raise LoadError(f"{path}: empty file")
     if b"-----BEGIN CERTIFICATE REQUEST-----" in data or b"-----BEGIN NEW CERTIFICATE" in data:
+        try:  # parsed here so that a broken CSR is a LoadError, not a crash further on
+            x509.load_pem_x509_csr(data)
+        except ValueError:
+            raise LoadError(f"{path}: malformed PEM certificate request (bad base64 or DER "
+                            "inside the BEGIN/END lines)") from None
         return Loaded(path, "csr", csr_bytes=data)
     if b"-----BEGIN CERTIFICATE-----" in data or b"-----BEGIN X509 CERTIFICATE" in data:
         try:
             certs = x509.load_pem_x509_certificates(data)
-        except ValueError as exc:
-            raise LoadError(f"{path}: malformed PEM certificate: {exc}") from None
+        except ValueError:
+            raise LoadError(f"{path}: malformed PEM certificate (bad base64 or DER inside the "
+                            "BEGIN/END lines)") from None
         return Loaded(path, "pem", tuple(certs))
     if b"-----BEGIN" in data:
         raise LoadError(f"{path}: PEM file without a certificate or certificate request")
@@ -89,9 +102,17 @@ def _load_binary(path: Path, data: bytes, password: Callable[[], str | None]) ->
     return _load_pkcs12(path, data, password)
 
 
+def _parse_pkcs12(data: bytes, password: bytes | None) -> pkcs12.PKCS12KeyAndCertificates:
+    """cryptography warns (UserWarning) when it falls back to BER; a user's file is not ours to
+    warn about on stderr, and a broken one still ends as a one-line LoadError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return pkcs12.load_pkcs12(data, password)
+
+
 def _load_pkcs12(path: Path, data: bytes, password: Callable[[], str | None]) -> Loaded:
     try:  # an unprotected PFX first: no prompt for it
-        parsed = pkcs12.load_pkcs12(data, None)
+        parsed = _parse_pkcs12(data, None)
     except ValueError:
         secret = password()
         if secret is None:
@@ -99,7 +120,7 @@ def _load_pkcs12(path: Path, data: bytes, password: Callable[[], str | None]) ->
                 raise PasswordNeeded(f"{path}: PFX is password-protected: give --password") from None
             raise LoadError(f"{path}: not a certificate, PFX or CSR (PEM, DER or PKCS#12)") from None
         try:
-            parsed = pkcs12.load_pkcs12(data, secret.encode())
+            parsed = _parse_pkcs12(data, secret.encode())
         except ValueError:
             if _looks_like_pkcs12(data):
                 raise LoadError(f"{path}: wrong PFX password (or a corrupt PFX)") from None

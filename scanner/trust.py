@@ -33,6 +33,8 @@ def mozilla_roots() -> TrustStore:
 
 
 def load_ca_file(path: Path) -> TrustStore:
+    if path.exists() and not path.is_file():  # a FIFO would block forever, a directory fails
+        raise TrustStoreError(f"cannot read CA file {path}: not a regular file")
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from cryptography import x509
@@ -44,6 +44,7 @@ from scanner.certinfo import (
     SignatureInfo,
     cert_info,
     days_left,
+    name_text,
     request_info,
 )
 from scanner.findings import Finding, Severity, Status, finding, status_of
@@ -141,7 +142,7 @@ def verify_chain(
     findings: list[Finding] = []
     for index, der in enumerate(chain_der):
         try:
-            parsed.append(cert_info(x509.load_der_x509_certificate(der)))
+            parsed.append(parse_certificate(der))
         except Exception as exc:  # hostile DER must become a finding, never a traceback
             findings.append(
                 finding(
@@ -153,6 +154,13 @@ def verify_chain(
             if index == 0:
                 return Verdict(tuple(findings))
     return verify_parsed(parsed, identities, policy, trust, now, served=served, pre=findings)
+
+
+@lru_cache(maxsize=256)
+def parse_certificate(der: bytes) -> CertInfo:
+    """DER to :class:`CertInfo`, memoised: a scan meets the same intermediates (and a pool's
+    shared leaf) over and over. Bounded, so a long scan never holds every chain it saw."""
+    return cert_info(x509.load_der_x509_certificate(der))
 
 
 def verify_parsed(
@@ -221,23 +229,51 @@ def order_chain(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
     """Put a bag of certificates (a PEM file in any order) in issuance order, leaf first.
 
     The leaf is the certificate that issued no other one in the bag, preferring a non-CA.
+    Certificates whose names cannot even be decoded go last, for the verifier to report.
     """
     if len(certs) < 2:
         return list(certs)
-    subjects_issuing = {c.issuer for c in certs if c.issuer != c.subject}
-    candidates = [c for c in certs if c.subject not in subjects_issuing]
-    infos = {id(c): cert_info(c) for c in candidates}
-    candidates.sort(key=lambda c: infos[id(c)].is_ca)
-    leaf = candidates[0] if candidates else certs[0]
-    ordered = [leaf]
-    rest = [c for c in certs if c is not leaf]
-    while rest:
-        nxt = next((c for c in rest if c.subject == ordered[-1].issuer), None)
-        if nxt is None or ordered[-1].issuer == ordered[-1].subject:
+    names = {id(c): _subject_issuer(c) for c in certs}
+    readable = [c for c in certs if names[id(c)] is not None]
+    broken = [c for c in certs if names[id(c)] is None]
+
+    def subject(c: x509.Certificate) -> x509.Name:
+        pair = names[id(c)]
+        assert pair is not None
+        return pair[0]
+
+    def issuer(c: x509.Certificate) -> x509.Name:
+        pair = names[id(c)]
+        assert pair is not None
+        return pair[1]
+
+    issuing = {issuer(c) for c in readable if issuer(c) != subject(c)}
+    candidates = sorted((c for c in readable if subject(c) not in issuing), key=_is_ca)
+    if not candidates:
+        return list(certs)
+    ordered = [candidates[0]]
+    rest = [c for c in readable if c is not candidates[0]]
+    while rest and issuer(ordered[-1]) != subject(ordered[-1]):
+        nxt = next((c for c in rest if subject(c) == issuer(ordered[-1])), None)
+        if nxt is None:
             break
         ordered.append(nxt)
         rest.remove(nxt)
-    return ordered + rest
+    return ordered + rest + broken
+
+
+def _subject_issuer(cert: x509.Certificate) -> tuple[x509.Name, x509.Name] | None:
+    try:
+        return cert.subject, cert.issuer
+    except Exception:  # cryptography decodes names lazily; hostile bytes fail here
+        return None
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except Exception:  # absent or undecodable: not known to be a CA
+        return False
 
 
 # --------------------------------------------------------------------------- names
@@ -437,8 +473,8 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 
 def _legacy_signature_ok(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    key = issuer.public_key()
     try:
+        key = issuer.public_key()  # a hostile issuer's key may not even decode
         digest = cert.signature_hash_algorithm
         if digest is None:
             return False
@@ -454,7 +490,8 @@ def _legacy_signature_ok(cert: x509.Certificate, issuer: x509.Certificate) -> bo
 
 
 def _walk(leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore) -> tuple[str, x509.Certificate]:
-    """Follow issuer links by hand: ("anchored"|"untrusted-root"|"missing-issuer", last)."""
+    """Follow issuer links by hand: "anchored", "untrusted-root", "missing-issuer" or
+    "too-long", with the last certificate reached."""
     current = leaf.cert
     pool = [c.cert for c in rest]
     for _ in range(MAX_CHAIN_DEPTH + 1):
@@ -467,7 +504,7 @@ def _walk(leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore) -> tuple[
             return "missing-issuer", current
         pool.remove(nxt)
         current = nxt
-    return "untrusted-root", current
+    return "too-long", current
 
 
 def _trust(
@@ -502,7 +539,7 @@ def _trust(
     except Exception as exc:  # unsupported key types and the like
         reason = _short(exc)
     else:
-        path = tuple(cert_info(c).subject for c in built.chain)
+        path = tuple(name_text(c.subject) for c in built.chain)
         return _order_findings(rest, built.chain, served), True, path
     outcome, last = _walk(leaf, rest, trust)
     explained = {f.code for f in so_far} & {"weak-key", "weak-signature", "expired", "not-yet-valid"}
@@ -524,7 +561,9 @@ def _trust(
             (),
         )
     top = cert_info(last)
-    if outcome == "untrusted-root":
+    if outcome == "too-long":
+        message = f"the chain is longer than {MAX_CHAIN_DEPTH} certificates"
+    elif outcome == "untrusted-root":
         message = f"the chain ends at {top.subject}, which is not a trusted root ({trust.label})"
     elif outcome == "missing-issuer":
         # The server does send intermediates; the missing link above them is far more often

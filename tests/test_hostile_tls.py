@@ -1,0 +1,257 @@
+"""Hostile TCP and TLS peers, reached through a real `fedscan scan` of the hostile lab world.
+
+One scan (a subprocess, as a user runs it) covers every hostile lab domain at once; each test
+then checks one misbehaviour: the exact finding codes of the misbehaving endpoint, that it
+finished within its deadline, and that the healthy domain scanned alongside is untouched.
+The session fixtures here are shared by tests/test_hostile_xmpp.py and test_hostile_dns.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from scanner.cli import run
+from scanner.lab.hostile import (
+    HEALTHY_DOMAIN,
+    HOSTILE_NET,
+    Case,
+    hostile_cases,
+    hostile_lab_in_thread,
+    hostile_world,
+)
+from scanner.lab.run import LabInfo
+from tests.conftest import CERTS
+
+AT = ["--at", "2030-01-01T00:00:00Z"]
+TIMEOUT = 2.0
+SLACK = 0.5  # per endpoint: scheduling, the post-handshake probe, closing
+
+
+@dataclass(frozen=True)
+class HostileScan:
+    doc: dict[str, Any]
+    exit_code: int
+    stderr: str
+    wall: float
+
+    def domain(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = next(d for d in self.doc["domains"] if d["domain"] == name)
+        return found
+
+    def endpoint(self, name: str, service: str) -> dict[str, Any]:
+        found: list[dict[str, Any]] = [
+            e for e in self.domain(name)["endpoints"] if e["service"] == service
+        ]
+        assert len(found) == 1, (name, service, found)
+        return found[0]
+
+
+@pytest.fixture(scope="session")
+def hostile_lab() -> Iterator[LabInfo]:
+    with hostile_lab_in_thread(hostile_world(), net=HOSTILE_NET) as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def hostile_scan(hostile_lab: LabInfo) -> HostileScan:
+    begin = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "scanner", "scan", *hostile_lab.scan_args(), *AT,
+         "--timeout", str(TIMEOUT), "--format", "json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    wall = time.monotonic() - begin
+    return HostileScan(json.loads(proc.stdout), proc.returncode, proc.stderr, wall)
+
+
+def codes(findings: list[dict[str, Any]]) -> list[str]:
+    return sorted(f["code"] for f in findings)
+
+
+def all_codes(domain: dict[str, Any]) -> list[str]:
+    found = list(domain["findings"])
+    for s in domain["services"]:
+        found += s["findings"]
+    for e in domain["endpoints"]:
+        found += e["findings"]
+    return codes(found)
+
+
+def hostile_service(case: Case) -> str:
+    return {"sip": "sip-federation", "xmpp": "xmpp-server", "xmpps": "xmpps-server"}[case.kind]
+
+
+def check_case(scan: HostileScan, lab: LabInfo, case: Case) -> dict[str, Any]:
+    """The common assertions of every misbehaving endpoint; returns its JSON result."""
+    endpoint = scan.endpoint(case.domain, hostile_service(case))
+    assert codes(endpoint["findings"]) == sorted(case.codes)
+    assert endpoint["timings"]["total"] <= TIMEOUT + SLACK
+    expected = next(d for d in lab.domains if d.domain == case.domain)
+    domain = scan.domain(case.domain)
+    assert all_codes(domain) == list(expected.codes)
+    assert domain["status"] == expected.status.name
+    assert scan.domain(HEALTHY_DOMAIN)["status"] == "OK"
+    assert all(e["findings"] == [] for e in scan.domain(HEALTHY_DOMAIN)["endpoints"])
+    return endpoint
+
+
+CASES = {c.label: c for c in hostile_cases()}
+
+
+def finding_of(endpoint: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(f for f in endpoint["findings"] if f["code"] == code)
+
+
+# --- the run as a whole -----------------------------------------------------------------------------
+
+
+def test_hostile_world_scan_has_no_traceback_and_every_domain_as_expected(
+    hostile_scan: HostileScan, hostile_lab: LabInfo
+) -> None:
+    assert hostile_scan.stderr == ""
+    assert hostile_scan.exit_code == 2
+    for expected in hostile_lab.domains:
+        got = hostile_scan.domain(expected.domain)
+        assert all_codes(got) == list(expected.codes), expected.domain
+        assert got["status"] == expected.status.name, expected.domain
+
+
+def test_hostile_world_scan_ends_within_the_deadline_bound(hostile_scan: HostileScan) -> None:
+    # every endpoint in parallel: one DNS lifetime (the DNS timeout case) or one handshake
+    # deadline (the stallers), plus interpreter start-up and verification
+    assert hostile_scan.wall < 2 * TIMEOUT + 4
+    for domain in hostile_scan.doc["domains"]:
+        for endpoint in domain["endpoints"]:
+            assert endpoint["timings"]["total"] <= TIMEOUT + SLACK, endpoint
+
+
+# --- TCP ----------------------------------------------------------------------------------------------
+
+
+def test_refused(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["refused"])
+    assert endpoint["timings"]["total"] < 1.0
+    assert endpoint["tls"] is None
+
+
+def test_accept_then_close(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["close"])
+    f = finding_of(endpoint, "tls-handshake-failed")
+    assert f["message"] == ("TLS handshake failed: the server closed the connection without "
+                            "answering the ClientHello")
+    assert f["details"]["received_bytes"] == 0
+
+
+def test_accept_then_silence(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["silent"])
+    f = finding_of(endpoint, "handshake-timeout")
+    assert f["details"] == {"phase": "tls", "received_bytes": 0}
+    assert endpoint["timings"]["total"] >= TIMEOUT - 0.1
+
+
+def test_reset_mid_handshake(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["reset"])
+    f = finding_of(endpoint, "tls-handshake-failed")
+    assert "reset the connection (7 bytes received)" in f["message"]
+
+
+def test_byte_per_second_drip_hits_the_total_deadline(
+    hostile_scan: HostileScan, hostile_lab: LabInfo
+) -> None:
+    # each read gets a byte within a second, so only a deadline on the whole exchange ends it
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["drip"])
+    f = finding_of(endpoint, "handshake-timeout")
+    assert f["details"]["phase"] == "tls"
+    assert 1 <= f["details"]["received_bytes"] <= TIMEOUT + 1
+
+
+# --- TLS ----------------------------------------------------------------------------------------------
+
+
+def test_garbage_instead_of_server_hello(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["garbage"])
+    f = finding_of(endpoint, "tls-handshake-failed")
+    assert f["message"].startswith("TLS handshake failed: the server does not speak TLS here")
+    assert f["details"]["reason"] == "WRONG_VERSION_NUMBER"
+
+
+@pytest.mark.parametrize(("label", "banner"), [("plaintext-sip", "'SIP/2.0 400 Bad Request'"),
+                                               ("plaintext-http", "'HTTP/1.1 400 Bad Request'")])
+def test_plaintext_on_the_tls_port(hostile_scan: HostileScan, hostile_lab: LabInfo,
+                                   label: str, banner: str) -> None:
+    endpoint = check_case(hostile_scan, hostile_lab, CASES[label])
+    f = finding_of(endpoint, "tls-handshake-failed")
+    assert f["message"] == f"TLS handshake failed: the server does not speak TLS here; it sent {banner}"
+    assert f["details"]["received"] == banner
+
+
+def test_handshake_failure_alert(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["alert"])
+    f = finding_of(endpoint, "tls-handshake-failed")
+    assert f["details"]["alert"] == "handshake_failure"
+    assert f["message"] == "TLS handshake failed: the server sent the alert handshake_failure"
+
+
+def test_client_certificate_required(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["mutual-tls"])
+    assert finding_of(endpoint, "client-certificate-required")["severity"] == "warning"
+    assert endpoint["certificate"] is not None  # the chain was still captured and judged
+
+
+def test_client_certificate_required_then_satisfied_by_client_cert(
+    capsys: pytest.CaptureFixture[str], hostile_lab: LabInfo
+) -> None:
+    domain = CASES["mutual-tls"].domain
+    code = run(["scan", *hostile_lab.scan_args([domain]), *AT, "--format", "json",
+                "--timeout", str(TIMEOUT), "--service", "sip-federation",
+                "--client-cert", str(CERTS / "client.pem"), "--client-key", str(CERTS / "client.key")])
+    doc = json.loads(capsys.readouterr().out)
+    (endpoint,) = doc["domains"][0]["endpoints"]
+    assert code == 0
+    assert endpoint["findings"] == []
+    assert endpoint["tls"]["client_certificate_sent"] is True
+
+
+def test_hundred_certificate_chain(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["long-chain"])
+    assert len(endpoint["chain"]) == 99  # every served certificate after the leaf, summarised
+    untrusted = finding_of(endpoint, "chain-untrusted")
+    assert untrusted["message"] == "the chain is longer than 8 certificates"
+    assert endpoint["tls"]["version"] == "TLSv1.3"
+
+
+def test_one_megabyte_certificate(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
+    # OpenSSL refuses a Certificate message over 100 KiB before reading it: bounded memory
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["big-cert"])
+    f = finding_of(endpoint, "tls-handshake-failed")
+    assert f["details"]["reason"] == "EXCESSIVE_MESSAGE_SIZE"
+    assert "100 KiB" in f["message"]
+    assert endpoint["certificate"] is None
+
+
+def test_malformed_der_certificate(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
+    # served by a hand-written TLS 1.2 server (OpenSSL will not serve broken DER); the message
+    # callback captures the Certificate message before OpenSSL rejects it, the verifier judges
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["bad-der"])
+    assert "not valid X.509" in finding_of(endpoint, "certificate-unparseable")["message"]
+    assert endpoint["certificate"] is None
+
+
+def test_tls10_only_is_legacy(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["tls10"])
+    assert endpoint["tls"]["version"] == "TLSv1"
+    assert endpoint["certificate"] is not None
+
+
+def test_garbage_on_direct_tls_xmpps(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["garbage-xmpps"])
+    f = finding_of(endpoint, "tls-handshake-failed")
+    assert f["details"]["received"] == repr(b"\x00" * 16) + "..."
