@@ -53,6 +53,7 @@ XMPPS_ALPN: Final = "xmpp-server"
 MAX_READ: Final = 8192
 CLIENT_CERT_PROBE_SECONDS: Final = 0.3  # ceiling of the post-handshake wait for an alert
 CLIENT_CERT_PROBE_FLOOR: Final = 0.05  # ... and its floor, whatever the measured RTT
+POLITE_CLOSE_SECONDS: Final = 0.2  # at most this long to send close_notify, then hang up
 LEGACY_VERSIONS: Final = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
 
 # TLS wire constants (RFC 8446 / 5246) as seen by SSLContext._msg_callback.
@@ -559,6 +560,21 @@ async def handshake(target: Target, *, timeout: float, from_domain: str | None =
         attempt.failure = finding("scan-error", f"internal error: {exc!r}", error=repr(exc))
     finally:
         if attempt.stream is not None:
-            await trio.aclose_forcefully(attempt.stream)
+            await _close(attempt.stream, polite=attempt.tls is not None)
     attempt.timings["total"] = trio.current_time() - start
     return attempt.result()
+
+
+async def _close(stream: trio.abc.Stream, *, polite: bool) -> None:
+    """After a completed handshake, say goodbye (TLS close_notify) so that the peer logs a
+    clean close, not "unexpected EOF" for every scan (prosody does); briefly, and never more
+    than a forceful close when the peer does not read."""
+    if polite:
+        with trio.move_on_after(POLITE_CLOSE_SECONDS):
+            try:
+                await stream.aclose()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError):
+                pass
+            else:
+                return
+    await trio.aclose_forcefully(stream)
