@@ -16,8 +16,9 @@ import pytest
 import trio
 
 from scanner.discovery import make_resolver, parse_nameserver
-from scanner.lab.hostile import ScaleWorld, hostile_lab_in_thread, scale_world
+from scanner.lab.hostile import ScaleWorld, scale_world
 from scanner.lab.run import LabInfo
+from scanner.lab.thread import lab_in_thread
 from scanner.results import EndpointResult, ScanReport
 from scanner.scan import Scan, ScanOptions
 from scanner.trust import load_ca_file
@@ -36,7 +37,7 @@ def world() -> ScaleWorld:
 
 @pytest.fixture(scope="module")
 def scale_lab(world: ScaleWorld) -> Iterator[LabInfo]:
-    with hostile_lab_in_thread(world.hostile, net=NET) as info:
+    with lab_in_thread(net=NET, world=world.world) as info:
         yield info
 
 

@@ -24,10 +24,10 @@ from scanner.lab.hostile import (
     HOSTILE_NET,
     Case,
     hostile_cases,
-    hostile_lab_in_thread,
     hostile_world,
 )
 from scanner.lab.run import LabInfo
+from scanner.lab.thread import lab_in_thread
 from tests.conftest import CERTS
 
 AT = ["--at", "2030-01-01T00:00:00Z"]
@@ -56,7 +56,7 @@ class HostileScan:
 
 @pytest.fixture(scope="session")
 def hostile_lab() -> Iterator[LabInfo]:
-    with hostile_lab_in_thread(hostile_world(), net=HOSTILE_NET) as info:
+    with lab_in_thread(net=HOSTILE_NET, world=hostile_world()) as info:
         yield info
 
 

@@ -23,9 +23,9 @@ The rules it keeps:
 * Certificates for the hostile lab are made on first use (:func:`hostile_pki`) from the
   corpus' issuing CA, so healthy endpoints are healthy (no finding at the corpus time) and
   the long chain and the 1 MB certificate differ from them in one respect only.
-* The world is data (:class:`HostileWorld` wraps a :class:`~scanner.lab.zones.LabWorld` with
-  what ``LabWorld`` cannot express yet: behaviours, extra DNS records, DNS misbehaviours and
-  refusing ports) and :func:`run_hostile_lab` serves it like :func:`scanner.lab.run.run_lab`.
+* The world is data: a :class:`~scanner.lab.zones.LabWorld` whose listeners carry
+  behaviours, with extra DNS records, DNS misbehaviours and refusing ports, served by
+  :func:`scanner.lab.run.run_lab` like every other lab world.
 """
 
 from __future__ import annotations
@@ -39,9 +39,8 @@ import struct
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -52,21 +51,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from scanner.findings import CODES, Severity, Status, worst
-from scanner.lab.dns import serve_dns
 from scanner.lab.listeners import (
     DEFAULT_BEHAVIOUR,
     MAX_READ,
     Behaviour,
-    serve_sip_tls,
-    serve_xmpp_starttls,
-    serve_xmpps,
 )
-from scanner.lab.run import LabInfo
-from scanner.lab.zones import CERTS, SIP, XMPP, XMPPS, LabDomain, LabWorld, Listener, Srv
+from scanner.lab.zones import CERTS, PORT_OF, SIP, XMPP, XMPPS, LabDomain, LabWorld, Listener, Srv
 from scanner.xmpp import PROCEED_BYTES, STREAMS_NS, TLS_NS, stream_error_bytes, stream_header
 
 HOSTILE_NET: Final = "127.77.60"
-PORT_OF: Final = "port-of:"  # in extra SRV rdata, "port-of:KEY" becomes listener KEY's port
 HOSTILE_SUFFIX: Final = "hostile.test"
 LINGER_SECONDS: Final = 30.0  # a scripted peer waits at most this long for the client to leave
 DRIP_INTERVAL: Final = 1.0  # "a byte per second"
@@ -406,21 +399,6 @@ def malformed_der(der: bytes) -> bytes:
 
 
 @dataclass(frozen=True)
-class HostileWorld:
-    """A LabWorld plus what it cannot say yet (see the module theory)."""
-
-    world: LabWorld
-    behaviours: Mapping[str, Behaviour] = field(default_factory=dict)  # listener key -> behaviour
-    refused: frozenset[str] = frozenset()  # listener keys bound but never listening
-    records: Mapping[tuple[str, str], Sequence[str]] = field(default_factory=dict)
-    dns_behaviours: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def domains(self) -> tuple[LabDomain, ...]:
-        return self.world.domains
-
-
-@dataclass(frozen=True)
 class Case:
     """One hostile lab domain: what misbehaves, where, and what a scan must say."""
 
@@ -527,7 +505,7 @@ def _names(cases: Sequence[Case]) -> list[str]:
     return names
 
 
-def hostile_world(net_octet_base: int = 10) -> HostileWorld:
+def hostile_world(net_octet_base: int = 10) -> LabWorld:
     """Each misbehaviour behind its own lab domain, plus a healthy domain to scan alongside.
 
     SIP and DNS cases publish only the SIP SRV record; XMPP and XMPPS cases publish a healthy
@@ -576,9 +554,11 @@ def hostile_world(net_octet_base: int = 10) -> HostileWorld:
                 notes = ("srv-missing",) if case.kind == "xmpp" else ("srv-fallback",)
         codes = tuple(sorted((*case.codes, *notes)))
         domains.append(LabDomain(d, case.story, _status(case.codes), codes))
-    world = LabWorld(tuple(listeners), tuple(srv), hosts, tuple(domains))
-    return HostileWorld(world, behaviours, frozenset(refused),
-                        {k: tuple(v) for k, v in records.items()}, dns_behaviours)
+    return LabWorld(
+        tuple(listeners), tuple(srv), hosts, tuple(domains),
+        dns_behaviours=dns_behaviours, behaviours=behaviours, refused=frozenset(refused),
+        records={k: tuple(v) for k, v in records.items()},
+    )
 
 
 def _status(codes: Sequence[str]) -> Status:
@@ -619,117 +599,6 @@ def _dns_case(case: Case, target: str, srv: list[Srv], hosts: dict[str, tuple[in
     hosts[target] = (healthy_octet,)
 
 
-# --- serving a hostile world -------------------------------------------------------------------------
-
-
-def _records(hostile: HostileWorld, net: str, ports: Mapping[str, int]) -> dict[tuple[str, str], list[str]]:
-    world = hostile.world
-    records: dict[tuple[str, str], list[str]] = {}
-    for srv in world.srv:
-        port = ports[srv.listener] if srv.listener else srv.port
-        target = "." if srv.target == "." else srv.target + "."
-        records.setdefault((srv.name, "SRV"), []).append(f"0 0 {port} {target}")
-    for host, octets in world.hosts.items():
-        records[(host, "A")] = [f"{net}.{o}" for o in octets]
-    for key, texts in hostile.records.items():
-        records.setdefault(key, []).extend(_with_ports(t, ports) for t in texts)
-    return records
-
-
-def _with_ports(text: str, ports: Mapping[str, int]) -> str:
-    words = [str(ports[w[len(PORT_OF):]]) if w.startswith(PORT_OF) else w for w in text.split()]
-    return " ".join(words)
-
-
-async def _refusing_port(address: str, port: int, task_status: trio.TaskStatus[int]) -> None:
-    """A TCP port that is bound but never listens: the kernel refuses every connection."""
-    with trio.socket.socket() as sock:
-        await sock.bind((address, port))
-        task_status.started(sock.getsockname()[1])
-        await trio.sleep_forever()
-
-
-async def _start(nursery: trio.Nursery, hostile: HostileWorld, listener: Listener,
-                 address: str, port: int) -> int:
-    if listener.key in hostile.refused:
-        refused: int = await nursery.start(_refusing_port, address, port)
-        return refused
-    chain = CERTS / f"{listener.cert}.pem"  # an absolute listener.cert wins over CERTS
-    key = CERTS / f"{listener.cert}.key"
-    ca = CERTS / "ca-bundle.pem"
-    behaviour = hostile.behaviours.get(listener.key, DEFAULT_BEHAVIOUR)
-    if listener.kind == "sip":
-        serve = functools.partial(serve_sip_tls, address, port, chain, key, client_ca_file=ca,
-                                  behaviour=behaviour)
-    elif listener.kind == "xmpps":
-        serve = functools.partial(serve_xmpps, address, port, chain, key, client_ca_file=ca,
-                                  behaviour=behaviour)
-    else:
-        serve = functools.partial(serve_xmpp_starttls, address, port, chain, key,
-                                  domains=listener.xmpp_domains, client_ca_file=ca,
-                                  behaviour=behaviour)
-    bound: int = await nursery.start(serve)
-    return bound
-
-
-async def run_hostile_lab(hostile: HostileWorld, *, net: str = HOSTILE_NET,
-                          task_status: trio.TaskStatus[LabInfo] = trio.TASK_STATUS_IGNORED,
-                          ) -> None:
-    """Serve a hostile world until cancelled (as :func:`scanner.lab.run.run_lab` does)."""
-    async with trio.open_nursery() as nursery:
-        ports: dict[str, int] = {}
-        for listener in hostile.world.listeners:
-            port = ports[listener.same_port_as] if listener.same_port_as else listener.port
-            ports[listener.key] = await _start(nursery, hostile, listener,
-                                               f"{net}.{listener.host}", port)
-        dns_address = f"{net}.1"
-        bound_dns: int = await nursery.start(functools.partial(
-            serve_dns, _records(hostile, net, ports), address=dns_address,
-            behaviours=hostile.dns_behaviours))
-        task_status.started(LabInfo(f"{dns_address}:{bound_dns}", CERTS / "ca-bundle.pem", net,
-                                    hostile.world.domains, ports))
-
-
-@contextmanager
-def hostile_lab_in_thread(hostile: HostileWorld, net: str = HOSTILE_NET) -> Iterator[LabInfo]:
-    """Run a hostile world on a background thread (see :mod:`scanner.lab.thread`)."""
-    ready = threading.Event()
-    box: dict[str, object] = {}
-
-    async def main() -> None:
-        stop = trio.Event()
-        box["token"], box["stop"] = trio.lowlevel.current_trio_token(), stop
-        async with trio.open_nursery() as nursery:
-            box["info"] = await nursery.start(
-                lambda task_status: run_hostile_lab(hostile, net=net, task_status=task_status))
-            ready.set()
-            await stop.wait()
-            nursery.cancel_scope.cancel()
-
-    def thread_main() -> None:
-        try:
-            trio.run(main)
-        except BaseException as exc:  # surfaced to the caller below
-            box["error"] = exc
-            ready.set()
-
-    thread = threading.Thread(target=thread_main, name="fedscan-hostile-lab", daemon=True)
-    thread.start()
-    if not ready.wait(60):
-        raise RuntimeError("the hostile lab did not start within 60 s")
-    if "error" in box:
-        raise RuntimeError(f"the hostile lab failed to start: {box['error']!r}")
-    info = box["info"]
-    assert isinstance(info, LabInfo)
-    try:
-        yield info
-    finally:
-        stop, token = box["stop"], box["token"]
-        assert isinstance(stop, trio.Event) and isinstance(token, trio.lowlevel.TrioToken)
-        trio.from_thread.run_sync(stop.set, trio_token=token)
-        thread.join(10)
-
-
 # --- a generated world for scale under hostility ---------------------------------------------------
 
 SCALE_SUFFIX: Final = "scale.test"
@@ -761,7 +630,7 @@ def scale_groups() -> tuple[HostileGroup, ...]:
 
 @dataclass(frozen=True)
 class ScaleWorld:
-    hostile: HostileWorld
+    world: LabWorld
     healthy_domains: tuple[str, ...]
     hostile_domains: tuple[str, ...]
     stalling_endpoints: int  # endpoints that hold the scanner until its deadline
@@ -817,7 +686,7 @@ def scale_world(domains: int = 125, nodes: int = 4, hostile_every: int = 10,
         story = "healthy pool" if tag == "healthy" else f"hostile pool: {tag}"
         status = Status.OK if tag == "healthy" else Status.CRITICAL
         lab_domains.append(LabDomain(d, story, status, ()))
-    world = LabWorld(tuple(listeners), tuple(srv), hosts, tuple(lab_domains))
-    hostile = HostileWorld(world, behaviours, frozenset(refused))
-    return ScaleWorld(hostile, tuple(healthy_names), tuple(hostile_names), stalling,
+    world = LabWorld(tuple(listeners), tuple(srv), hosts, tuple(lab_domains),
+                     behaviours=behaviours, refused=frozenset(refused))
+    return ScaleWorld(world, tuple(healthy_names), tuple(hostile_names), stalling,
                       2 * nodes * domains)

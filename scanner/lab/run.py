@@ -17,11 +17,17 @@ from typing import Any
 import trio
 
 from scanner.lab.dns import serve_dns
-from scanner.lab.listeners import serve_sip_tls, serve_xmpp_starttls, serve_xmpps
+from scanner.lab.listeners import (
+    DEFAULT_BEHAVIOUR,
+    serve_sip_tls,
+    serve_xmpp_starttls,
+    serve_xmpps,
+)
 from scanner.lab.zones import (
     CERTS,
     OWN_EDGE_ARGS,
     OWN_EDGE_DOMAINS,
+    PORT_OF,
     LabDomain,
     LabWorld,
     Listener,
@@ -83,17 +89,37 @@ def _records(world: LabWorld, net: str, ports: Mapping[str, int]) -> dict[tuple[
         records[(host, "A")] = [f"{net}.{o}" for o in octets]
     for host in world.ipv6_hosts:
         records[(host, "AAAA")] = [IPV6_LOOPBACK]
+    for key, texts in world.records.items():
+        records.setdefault(key, []).extend(_with_ports(t, ports) for t in texts)
     return records
 
 
-async def _start_listener(nursery: trio.Nursery, listener: Listener, address: str, port: int) -> int:
-    chain = CERTS / f"{listener.cert}.pem"
+def _with_ports(text: str, ports: Mapping[str, int]) -> str:
+    return " ".join(str(ports[w[len(PORT_OF) :]]) if w.startswith(PORT_OF) else w for w in text.split())
+
+
+async def _refusing_port(address: str, port: int, task_status: trio.TaskStatus[int]) -> None:
+    """A TCP port that is bound but never listens: the kernel refuses every connection."""
+    with trio.socket.socket(trio.socket.AF_INET6 if ":" in address else trio.socket.AF_INET) as sock:
+        await sock.bind((address, port))
+        task_status.started(sock.getsockname()[1])
+        await trio.sleep_forever()
+
+
+async def _start_listener(
+    nursery: trio.Nursery, world: LabWorld, listener: Listener, address: str, port: int
+) -> int:
+    if listener.key in world.refused:
+        refused: int = await nursery.start(_refusing_port, address, port)
+        return refused
+    chain = CERTS / f"{listener.cert}.pem"  # an absolute listener.cert wins over CERTS
     key = CERTS / f"{listener.cert}.key"
     ca = CERTS / "ca-bundle.pem"
+    behaviour = world.behaviours.get(listener.key, DEFAULT_BEHAVIOUR)
     if listener.kind == "sip":
-        serve = partial(serve_sip_tls, address, port, chain, key, client_ca_file=ca)
+        serve = partial(serve_sip_tls, address, port, chain, key, client_ca_file=ca, behaviour=behaviour)
     elif listener.kind == "xmpps":
-        serve = partial(serve_xmpps, address, port, chain, key, client_ca_file=ca)
+        serve = partial(serve_xmpps, address, port, chain, key, client_ca_file=ca, behaviour=behaviour)
     else:
         serve = partial(
             serve_xmpp_starttls,
@@ -103,6 +129,7 @@ async def _start_listener(nursery: trio.Nursery, listener: Listener, address: st
             key,
             domains=listener.xmpp_domains,
             client_ca_file=ca,
+            behaviour=behaviour,
         )
     bound: int = await nursery.start(serve)
     return bound
@@ -124,8 +151,10 @@ async def run_lab(
             port = ports[listener.same_port_as] if listener.same_port_as else listener.port
             if listener.host in v6_octets:
                 # the AAAA node listens on the same port as the A node (one SRV record)
-                port = await _start_listener(nursery, listener, IPV6_LOOPBACK, port)
-            ports[listener.key] = await _start_listener(nursery, listener, f"{net}.{listener.host}", port)
+                port = await _start_listener(nursery, world, listener, IPV6_LOOPBACK, port)
+            ports[listener.key] = await _start_listener(
+                nursery, world, listener, f"{net}.{listener.host}", port
+            )
         records = _records(world, net, ports)
         dns_address = f"{net}.1"
         bound_dns: int = await nursery.start(

@@ -42,8 +42,8 @@ def lab_in_thread(net: str = DEFAULT_NET, world: LabWorld | None = None) -> Iter
 
     thread = threading.Thread(target=thread_main, name="fedscan-lab", daemon=True)
     thread.start()
-    if not ready.wait(30):
-        raise RuntimeError("the lab did not start within 30 s")
+    if not ready.wait(60):
+        raise RuntimeError("the lab did not start within 60 s")
     if "error" in box:
         raise RuntimeError(f"the lab failed to start: {box['error']!r}")
     info = box["info"]

@@ -8,10 +8,15 @@ labs can run side by side.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scanner.findings import Status
+
+if TYPE_CHECKING:
+    from scanner.lab.listeners import Behaviour
 
 CERTS = Path(__file__).resolve().parents[2] / "test-certs"
 
@@ -52,16 +57,32 @@ class LabWorld:
     hosts: dict[str, tuple[int, ...]]  # FQDN -> last octets of its A records
     domains: tuple[LabDomain, ...]
     ipv6_hosts: frozenset[str] = field(default_factory=frozenset)  # also AAAA ::1
-    dns_behaviours: dict[str, str] = field(default_factory=dict)  # owner -> "timeout", ...
+    dns_behaviours: Mapping[str, str] = field(default_factory=dict)  # owner -> "timeout", ...
+    # what the hostile and scale worlds add: how a listener misbehaves (by key), listeners
+    # whose port is bound but never listens (refused), and extra DNS data whose rdata may
+    # say "port-of:KEY" for that listener's bound port
+    behaviours: Mapping[str, Behaviour] = field(default_factory=dict)
+    refused: frozenset[str] = field(default_factory=frozenset)
+    records: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+
+
+PORT_OF = "port-of:"
 
 
 # The lab's own consolidated Edge, declared as `fedscan scan` options: every endpoint of
 # contoso.test and fabrikam.test must cover all of these namespaces.
 OWN_EDGE_DOMAINS = ("contoso.test", "fabrikam.test")
 OWN_EDGE_ARGS = (
-    "--sip-domain", "contoso.test", "--sip-domain", "fabrikam.test",
-    "--xmpp-domain", "contoso.test", "--xmpp-domain", "fabrikam.test",
-    "--extra-san", "webcon.contoso.test",
+    "--sip-domain",
+    "contoso.test",
+    "--sip-domain",
+    "fabrikam.test",
+    "--xmpp-domain",
+    "contoso.test",
+    "--xmpp-domain",
+    "fabrikam.test",
+    "--extra-san",
+    "webcon.contoso.test",
 )
 
 SIP = "_sipfederationtls._tcp."
@@ -131,23 +152,50 @@ def default_world() -> LabWorld:
     domains = (
         LabDomain("contoso.test", "healthy consolidated Edge (SIP, XMPP, XMPPS)", ok, ()),
         LabDomain("fabrikam.test", "second SIP/XMPP domain on the same Edge", ok, ("srv-missing",)),
-        LabDomain("northwind.test", "XMPP namespace missing from the certificate", crit,
-                  ("san-missing", "srv-missing")),
-        LabDomain("tailspin.test", "serverAuth-only certificate (a routine renewal)", crit,
-                  ("eku-client-auth-missing", "eku-client-auth-missing", "srv-missing")),
+        LabDomain(
+            "northwind.test",
+            "XMPP namespace missing from the certificate",
+            crit,
+            ("san-missing", "srv-missing"),
+        ),
+        LabDomain(
+            "tailspin.test",
+            "serverAuth-only certificate (a routine renewal)",
+            crit,
+            ("eku-client-auth-missing", "eku-client-auth-missing", "srv-missing"),
+        ),
         LabDomain("litware.test", "expired certificate", crit, ("expired", "expired", "srv-missing")),
-        LabDomain("adatum.test", "two-node pool, one node on a stale certificate", crit,
-                  ("expired", "pool-certificate-mismatch", "srv-missing", "srv-service-disabled")),
-        LabDomain("wingtip.test", "SIP SRV target outside the SIP domain", crit,
-                  ("srv-missing", "srv-target-outside-domain")),
-        LabDomain("fineartschool.test", "no SIP federation SRV record", crit,
-                  ("srv-missing", "srv-missing")),
-        LabDomain("proseware.test", "XMPP switched off with a '.' SRV target", ok,
-                  ("srv-missing", "srv-service-disabled")),
-        LabDomain("fourthcoffee.test", "no XMPP SRV: peers fall back to the domain on 5269", ok,
-                  ("srv-fallback", "srv-missing")),
-        LabDomain("m365.test", "federation hosted in Microsoft 365", ok,
-                  ("hosted-microsoft-365", "srv-fallback", "srv-missing")),
+        LabDomain(
+            "adatum.test",
+            "two-node pool, one node on a stale certificate",
+            crit,
+            ("expired", "pool-certificate-mismatch", "srv-missing", "srv-service-disabled"),
+        ),
+        LabDomain(
+            "wingtip.test",
+            "SIP SRV target outside the SIP domain",
+            crit,
+            ("srv-missing", "srv-target-outside-domain"),
+        ),
+        LabDomain("fineartschool.test", "no SIP federation SRV record", crit, ("srv-missing", "srv-missing")),
+        LabDomain(
+            "proseware.test",
+            "XMPP switched off with a '.' SRV target",
+            ok,
+            ("srv-missing", "srv-service-disabled"),
+        ),
+        LabDomain(
+            "fourthcoffee.test",
+            "no XMPP SRV: peers fall back to the domain on 5269",
+            ok,
+            ("srv-fallback", "srv-missing"),
+        ),
+        LabDomain(
+            "m365.test",
+            "federation hosted in Microsoft 365",
+            ok,
+            ("hosted-microsoft-365", "srv-fallback", "srv-missing"),
+        ),
     )
     # blackhole.test is not a lab domain to scan: its SRV queries are never answered (tests of
     # interruption and DNS deadlines use it)
