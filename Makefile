@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check scanner tests test-certs
+	$(BIN)/ruff check scanner tests bench test-certs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -29,8 +29,10 @@ demo: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/fedscan lab
 
+N ?= 1000
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python -m bench --endpoints $(N)
 
 corpus: $(STAMP)
 	$(BIN)/python test-certs/make_corpus.py

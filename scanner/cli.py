@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 import scanner.cli_monitor  # noqa: F401  (registers monitor commands)
+import scanner.cli_report as _cli_report  # noqa: F401  (registers `report merge`)
 from scanner import __version__
 from scanner.cli_common import (
     EXIT_UNKNOWN,

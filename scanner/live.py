@@ -35,7 +35,9 @@ def run_scan(
     progress = Progress() if sys.stderr.isatty() else None
     sinks: list[Sink] = [s for s in (jsonl, progress) if s is not None]
     now = at or dt.datetime.now(dt.UTC)
-    scan = Scan(domains, options, resolver=resolver, trust=trust, now=now, sink=FanOut(sinks))
+    # jsonl streams every result as it happens: the report keeps only counts (flat memory)
+    scan = Scan(domains, options, resolver=resolver, trust=trust, now=now, sink=FanOut(sinks),
+                retain_endpoints=jsonl is None)
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:

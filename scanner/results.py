@@ -3,7 +3,10 @@
 Theory of this module
 ---------------------
 An endpoint's result keeps summaries, never the raw chain: a scan of ten thousand endpoints
-must not hold ten thousand chains once each has been reported. The JSON written here is the
+must not hold ten thousand chains once each has been reported. A streaming scan (``jsonl``)
+goes further: once a domain has been written out, :meth:`DomainResult.release_endpoints`
+drops its endpoint results and keeps only how many ended in each status, which is all the
+report's status, exit code and counts need. The JSON written here is the
 public schema (``SCHEMA_VERSION``); fields are added, never renamed or removed, within a
 version. Timestamps are UTC ISO 8601 with a ``Z``.
 """
@@ -104,6 +107,7 @@ class DomainResult:
     services: list[ServiceResult] = field(default_factory=list)
     endpoints: list[EndpointResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # domain-wide (pool mismatch)
+    released: dict[Status, int] = field(default_factory=dict)  # endpoints reported and dropped
 
     @property
     def all_findings(self) -> list[Finding]:
@@ -114,7 +118,18 @@ class DomainResult:
 
     @property
     def status(self) -> Status:
-        return worst([status_of(self.all_findings), *(e.status for e in self.endpoints)])
+        return worst([status_of(self.all_findings), *(e.status for e in self.endpoints), *self.released])
+
+    def endpoint_counts(self) -> dict[Status, int]:
+        out = dict(self.released)
+        for e in self.endpoints:
+            out[e.status] = out.get(e.status, 0) + 1
+        return out
+
+    def release_endpoints(self) -> None:
+        """Forget the endpoint results (already streamed out), keeping their status counts."""
+        self.released = self.endpoint_counts()
+        self.endpoints = []
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -148,8 +163,9 @@ class ScanReport:
 
     def counts(self) -> dict[str, int]:
         out = {s.name: 0 for s in Status}
-        for e in self.endpoints:
-            out[e.status.name] += 1
+        for d in self.domains:
+            for status, count in d.endpoint_counts().items():
+                out[status.name] += count
         return out
 
     def to_json(self) -> dict[str, Any]:

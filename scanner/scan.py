@@ -6,10 +6,17 @@ Theory of this module
   handshake is a task that turns its own failures into results: one hostile peer must never
   cancel its siblings, so nothing here raises except cancellation.
 * Handshakes are bounded by one ``CapacityLimiter`` (``--concurrency``); DNS by another.
+  Domains enter the scan through a window (``DOMAIN_WINDOW_PER_SLOT`` x concurrency domains
+  in progress at once): discovery is faster than handshakes, and without the window every
+  endpoint of a 10,000-endpoint census would be discovered up front and wait, in memory.
 * Results are handed to ``sink`` the moment they exist, so a ``jsonl`` writer streams and a
   Ctrl-C still leaves every finished endpoint in the report (which is filled in place).
 * An endpoint's chain is verified, summarised and dropped. A chain served by many nodes (a
-  pool, or one Edge answering for several domains) is verified once per identity set.
+  pool, or one Edge answering for several domains) is verified once per identity set: the
+  judgement (findings, summaries, coverage) is kept in a bounded LRU, never the chain itself.
+* A streaming scan (``retain_endpoints=False``, the ``jsonl`` format) forgets a domain's
+  endpoint results once the sink has them, keeping only status counts: memory stays flat
+  however many domains are scanned.
 * Which names an endpoint must cover: a SIP endpoint its SRV target, an XMPP endpoint its
   XMPP domain (what peers check); with a declared deployment, also every namespace it serves.
 """
@@ -18,9 +25,10 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dns.asyncresolver
 import trio
@@ -32,7 +40,10 @@ from scanner.handshake import ClientCredentials, HandshakeResult, Target, handsh
 from scanner.names import Identity, IdentityKind
 from scanner.results import DomainResult, EndpointResult, ScanReport, ServiceResult
 from scanner.srv import SERVICES, Endpoint
-from scanner.verify import Policy, TrustStore, Verdict, verify_chain
+from scanner.verify import Coverage, Policy, TrustStore, verify_chain
+
+VERDICT_CACHE_SIZE = 1024
+DOMAIN_WINDOW_PER_SLOT = 2  # domains in progress per handshake slot (a domain is ~4 endpoints)
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,16 @@ class ScanOptions:
     dns_concurrency: int = 32
     credentials: ClientCredentials | None = None
     from_domain: str | None = None
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    """What an endpoint result takes from a verified chain (all of it JSON-ready, no certs)."""
+
+    findings: tuple[Finding, ...]
+    leaf: dict[str, Any] | None
+    chain: tuple[dict[str, Any], ...]
+    coverage: tuple[Coverage, ...]
 
 
 class Sink:
@@ -88,6 +109,7 @@ class Scan:
         now: dt.datetime,
         sink: Sink | None = None,
         rng: random.Random | None = None,
+        retain_endpoints: bool = True,
     ) -> None:
         self.domains = list(dict.fromkeys(domains))
         self.options = options
@@ -99,15 +121,21 @@ class Scan:
         self.report = ScanReport(started=dt.datetime.now(dt.UTC), evaluated_at=now, domains=[])
         self._by_domain = {d: DomainResult(d) for d in self.domains}
         self.report.domains = list(self._by_domain.values())
-        self._verdicts: dict[tuple[tuple[bytes, ...], tuple[Identity, ...]], Verdict] = {}
+        self.retain_endpoints = retain_endpoints
+        self._verdicts: OrderedDict[tuple[tuple[bytes, ...], tuple[Identity, ...]], _Judgement] = (
+            OrderedDict()
+        )
         self._pending: dict[str, int] = defaultdict(int)
         self._tls_limiter = trio.CapacityLimiter(options.concurrency)
         self._dns_limiter = trio.CapacityLimiter(options.dns_concurrency)
+        window = max(options.concurrency, options.dns_concurrency) * DOMAIN_WINDOW_PER_SLOT
+        self._window = trio.Semaphore(window)
 
     async def run(self) -> ScanReport:
         try:
             async with trio.open_nursery() as nursery:
                 for domain in self.domains:
+                    await self._window.acquire()  # released when the domain is done
                     self._pending[domain] = len(self.options.services)
                     for service in self.options.services:
                         nursery.start_soon(self._discover, nursery, domain, service)
@@ -150,32 +178,49 @@ class Scan:
                 endpoint, tuple(findings), shake.tls, None, (), (), dict(shake.timings),
                 shake.xmpp_features,
             )
-        identities = identities_for(endpoint, self.options.deployment)
-        key = (shake.chain, identities)
-        verdict = self._verdicts.get(key)
-        if verdict is None:
-            verdict = verify_chain(shake.chain, identities, self.options.policy, self.trust, self.now)
-            self._verdicts[key] = verdict
-        leaf = verdict.leaf
+        judged = self._judgement(shake.chain, identities_for(endpoint, self.options.deployment))
         return EndpointResult(
             endpoint,
-            (*findings, *verdict.findings),
+            (*findings, *judged.findings),
             shake.tls,
-            leaf.summary(self.now) if leaf else None,
-            tuple(c.summary(self.now) for c in verdict.chain[1:]),
-            verdict.coverage,
+            judged.leaf,
+            judged.chain,
+            judged.coverage,
             dict(shake.timings),
             shake.xmpp_features,
         )
 
+    def _judgement(self, chain: tuple[bytes, ...], identities: tuple[Identity, ...]) -> _Judgement:
+        key = (chain, identities)
+        judged = self._verdicts.get(key)
+        if judged is not None:
+            self._verdicts.move_to_end(key)
+            return judged
+        verdict = verify_chain(chain, identities, self.options.policy, self.trust, self.now)
+        leaf = verdict.leaf
+        judged = _Judgement(
+            verdict.findings,
+            leaf.summary(self.now) if leaf else None,
+            tuple(c.summary(self.now) for c in verdict.chain[1:]),
+            verdict.coverage,
+        )
+        self._verdicts[key] = judged
+        if len(self._verdicts) > VERDICT_CACHE_SIZE:
+            self._verdicts.popitem(last=False)
+        return judged
+
     def _maybe_domain_done(self, domain: str) -> None:
         if self._pending[domain] != 0:
             return
+        del self._pending[domain]
+        self._window.release()
         result = self._by_domain[domain]
         result.findings += pool_findings(result.endpoints)
         result.services.sort(key=lambda s: self.options.services.index(s.service))
         result.endpoints.sort(key=_endpoint_order(self.options.services))
         self.sink.domain_done(result)
+        if not self.retain_endpoints:
+            result.release_endpoints()
 
 
 def _endpoint_order(services: Sequence[str]) -> Callable[[EndpointResult], tuple[int, int, str, str]]:

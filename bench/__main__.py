@@ -1,0 +1,205 @@
+"""``make bench`` / ``python -m bench``: the floor, fedscan and sslyze on one loopback lab.
+
+See docs/performance.md for what each figure means and the targets they are held to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import report, sslyze_runner
+from bench.lab import DEFAULT_CERT_DIR, raise_fd_limit
+from bench.measure import measure, measure_side_by_side
+
+AT = "2030-01-01T00:00:00Z"  # the corpus' reference time
+LIVE_NET = "127.78.0"
+DEAD_NET = "127.79.0"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--endpoints", "-n", type=int, default=int(os.environ.get("N", "1000")),
+                   help="lab endpoints (4 per domain; up to 10000)")
+    p.add_argument("--concurrency", type=int, default=64, help="handshakes at once, every tool")
+    p.add_argument("--timeout", type=float, default=10.0, help="fedscan/floor seconds per endpoint")
+    p.add_argument("--dead-fraction", type=float, default=0.2,
+                   help="dead-peer run: fraction of endpoints that accept and never answer (0: skip)")
+    p.add_argument("--dead-timeout", type=float, default=2.0, help="--timeout of the dead-peer run")
+    p.add_argument("--no-sslyze", action="store_true", help="skip sslyze")
+    p.add_argument("--formats", default="jsonl,json", help="fedscan --format runs (the first is compared)")
+    p.add_argument("--cert-dir", type=Path, default=DEFAULT_CERT_DIR)
+    p.add_argument("--workdir", type=Path, default=None, help="keep outputs here (default: a temp dir)")
+    p.add_argument("--results", type=Path, default=None, help="also write the figures as JSON")
+    return p.parse_args(argv)
+
+
+class Lab:
+    """The scale lab as a child process (its CPU is its own, read from /proc)."""
+
+    def __init__(self, endpoints: int, net: str, dead: float, cert_dir: Path, workdir: Path) -> None:
+        self.state_file = workdir / f"lab-{net}.json"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.lab", "--endpoints", str(endpoints), "--net", net,
+             "--dead", str(dead), "--cert-dir", str(cert_dir), "--state", str(self.state_file)],
+        )
+        self.state: dict[str, Any] = {}
+        self.startup = 0.0
+
+    def wait_ready(self, timeout: float = 600.0) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        while not self.state_file.exists():
+            if self.proc.poll() is not None:
+                raise SystemExit(f"bench: the lab exited ({self.proc.returncode}) before it was ready")
+            if time.perf_counter() - t0 > timeout:
+                raise SystemExit("bench: the lab did not start in time")
+            time.sleep(0.1)
+        self.startup = time.perf_counter() - t0
+        self.state = json.loads(self.state_file.read_text())
+        return self.state
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def fedscan_argv(domains_file: Path, state: dict[str, Any], fmt: str, concurrency: int,
+                 timeout: float) -> list[str]:
+    return [sys.executable, "-m", "scanner", "scan", "--domains-file", str(domains_file),
+            "--nameserver", state["nameserver"], "--ca-file", state["ca_file"], "--at", AT,
+            "--format", fmt, "--concurrency", str(concurrency), "--timeout", str(timeout)]
+
+
+def fedscan_fingerprints(output: Path, fmt: str) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    if fmt == "jsonl":
+        rows = [json.loads(line) for line in output.read_text().splitlines() if line.strip()]
+        endpoints = [r for r in rows if r.get("type") == "endpoint"]
+    else:
+        doc = json.loads(output.read_text())
+        endpoints = [e for d in doc["domains"] for e in d["endpoints"]]
+    for e in endpoints:
+        out[f"{e['address']}:{e['port']}"] = (e.get("certificate") or {}).get("sha256")
+    return out
+
+
+def import_seconds(argv: Sequence[str]) -> float:
+    """Sum of the 'self' column of ``python -X importtime``: all the time spent importing."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True,
+                          text=True, check=False)
+    total_us = 0
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            field = line.split(":", 1)[1].split("|")[0].strip()
+            if field.isdigit():
+                total_us += int(field)
+    return total_us / 1e6
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not 1 <= args.endpoints <= 10_000:
+        raise SystemExit("bench: --endpoints must be 1..10000")
+    raise_fd_limit()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fedscan-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    formats = [f for f in args.formats.split(",") if f]
+    figures = report.Figures(args.endpoints, args.concurrency, report.machine())
+    print(report.header(figures), flush=True)
+
+    lab = Lab(args.endpoints, LIVE_NET, 0.0, args.cert_dir, workdir)
+    try:
+        state = lab.wait_ready()
+        figures.lab_startup = lab.startup
+        n = len(state["endpoints"])
+        domains_file = workdir / "domains.txt"
+        domains_file.write_text("\n".join(state["domains"]) + "\n")
+        targets_file = workdir / "targets.json"
+        targets_file.write_text(json.dumps(state["endpoints"]))
+        print(f"lab: {n} endpoints, {len(state['domains'])} domains on {LIVE_NET}.0/24, "
+              f"ready in {lab.startup:.1f} s (pid {lab.proc.pid})", flush=True)
+
+        # untimed warm-up: bytecode caches, page cache, the lab's first accepts
+        subprocess.run([sys.executable, "-m", "scanner", "--help"], capture_output=True, check=False)
+
+        floor_out = workdir / "floor.json"
+        run, err = measure("floor", [sys.executable, "-m", "bench.floor", str(targets_file), str(floor_out),
+                                     "--concurrency", str(args.concurrency), "--timeout", str(args.timeout)],
+                           lab_pid=lab.proc.pid)
+        figures.add(run, n, err)
+        prints = {"floor": json.loads(floor_out.read_text())}
+
+        for fmt in formats:
+            out = workdir / f"fedscan.{fmt}"
+            with out.open("wb") as fh:
+                run, err = measure(f"fedscan --format {fmt}",
+                                   fedscan_argv(domains_file, state, fmt, args.concurrency, args.timeout),
+                                   lab_pid=lab.proc.pid, stdout=fh)
+            figures.add(run, n, err)
+            prints[f"fedscan {fmt}"] = fedscan_fingerprints(out, fmt)
+
+        why_not = None if not args.no_sslyze else "skipped (--no-sslyze)"
+        why_not = why_not or sslyze_runner.available()
+        if why_not is None:
+            cmds = sslyze_runner.commands(state["endpoints"], state["ca_file"], workdir)
+            run, errs = measure_side_by_side("sslyze", cmds, lab_pid=lab.proc.pid)
+            figures.add(run, n, b"".join(e for e in errs if b"Traceback" in e))
+            prints["sslyze"] = sslyze_runner.fingerprints(workdir)
+        else:
+            figures.sslyze_missing = why_not
+        figures.fingerprints = report.compare_fingerprints(prints, n)
+
+        figures.imports = {
+            "fedscan --help": import_seconds(["-m", "scanner", "--help"]),
+            "fedscan scan (1 domain)": import_seconds(
+                ["-m", "scanner", "scan", state["domains"][0], "--nameserver", state["nameserver"],
+                 "--ca-file", state["ca_file"], "--at", AT, "--format", "json"]),
+        }
+    finally:
+        lab.stop()
+
+    if args.dead_fraction > 0:
+        dead_lab = Lab(args.endpoints, DEAD_NET, args.dead_fraction, args.cert_dir, workdir)
+        try:
+            dstate = dead_lab.wait_ready()
+            dead = sum(1 for e in dstate["endpoints"] if e["dead"])
+            dfile = workdir / "domains-dead.txt"
+            dfile.write_text("\n".join(dstate["domains"]) + "\n")
+            with (workdir / "fedscan-dead.jsonl").open("wb") as fh:
+                run, err = measure(
+                    f"fedscan, {dead} dead",
+                    fedscan_argv(dfile, dstate, formats[0], args.concurrency, args.dead_timeout),
+                    lab_pid=dead_lab.proc.pid, stdout=fh)
+            live_run = figures.named("fedscan")
+            live = live_run.wall if live_run else 0.0
+            budget = (live + args.dead_timeout * math.ceil(dead / args.concurrency)) * 1.1
+            figures.dead = report.DeadRun(run, dead, args.dead_timeout, budget)
+        finally:
+            dead_lab.stop()
+
+    print(report.render(figures), flush=True)
+    if args.results is not None:
+        args.results.write_text(json.dumps(figures.to_json(), indent=2))
+    if args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Merging the ``jsonl`` outputs of shard runs into one report (``fedscan report merge``).
+
+Theory of this module
+---------------------
+* A shard's ``jsonl`` is self-describing: ``endpoint`` lines as endpoints finish, a ``domain``
+  line when a domain is complete (its endpoints are not repeated there), and a ``summary`` line
+  at the end. Shards of one census are disjoint sets of domains (``--shard K/N``), so a merge
+  is a concatenation plus a recomputation of everything that spans domains.
+* Nothing is taken on trust from a shard's summary except times and the deployment: the
+  overall status, the exit code and the endpoint counts are recomputed from the domain and
+  endpoint lines. A shard without a summary line (killed, out of time) or that says it was
+  interrupted makes the merged report ``interrupted``, hence at least UNKNOWN (CRITICAL still
+  ranks above it, as in a single scan): a census with a missing piece must never read as OK.
+* Pure: lines in, a dict of the report schema out. Reading files is the caller's job; bad
+  input raises :class:`MergeError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.findings import Status, worst
+from scanner.results import SCHEMA_VERSION
+
+
+class MergeError(ValueError):
+    """A shard output that cannot be merged, with a one-line reason."""
+
+
+@dataclass
+class _Domain:
+    source: str
+    line: dict[str, Any] | None = None
+    endpoints: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Merger:
+    """Feed it each shard's lines with :meth:`add`, then take :meth:`report`."""
+
+    domains: dict[str, _Domain] = field(default_factory=dict)
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)  # sources without a summary line
+
+    def add(self, source: str, lines: Iterable[str]) -> None:
+        self.sources.append(source)
+        seen_here: set[str] = set()
+        summary = False
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise MergeError(f"{source}:{number}: not JSON ({exc.msg})") from None
+            if not isinstance(obj, dict) or "type" not in obj:
+                raise MergeError(f"{source}:{number}: not a fedscan jsonl line (no 'type')")
+            kind = obj["type"]
+            if kind == "summary":
+                summary = True
+                if obj.get("schema_version") != SCHEMA_VERSION:
+                    raise MergeError(f"{source}:{number}: schema_version {obj.get('schema_version')!r}, "
+                                     f"expected {SCHEMA_VERSION}")
+                self.summaries.append(obj)
+                continue
+            if kind not in ("endpoint", "domain"):
+                raise MergeError(f"{source}:{number}: unknown line type {kind!r}")
+            name = obj.get("domain")
+            if not isinstance(name, str):
+                raise MergeError(f"{source}:{number}: {kind} line without a domain")
+            entry = self.domains.get(name)
+            if entry is None:
+                entry = self.domains[name] = _Domain(source)
+            elif entry.source != source:
+                raise MergeError(f"{name} is in both {entry.source} and {source}: "
+                                 "shards must not overlap")
+            seen_here.add(name)
+            if kind == "domain":
+                entry.line = obj
+            else:
+                entry.endpoints.append(_strip_type(obj))
+        if not summary:
+            self.incomplete.append(source)
+
+    def report(self) -> dict[str, Any]:
+        domains = [self._domain_json(name, d) for name, d in self.domains.items()]
+        counts = {s.name: 0 for s in Status}
+        for d in domains:
+            for e in d["endpoints"]:
+                counts[e["status"]] += 1
+        interrupted = bool(self.incomplete) or any(s.get("interrupted") for s in self.summaries) or any(
+            d.get("incomplete") for d in domains
+        )
+        statuses = [Status[d["status"]] for d in domains]
+        if interrupted:
+            statuses.append(Status.UNKNOWN)
+        status = worst(statuses)
+        started = [s["started_at"] for s in self.summaries if s.get("started_at")]
+        finished = [s["finished_at"] for s in self.summaries if s.get("finished_at")]
+        evaluated = sorted({s["evaluated_at"] for s in self.summaries if s.get("evaluated_at")})
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": "fedscan",
+            "started_at": min(started) if started else None,
+            "finished_at": max(finished) if finished and not self.incomplete else None,
+            "evaluated_at": evaluated[0] if len(evaluated) == 1 else evaluated or None,
+            "interrupted": interrupted,
+            "status": status.name,
+            "exit_code": int(status),
+            "endpoint_counts": counts,
+            "deployment": next((s.get("deployment") for s in self.summaries), None),
+            "shards": {"files": len(self.sources), "incomplete": list(self.incomplete)},
+            "domains": domains,
+        }
+
+    @staticmethod
+    def _domain_json(name: str, d: _Domain) -> dict[str, Any]:
+        endpoint_statuses = [_status(e.get("status")) for e in d.endpoints]
+        if d.line is None:  # the shard stopped before the domain was complete
+            return {"domain": name, "status": worst([*endpoint_statuses, Status.UNKNOWN]).name,
+                    "findings": [], "services": [], "endpoints": d.endpoints, "incomplete": True}
+        line = _strip_type(d.line)
+        expected = line.pop("endpoint_count", len(d.endpoints))
+        status = worst([_status(line.get("status")), *endpoint_statuses])
+        out = {**line, "status": status.name, "endpoints": d.endpoints}
+        if expected != len(d.endpoints):
+            out["incomplete"] = True
+        return out
+
+
+def _strip_type(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k != "type"}
+
+
+def _status(name: object) -> Status:
+    try:
+        return Status[str(name)]
+    except KeyError:
+        return Status.UNKNOWN
+
+
+def merge(shards: Iterable[tuple[str, Iterable[str]]]) -> dict[str, Any]:
+    """Merge ``(source name, lines)`` pairs into one report in the scan JSON schema."""
+    merger = Merger()
+    for source, lines in shards:
+        merger.add(source, lines)
+    return merger.report()
