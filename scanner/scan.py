@@ -196,7 +196,13 @@ class Scan:
         if judged is not None:
             self._verdicts.move_to_end(key)
             return judged
-        verdict = verify_chain(chain, identities, self.options.policy, self.trust, self.now)
+        try:
+            verdict = verify_chain(chain, identities, self.options.policy, self.trust, self.now)
+        except Exception as exc:  # a verifier bug costs this endpoint, never the whole scan
+            error = finding(
+                "scan-error", f"internal error verifying the chain: {exc!r}", error=repr(exc)
+            )
+            return _Judgement((error,), None, (), ())
         leaf = verdict.leaf
         judged = _Judgement(
             verdict.findings,

@@ -118,3 +118,4 @@ async def test_streaming_scan_keeps_counts_not_results(cert_dir: Path) -> None:
     assert scan.report.counts() == {"OK": 12, "WARNING": 0, "CRITICAL": 4, "UNKNOWN": 0}
     assert scan.report.status.name == "CRITICAL"
     assert scan.report.to_json()["endpoint_counts"]["CRITICAL"] == 4
+
