@@ -259,7 +259,7 @@ def scan(
 
     report = run_scan(names, options, servers, trust, parse_now(at) if at else None, output.value)
     if output is ScanFormat.json:
-        print_json(report.to_json())
+        report.write_json(sys.stdout)
     elif output is ScanFormat.table:
         from scanner.render import render_scan
 

@@ -13,12 +13,14 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from scanner.cli_common import EXIT_UNKNOWN, At, CaFile, UserError, app, parse_now, print_json
-from scanner.config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:  # the config module pulls in DNS and trio: import it when a command runs
+    from scanner.config import Config
 
 ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", help="The fedscan TOML config (see examples/fedscan.toml).")
@@ -37,6 +39,8 @@ class MonitorFormat(StrEnum):
 
 
 def _load(path: Path) -> Config:
+    from scanner.config import ConfigError, load_config
+
     try:
         return load_config(path)
     except ConfigError as exc:

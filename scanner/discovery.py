@@ -122,15 +122,47 @@ async def _query(
     return (Outcome.ANSWER, list(rrset), "") if rrset is not None else (Outcome.NODATA, (), "")
 
 
+class AddressCache:
+    """One A/AAAA question per host per scan: SIP and XMPP SRV records of a domain usually
+    point at the same Edge, and a pool's nodes answer for several domains. Concurrent askers
+    of the same question wait for the first one's answer instead of asking again."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[str, str], Lookup[str]] = {}
+        self._pending: dict[tuple[str, str], trio.Event] = {}
+
+    async def lookup(
+        self, resolver: dns.asyncresolver.Resolver, host: str, rdtype: str,
+        limiter: trio.CapacityLimiter,
+    ) -> Lookup[str]:
+        key = (host, rdtype)
+        while key not in self._done:
+            pending = self._pending.get(key)
+            if pending is not None:
+                await pending.wait()
+                continue
+            event = self._pending[key] = trio.Event()
+            try:
+                async with limiter:
+                    self._done[key] = await lookup_address(resolver, host, rdtype)
+            finally:
+                del self._pending[key]
+                event.set()
+        return self._done[key]
+
+
 async def resolve_hosts(
-    resolver: dns.asyncresolver.Resolver, hosts: Sequence[str], limiter: trio.CapacityLimiter
+    resolver: dns.asyncresolver.Resolver,
+    hosts: Sequence[str],
+    limiter: trio.CapacityLimiter,
+    cache: AddressCache | None = None,
 ) -> dict[str, tuple[Lookup[str], ...]]:
     """A and AAAA of every host, all concurrently (bounded by ``limiter``)."""
+    cache = cache or AddressCache()
     results: dict[tuple[str, str], Lookup[str]] = {}
 
     async def one(host: str, rdtype: str) -> None:
-        async with limiter:
-            results[(host, rdtype)] = await lookup_address(resolver, host, rdtype)
+        results[(host, rdtype)] = await cache.lookup(resolver, host, rdtype, limiter)
 
     async with trio.open_nursery() as nursery:
         for host in hosts:
@@ -147,6 +179,7 @@ async def discover_service(
     rng: random.Random | None = None,
     cap: int = DEFAULT_SRV_CAP,
     limiter: trio.CapacityLimiter | None = None,
+    cache: AddressCache | None = None,
 ) -> ServiceDiscovery:
     """SRV, then addresses, judged by :mod:`scanner.srv`. DNS failures become findings.
 
@@ -159,7 +192,7 @@ async def discover_service(
     async with limiter:
         answer = await lookup_srv(resolver, srv_name(domain, spec))
     plan = plan_srv(domain, spec, answer, rng or random.Random(), cap=cap)
-    addresses = await resolve_hosts(resolver, plan.hosts, limiter)
+    addresses = await resolve_hosts(resolver, plan.hosts, limiter, cache)
     address_findings, endpoints = plan_endpoints(plan, addresses)
     return _result(plan, address_findings, endpoints)
 
@@ -189,12 +222,13 @@ async def discover(
     """
     limiter = trio.CapacityLimiter(concurrency)
     shared = rng or random.Random()
+    cache = AddressCache()
     pairs = [(d, s) for d in domains for s in services]
     results: list[ServiceDiscovery | None] = [None] * len(pairs)
 
     async def one(index: int, domain: str, service: str) -> None:
         results[index] = await discover_service(
-            domain, service, resolver, rng=shared, cap=cap, limiter=limiter
+            domain, service, resolver, rng=shared, cap=cap, limiter=limiter, cache=cache
         )
 
     async with trio.open_nursery() as nursery:

@@ -14,8 +14,10 @@ version. Timestamps are UTC ISO 8601 with a ``Z``.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import textwrap
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from scanner.findings import Finding, Status, status_of, worst
 from scanner.handshake import TlsInfo
@@ -168,7 +170,8 @@ class ScanReport:
                 out[status.name] += count
         return out
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json_head(self) -> dict[str, Any]:
+        """Everything but the domains: the envelope of the JSON report, the jsonl summary."""
         return {
             "schema_version": SCHEMA_VERSION,
             "tool": "fedscan",
@@ -180,5 +183,23 @@ class ScanReport:
             "exit_code": int(self.status),
             "endpoint_counts": self.counts(),
             "deployment": self.deployment,
-            "domains": [d.to_json() for d in self.domains],
         }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.to_json_head(), "domains": [d.to_json() for d in self.domains]}
+
+    def write_json(self, out: IO[str]) -> None:
+        """Exactly ``json.dumps(self.to_json(), indent=2)``, written a domain at a time: a
+        census of ten thousand endpoints must not build its whole JSON tree, then its whole
+        text, in memory at once."""
+        text = json.dumps({**self.to_json_head(), "domains": []}, indent=2, ensure_ascii=False)
+        if not self.domains:
+            out.write(text + "\n")
+            return
+        before, after = text.rsplit('"domains": []', 1)
+        out.write(before + '"domains": [\n')
+        for index, domain in enumerate(self.domains):
+            block = json.dumps(domain.to_json(), indent=2, ensure_ascii=False)
+            out.write(textwrap.indent(block, "    "))
+            out.write(",\n" if index < len(self.domains) - 1 else "\n")
+        out.write("  ]" + after + "\n")

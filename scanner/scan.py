@@ -34,7 +34,7 @@ import dns.asyncresolver
 import trio
 
 from scanner.deployment import Deployment
-from scanner.discovery import ServiceDiscovery, discover_service
+from scanner.discovery import AddressCache, ServiceDiscovery, discover_service
 from scanner.findings import Finding, finding
 from scanner.handshake import ClientCredentials, HandshakeResult, Target, handshake
 from scanner.names import Identity, IdentityKind
@@ -128,6 +128,7 @@ class Scan:
         self._pending: dict[str, int] = defaultdict(int)
         self._tls_limiter = trio.CapacityLimiter(options.concurrency)
         self._dns_limiter = trio.CapacityLimiter(options.dns_concurrency)
+        self._addresses = AddressCache()
         window = max(options.concurrency, options.dns_concurrency) * DOMAIN_WINDOW_PER_SLOT
         self._window = trio.Semaphore(window)
 
@@ -145,7 +146,8 @@ class Scan:
 
     async def _discover(self, nursery: trio.Nursery, domain: str, service: str) -> None:
         found = await discover_service(
-            domain, service, self.resolver, rng=self.rng, limiter=self._dns_limiter
+            domain, service, self.resolver, rng=self.rng, limiter=self._dns_limiter,
+            cache=self._addresses,
         )
         self._by_domain[domain].services.append(_service_result(found))
         self._pending[domain] += len(found.endpoints) - 1

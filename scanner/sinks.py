@@ -53,9 +53,7 @@ class JsonLines(Sink):
         self._write({"type": "domain", **data})
 
     def summary(self, report: ScanReport) -> None:
-        data = report.to_json()
-        del data["domains"]
-        self._write({"type": "summary", **data})
+        self._write({"type": "summary", **report.to_json_head()})
 
 
 class Progress(Sink):

@@ -260,3 +260,33 @@ def test_lab_decoder_never_raises(wire: bytes) -> None:
     if query is not None:
         zone = Zone.build(ZONE, BEHAVIOURS)
         udp_wire(query, answer_query(zone, query), truncate=False)
+
+
+
+async def test_address_cache_asks_each_question_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIP and XMPP SRV records of a domain point at one Edge: its A/AAAA are asked once."""
+    import scanner.discovery as discovery
+    from scanner.srv import Lookup, Outcome
+
+    asked: list[tuple[str, str]] = []
+
+    async def fake_lookup(resolver: object, host: str, rdtype: str) -> Lookup[str]:
+        asked.append((host, rdtype))
+        await trio.sleep(0.01)  # concurrent askers must wait for this answer, not ask again
+        return Lookup(host, rdtype, Outcome.ANSWER, ("192.0.2.1",))
+
+    monkeypatch.setattr(discovery, "lookup_address", fake_lookup)
+    cache = discovery.AddressCache()
+    limiter = trio.CapacityLimiter(8)
+    resolver = discovery.make_resolver([("127.0.0.1", 53)])
+    answers: list[Lookup[str]] = []
+
+    async def ask() -> None:
+        answers.append(await cache.lookup(resolver, "sip.contoso.test", "A", limiter))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(5):
+            nursery.start_soon(ask)
+    await ask()
+    assert asked == [("sip.contoso.test", "A")]
+    assert len(answers) == 6 and {a.values for a in answers} == {("192.0.2.1",)}

@@ -337,3 +337,25 @@ def test_ctrl_c_stops_cleanly_and_still_reports(lab: LabInfo) -> None:
     assert doc["interrupted"] is True
     contoso = next(d for d in doc["domains"] if d["domain"] == "contoso.test")
     assert len(contoso["endpoints"]) == 2 and contoso["status"] == "OK"
+
+
+
+def test_streamed_json_is_exactly_the_json_document(lab: LabInfo) -> None:
+    """`--format json` is written a domain at a time; it must equal json.dumps of the report."""
+    import io
+
+    from scanner.discovery import parse_nameserver
+    from scanner.live import run_scan
+    from scanner.scan import ScanOptions
+    from scanner.srv import DEFAULT_SERVICES
+    from scanner.trust import load_ca_file
+    from tests.conftest import NOW
+
+    report = run_scan(
+        ["contoso.test", "litware.test", "m365.test"], ScanOptions(services=DEFAULT_SERVICES),
+        [parse_nameserver(lab.nameserver)], load_ca_file(lab.ca_file), NOW, "json",
+    )
+    out = io.StringIO()
+    report.write_json(out)
+    assert out.getvalue() == json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n"
+    assert len(report.endpoints) == 8
