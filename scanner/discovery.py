@@ -32,10 +32,10 @@ import dns.name
 import dns.nameserver
 import dns.rdatatype
 import dns.resolver
-import idna
 import trio
 
 from scanner.findings import Finding
+from scanner.names import to_a_label
 from scanner.srv import (
     DEFAULT_SRV_CAP,
     SERVICES,
@@ -52,7 +52,6 @@ from scanner.srv import (
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_CONCURRENCY = 32
-MAX_NAME_LENGTH = 253
 ADDRESS_TYPES = ("A", "AAAA")
 
 
@@ -238,25 +237,9 @@ async def discover(
 
 
 def normalize_domain(text: str) -> str:
-    """User input to the A-label DNS will be asked about: IDNA 2008 with UTS 46 mapping.
-
-    UTS 46 maps what users type (uppercase, full-width forms) before IDNA 2008 validation;
-    the stdlib ``idna`` codec is IDNA 2003 and would encode ``ß`` differently. Underscores are
-    refused: they belong to service labels (``_sip._tls``), never to a domain a user federates.
-    """
-    stripped = text.strip()
-    name = stripped[:-1] if stripped.endswith(".") else stripped
-    if not name or name.endswith("."):
-        raise ValueError(f"invalid domain {text!r}: empty label")
-    try:
-        alabel = idna.encode(name, uts46=True).decode("ascii").lower()
-    except idna.IDNAError as exc:
-        raise ValueError(f"invalid domain {text!r}: {exc}") from None
-    if len(alabel) > MAX_NAME_LENGTH:
-        raise ValueError(f"invalid domain {text!r}: longer than {MAX_NAME_LENGTH} characters")
-    if alabel.rsplit(".", 1)[-1].isdigit():
-        raise ValueError(f"invalid domain {text!r}: looks like an IP address, not a domain")
-    return alabel
+    """User input to the A-label DNS will be asked about (see :func:`scanner.names.to_a_label`);
+    raises ``ValueError`` with one line fit for a CLI."""
+    return to_a_label(text)
 
 
 def parse_nameserver(text: str) -> tuple[str, int]:

@@ -61,35 +61,51 @@ class PresentedNames:
 XMPP_SERVER_SRV_LABEL = "_xmpp-server"
 
 
+MAX_NAME_LENGTH = 253
+_LDH = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
 def to_a_label(text: str) -> str:
-    """Normalise a user-, DNS- or certificate-supplied host name to its A-label form."""
-    name = text.strip()
-    if name.endswith("."):
-        name = name[:-1]
-    if not name:
-        raise InvalidName("empty domain name")
-    if name.isascii():
-        name = name.lower()
-        if any(ch in name for ch in " /\\@:") or ".." in name:
-            raise InvalidName(f"invalid domain name {text!r}")
-        labels = name.split(".")
-        for label in labels:
-            if not label or len(label) > 63:
-                raise InvalidName(f"invalid label in domain name {text!r}")
-            if label.startswith("-") or label.endswith("-"):
-                raise InvalidName(f"label may not start or end with '-' in {text!r}")
-            if label.startswith("xn--"):
-                try:
-                    idna.decode(label)
-                except idna.IDNAError as exc:
-                    raise InvalidName(f"invalid IDNA label {label!r}: {exc}") from None
-        if len(name) > 253:
-            raise InvalidName(f"domain name longer than 253 characters: {text[:40]!r}...")
-        return name
-    try:
-        return idna.encode(name, uts46=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError) as exc:
-        raise InvalidName(f"invalid internationalised domain name {text!r}: {exc}") from None
+    """Normalise a host name a user or a config typed to the A-label DNS is asked about.
+
+    UTS 46 maps what users type (uppercase, full-width forms) before IDNA 2008 validation;
+    the stdlib ``idna`` codec is IDNA 2003 and would encode ``ß`` differently. ASCII names
+    take a fast path with the same rules: letters, digits and inner hyphens, labels of 1 to
+    63 characters, 253 in all. Underscores belong to service labels (``_sip._tls``), never to
+    a domain a user federates, and an all-numeric last label is an IP address, not a domain.
+    """
+    stripped = text.strip()
+    name = stripped[:-1] if stripped.endswith(".") else stripped
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise InvalidName(f"invalid domain {text!r}: {exc}") from None
+    name = name.lower()
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidName(f"invalid domain {text!r}: longer than {MAX_NAME_LENGTH} characters")
+    for label in name.split("."):
+        _check_label(text, label)
+    if name.rsplit(".", 1)[-1].isdigit():
+        raise InvalidName(f"invalid domain {text!r}: looks like an IP address, not a domain")
+    return name
+
+
+def _check_label(text: str, label: str) -> None:
+    if not label:
+        raise InvalidName(f"invalid domain {text!r}: empty label")
+    if len(label) > 63:
+        raise InvalidName(f"invalid domain {text!r}: label longer than 63 characters")
+    if not _LDH.issuperset(label):
+        bad = next(ch for ch in label if ch not in _LDH)
+        raise InvalidName(f"invalid domain {text!r}: {bad!r} is not allowed in a host name")
+    if label.startswith("-") or label.endswith("-"):
+        raise InvalidName(f"invalid domain {text!r}: a label may not start or end with '-'")
+    if label.startswith("xn--"):
+        try:
+            idna.decode(label)
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise InvalidName(f"invalid domain {text!r}: bad IDNA label {label!r}: {exc}") from None
 
 
 def presented_to_a_label(text: str) -> str | None:
