@@ -10,6 +10,7 @@ default ``--xmpp_to`` is the target's hostname), exactly what fedscan does.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -21,10 +22,8 @@ BASE = ["--certinfo", "--mozilla_config=disable", "--quiet"]
 
 def available() -> str | None:
     """None if sslyze can run here, else why not."""
-    try:
-        import sslyze  # noqa: F401
-    except ImportError as exc:
-        return f"sslyze is not installed ({exc}); pip install -e '.[bench]'"
+    if importlib.util.find_spec("sslyze") is None:
+        return "sslyze is not installed; pip install -e '.[bench]'"
     return None
 
 
