@@ -39,28 +39,41 @@ def run_scan(
     scan = Scan(domains, options, resolver=resolver, trust=trust, now=now, sink=FanOut(sinks),
                 retain_endpoints=jsonl is None)
 
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_stop_on_sigint, nursery.cancel_scope, scan.report)
-            await scan.run()
-            nursery.cancel_scope.cancel()
-
     if progress is not None:
         with progress:
-            trio.run(main)
+            run_scans([scan])
     else:
-        trio.run(main)
+        run_scans([scan])
     if jsonl is not None:
         jsonl.summary(scan.report)
     return scan.report
 
 
-async def _stop_on_sigint(scope: trio.CancelScope, report: ScanReport) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
-            report.interrupted = True
-            scope.cancel()
-            return
+def run_scans(scans: Sequence[Scan]) -> bool:
+    """Run scans concurrently in one ``trio.run``; SIGINT/SIGTERM stop them cleanly, each
+    report keeping what finished and marked interrupted. Returns whether that happened."""
+    interrupted = False
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
+            async with trio.open_nursery() as scanning:
+                for scan in scans:
+                    scanning.start_soon(scan.run)
+            nursery.cancel_scope.cancel()
+
+    async def _stop_on_signal(scope: trio.CancelScope) -> None:
+        nonlocal interrupted
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                interrupted = True
+                for scan in scans:
+                    scan.report.interrupted = True
+                scope.cancel()
+                return
+
+    trio.run(main)
+    return interrupted
 
 
 def serve_lab(net: str, dns_port: int, state_file: Path | None) -> None:

@@ -20,19 +20,17 @@ Theory of this module
 from __future__ import annotations
 
 import datetime as dt
-import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
-
-import trio
 
 from scanner.config import Config, Suppression
 from scanner.deployment import Deployment
 from scanner.findings import Finding, Status, finding
 from scanner.history import Change
+from scanner.live import run_scans
 from scanner.results import DomainResult, EndpointResult, ScanReport
-from scanner.scan import Scan, ScanOptions
+from scanner.scan import Scan, ScanOptions, Shared
 from scanner.verify import Policy, TrustStore
 
 
@@ -178,7 +176,7 @@ def scan_config(
     now: dt.datetime,
     deployment_only: bool = False,
 ) -> ScanReport:
-    """Run every job of the config concurrently (one ``trio.run``) and merge the reports.
+    """Run every job of the config concurrently (:func:`scanner.live.run_scans`) and merge.
 
     Ctrl-C / SIGTERM stop the run; finished endpoints are kept and the report is marked
     interrupted (UNKNOWN), as ``fedscan scan`` does.
@@ -189,28 +187,14 @@ def scan_config(
     if deployment_only:
         jobs = [j for j in jobs if j.options.deployment.declared]
     resolver = make_resolver(nameservers, timeout=min(config.scan.timeout, 5.0))
-    scans = [Scan(j.domains, j.options, resolver=resolver, trust=trust, now=now) for j in jobs]
-    interrupted = False
-
-    async def main() -> None:
-        nonlocal interrupted
-        async with trio.open_nursery() as nursery:
-            async def stop_on_signal() -> None:
-                nonlocal interrupted
-                with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    async for _ in signals:
-                        interrupted = True
-                        nursery.cancel_scope.cancel()
-                        return
-
-            nursery.start_soon(stop_on_signal)
-            async with trio.open_nursery() as inner:
-                for s in scans:
-                    inner.start_soon(s.run)
-            nursery.cancel_scope.cancel()
-
+    # one concurrency budget and one address cache for the whole run, whatever the views
+    shared = Shared.for_options(jobs[0].options) if jobs else None
+    scans = [
+        Scan(j.domains, j.options, resolver=resolver, trust=trust, now=now, shared=shared)
+        for j in jobs
+    ]
     started = dt.datetime.now(dt.UTC)
-    trio.run(main)
+    interrupted = run_scans(scans)
     return merge_reports([s.report for s in scans], now=now, started=started, interrupted=interrupted,
                          deployment=deployment_json(config))
 

@@ -68,6 +68,24 @@ class _Judgement:
     coverage: tuple[Coverage, ...]
 
 
+@dataclass(frozen=True)
+class Shared:
+    """What the scans of one run share (``fedscan monitor`` runs one scan per view), so that
+    ``--concurrency`` bounds the run, not each scan, and a host is resolved once."""
+
+    tls: trio.CapacityLimiter
+    dns: trio.CapacityLimiter
+    addresses: AddressCache
+
+    @classmethod
+    def for_options(cls, options: ScanOptions) -> Shared:
+        return cls(
+            trio.CapacityLimiter(options.concurrency),
+            trio.CapacityLimiter(options.dns_concurrency),
+            AddressCache(),
+        )
+
+
 class Sink:
     """Receives results as they happen; the default ignores them."""
 
@@ -110,6 +128,7 @@ class Scan:
         sink: Sink | None = None,
         rng: random.Random | None = None,
         retain_endpoints: bool = True,
+        shared: Shared | None = None,
     ) -> None:
         self.domains = list(dict.fromkeys(domains))
         self.options = options
@@ -126,9 +145,10 @@ class Scan:
             OrderedDict()
         )
         self._pending: dict[str, int] = defaultdict(int)
-        self._tls_limiter = trio.CapacityLimiter(options.concurrency)
-        self._dns_limiter = trio.CapacityLimiter(options.dns_concurrency)
-        self._addresses = AddressCache()
+        shared = shared or Shared.for_options(options)
+        self._tls_limiter = shared.tls
+        self._dns_limiter = shared.dns
+        self._addresses = shared.addresses
         window = max(options.concurrency, options.dns_concurrency) * DOMAIN_WINDOW_PER_SLOT
         self._window = trio.Semaphore(window)
 
