@@ -1,7 +1,7 @@
 """The scale lab in its own process, so that its CPU is never charged to the tool measured.
 
 ``python -m bench.lab --endpoints N --state FILE`` serves :func:`scanner.lab.scale.scale_world`
-with :func:`scanner.lab.scale.serve_scale_lab` (dead endpoints included), writes FILE
+with :func:`scanner.lab.run.run_lab` (dead endpoints included), writes FILE
 (JSON: the lab's nameserver, CA file, domains and pre-resolved endpoints) once everything
 listens, and serves until SIGTERM/SIGINT.
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import trio
 
-from scanner.lab.scale import DEFAULT_BASE_PORT, scale_world, serve_scale_lab
+from scanner.lab.run import run_lab
+from scanner.lab.scale import DEFAULT_BASE_PORT, scale_world
 
 DEFAULT_NET = "127.78.0"
 DEFAULT_CERT_DIR = Path("/tmp/fedscan-bench-certs")
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 info = await nursery.start(
-                    lambda task_status: serve_scale_lab(lab, net=args.net, task_status=task_status)
+                    lambda task_status: run_lab(net=args.net, world=lab.world, task_status=task_status)
                 )
                 state = {
                     "nameserver": info.nameserver,

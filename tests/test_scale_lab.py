@@ -14,8 +14,8 @@ import pytest
 import trio
 
 from scanner.discovery import make_resolver, parse_nameserver
-from scanner.lab.run import LabInfo
-from scanner.lab.scale import ScaleLab, is_dead, scale_world, serve_scale_lab
+from scanner.lab.run import LabInfo, run_lab
+from scanner.lab.scale import ScaleLab, is_dead, scale_world
 from scanner.lab.thread import lab_in_thread
 from scanner.scan import Scan, ScanOptions
 from scanner.srv import DEFAULT_SERVICES
@@ -34,7 +34,9 @@ def test_world_shape(cert_dir: Path) -> None:
     assert len(lab.domains) == 10  # rounded up to whole domains of four endpoints
     assert len(lab.endpoints) == 40
     assert len(lab.dead) == 8
-    assert len(lab.world.listeners) == 32
+    assert len(lab.world.listeners) == 40
+    assert len(lab.world.silent) == 8  # the dead: accepted by the kernel, never answered
+    assert len(lab.world.behaviours) == 32  # the live ones answer after TLS
     places = [(e.host, e.port) for e in lab.endpoints]
     assert len(set(places)) == len(places)
     by_target = Counter((e.service, e.target, e.port) for e in lab.endpoints)
@@ -85,8 +87,8 @@ def test_fedscan_scans_the_scale_lab_cleanly(cert_dir: Path) -> None:
 
 async def _scan_served(lab: ScaleLab, net: str, timeout: float, retain: bool) -> Scan:
     async with trio.open_nursery() as nursery:
-        info: LabInfo = await nursery.start(lambda task_status: serve_scale_lab(
-            lab, net=net, task_status=task_status))
+        info: LabInfo = await nursery.start(lambda task_status: run_lab(
+            net=net, world=lab.world, task_status=task_status))
         scan = Scan(
             lab.domains,
             ScanOptions(services=DEFAULT_SERVICES, timeout=timeout, concurrency=8),

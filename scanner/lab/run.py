@@ -106,12 +106,24 @@ async def _refusing_port(address: str, port: int, task_status: trio.TaskStatus[i
         await trio.sleep_forever()
 
 
+async def _silent_port(address: str, port: int, task_status: trio.TaskStatus[int]) -> None:
+    """A listening socket nobody accepts from: the kernel completes TCP, then nothing."""
+    family = trio.socket.AF_INET6 if ":" in address else trio.socket.AF_INET
+    with trio.socket.socket(family) as sock:
+        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEADDR, 1)
+        await sock.bind((address, port))
+        sock.listen(1024)
+        task_status.started(sock.getsockname()[1])
+        await trio.sleep_forever()
+
+
 async def _start_listener(
     nursery: trio.Nursery, world: LabWorld, listener: Listener, address: str, port: int
 ) -> int:
-    if listener.key in world.refused:
-        refused: int = await nursery.start(_refusing_port, address, port)
-        return refused
+    if listener.key in world.refused or listener.key in world.silent:
+        how = _refusing_port if listener.key in world.refused else _silent_port
+        bound_port: int = await nursery.start(how, address, port)
+        return bound_port
     chain = CERTS / f"{listener.cert}.pem"  # an absolute listener.cert wins over CERTS
     key = CERTS / f"{listener.cert}.key"
     ca = CERTS / "ca-bundle.pem"

@@ -1,4 +1,4 @@
-"""A lab of N endpoints, for benchmarks and scale tests: data plus a little serving glue.
+r"""A lab of N endpoints, for benchmarks and scale tests: data plus a little serving glue.
 
 Theory of this module
 ---------------------
@@ -15,9 +15,9 @@ Theory of this module
   does. All leaves share one RSA key: issuing 2,500 certificates costs a few seconds, minting
   2,500 keys would cost minutes. Certificates live in a cache directory and are reused.
 * A fraction of the endpoints can be *dead*: the address accepts TCP (a listening socket the
-  lab never accepts from, so the kernel completes the handshake) and then never answers. Dead
-  endpoints are not lab listeners; :func:`hold_dead_sockets` opens them.
-* :func:`serve_scale_lab` serves a scale world with :class:`AnsweringPeer` listeners: after TLS
+  lab never accepts from, so the kernel completes the handshake) and then never answers: the
+  world's ``silent`` listeners, which cost the lab nothing.
+* Live listeners are :class:`AnsweringPeer`\ s (the world's ``behaviours``): after TLS
   they answer whatever the client sends with one line and keep the connection until the client
   leaves. sslyze probes client authentication by writing a byte after the handshake and
   reading one: a listener that hangs up makes it drop the server, one that stays silent costs
@@ -28,10 +28,7 @@ Theory of this module
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import socket
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,9 +36,7 @@ from typing import Any
 import trio
 
 from scanner.findings import Status
-from scanner.lab.dns import serve_dns
-from scanner.lab.listeners import MAX_READ, Behaviour, serve_sip_tls, serve_xmpp_starttls
-from scanner.lab.run import LabInfo
+from scanner.lab.listeners import MAX_READ, Behaviour
 from scanner.lab.zones import CERTS, SIP, XMPP, LabDomain, LabWorld, Listener, Srv
 
 SUFFIX = "bench.test"
@@ -119,6 +114,7 @@ def scale_world(
     *,
     dead_fraction: float = 0.0,
     base_port: int = DEFAULT_BASE_PORT,
+    behaviour: Behaviour | None = None,
 ) -> ScaleLab:
     """A world of ``endpoints`` endpoints (rounded up to whole domains of four)."""
     if endpoints < 1:
@@ -131,6 +127,8 @@ def scale_world(
     names = [domain_name(i) for i in range(count)]
     chains = ensure_certificates(cert_dir, names)
     listeners: list[Listener] = []
+    answering: list[str] = []
+    silent: list[str] = []
     srv: list[Srv] = []
     hosts: dict[str, tuple[int, ...]] = {}
     eps: list[ScaleEndpoint] = []
@@ -147,31 +145,23 @@ def scale_world(
                 index = ENDPOINTS_PER_DOMAIN * i + 2 * s + n
                 dead = is_dead(index, dead_fraction)
                 eps.append(ScaleEndpoint(domain, service, target, host, port, dead))
-                if not dead:
-                    listeners.append(
-                        Listener(
-                            f"{domain}/{kind}/{n}", kind, host, str(chains[domain]),
-                            (domain,) if kind == "xmpp" else (), port,
-                        )
+                key = f"{domain}/{kind}/{n}"
+                listeners.append(
+                    Listener(
+                        key, kind, host, str(chains[domain]),
+                        (domain,) if kind == "xmpp" else (), port,
                     )
+                )
+                (silent if dead else answering).append(key)
     lab_domains = tuple(
         LabDomain(d, "bench domain: SIP + XMPP, two-node pool", Status.OK, HEALTHY_CODES) for d in names
     )
-    return ScaleLab(LabWorld(tuple(listeners), tuple(srv), hosts, lab_domains), tuple(eps))
-
-
-@contextmanager
-def hold_dead_sockets(lab: ScaleLab, net: str, backlog: int = 1024) -> Iterator[list[socket.socket]]:
-    """Listening sockets for the dead endpoints: TCP completes, nothing ever answers."""
-    with ExitStack() as stack:
-        socks = []
-        for e in lab.dead:
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((f"{net}.{e.host}", e.port))
-            sock.listen(backlog)
-            socks.append(sock)
-        yield socks
+    peer = behaviour or AnsweringPeer()
+    world = LabWorld(
+        tuple(listeners), tuple(srv), hosts, lab_domains,
+        behaviours=dict.fromkeys(answering, peer), silent=frozenset(silent),
+    )
+    return ScaleLab(world, tuple(eps))
 
 
 class AnsweringPeer(Behaviour):
@@ -181,46 +171,6 @@ class AnsweringPeer(Behaviour):
     async def after_tls(self, stream: trio.SSLStream[trio.abc.Stream]) -> None:
         while await stream.receive_some(MAX_READ):
             await stream.send_all(b"SIP/2.0 400 Bad Request\r\n\r\n")
-
-
-def records(lab: ScaleLab, net: str) -> dict[tuple[str, str], list[str]]:
-    out: dict[tuple[str, str], list[str]] = {}
-    for srv in lab.world.srv:
-        out.setdefault((srv.name, "SRV"), []).append(f"0 0 {srv.port} {srv.target}.")
-    for host, octets in lab.world.hosts.items():
-        out[(host, "A")] = [f"{net}.{o}" for o in octets]
-    return out
-
-
-async def serve_scale_lab(
-    lab: ScaleLab,
-    *,
-    net: str,
-    dns_port: int = 0,
-    behaviour: Behaviour | None = None,
-    task_status: trio.TaskStatus[LabInfo] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve ``lab`` (live listeners, silent dead sockets, DNS) until cancelled."""
-    behaviour = behaviour or AnsweringPeer()
-    ca = CERTS / "ca-bundle.pem"
-    with hold_dead_sockets(lab, net):
-        async with trio.open_nursery() as nursery:
-            for listener in lab.world.listeners:
-                address = f"{net}.{listener.host}"
-                chain, key = Path(f"{listener.cert}.pem"), Path(f"{listener.cert}.key")
-                if listener.kind == "xmpp":
-                    await nursery.start(functools.partial(
-                        serve_xmpp_starttls, address, listener.port, chain, key,
-                        domains=listener.xmpp_domains, client_ca_file=ca, behaviour=behaviour))
-                else:
-                    await nursery.start(functools.partial(
-                        serve_sip_tls, address, listener.port, chain, key, client_ca_file=ca,
-                        behaviour=behaviour))
-            dns_address = f"{net}.1"
-            bound: int = await nursery.start(
-                functools.partial(serve_dns, records(lab, net), address=dns_address, port=dns_port)
-            )
-            task_status.started(LabInfo(f"{dns_address}:{bound}", ca, net, lab.world.domains, {}))
 
 
 # --- certificates ---------------------------------------------------------------------------------

@@ -59,10 +59,12 @@ class LabWorld:
     ipv6_hosts: frozenset[str] = field(default_factory=frozenset)  # also AAAA ::1
     dns_behaviours: Mapping[str, str] = field(default_factory=dict)  # owner -> "timeout", ...
     # what the hostile and scale worlds add: how a listener misbehaves (by key), listeners
-    # whose port is bound but never listens (refused), and extra DNS data whose rdata may
-    # say "port-of:KEY" for that listener's bound port
+    # whose port is bound but never listens (refused), listeners the kernel accepts for but
+    # nobody ever reads (silent: costs the lab nothing, however many), and extra DNS data
+    # whose rdata may say "port-of:KEY" for that listener's bound port
     behaviours: Mapping[str, Behaviour] = field(default_factory=dict)
     refused: frozenset[str] = field(default_factory=frozenset)
+    silent: frozenset[str] = field(default_factory=frozenset)  # accept TCP, never answer
     records: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
 
