@@ -31,7 +31,6 @@ from scanner.findings import Status
 from scanner.monitor import MonitorResult
 from scanner.results import EndpointResult
 
-ENDPOINT_LABELS = ("domain", "service", "target", "address")
 Labels = tuple[tuple[str, str], ...]
 
 

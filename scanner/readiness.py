@@ -405,14 +405,6 @@ def _md(text: object) -> str:
     return re.sub(r"([\\`*_\[\]|#!])", r"\\\1", s)
 
 
-def _mdcode(text: str) -> str:
-    """Inline code that survives backticks inside (a fence longer than any run in it)."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text.replace('|', '&#124;')}{pad}{fence}"
-
-
 def render_markdown(r: Readiness) -> str:
     lines = [
         "# fedscan go-live readiness",
