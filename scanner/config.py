@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -167,6 +168,11 @@ def parse_config(data: Mapping[str, Any], source: str, *, base_dir: Path | None 
     thresholds = _thresholds(root.table("thresholds"))
     settings = _scan(root.table("scan"), base_dir)
     _check_unique(deployment, partners, source)
+    if not deployment.domains and not partners:
+        raise ConfigError(
+            f"{source}: nothing to monitor: [deployment] has no sip_domains or xmpp_domains "
+            "and there is no [[partner]]"
+        )
     return Config(source, deployment, partners, thresholds, settings)
 
 
@@ -243,6 +249,8 @@ def _scan(t: _Table, base_dir: Path | None) -> ScanSettings:
         ca_file = Path(ca_text).expanduser()
         if not ca_file.is_absolute() and base_dir is not None:
             ca_file = base_dir / ca_file
+        if not ca_file.is_file():
+            t.fail("ca_file", f"{ca_file}: no such file")
     return ScanSettings(timeout, concurrency, tuple(servers), ca_file)
 
 
@@ -355,6 +363,8 @@ class _Table:
         value = self.data.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.expected(name, "a number", value)
+        if not math.isfinite(value):  # nan and inf compare false with everything
+            self.expected(name, "a finite number", value)
         if value < minimum:
             self.fail(name, f"must be at least {minimum}, got {value}")
         return float(value)

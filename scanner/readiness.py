@@ -182,6 +182,10 @@ def _requirements(
         for state in (MISSING, UNKNOWN, NA, PRESENT):
             if state in states:
                 details = [d for s, d in got if s == state and d]
+                if len(set(states)) > 1:
+                    # endpoints serve different certificates: say which ones this row is about
+                    which = [ev.label for ev, s in zip(evidence, states, strict=True) if s == state]
+                    details.append(f"{len(which)} of {len(got)} certificates: {', '.join(which)}")
                 out.append(Requirement(item, required, why, state, "; ".join(dict.fromkeys(details))))
                 return
 
@@ -363,7 +367,9 @@ def _reasons(
     interrupted: bool,
 ) -> list[str]:
     reasons: list[str] = []
-    missing = [r.required for r in requirements if r.state == MISSING and _req_status(r) is Status.CRITICAL]
+    missing = list(dict.fromkeys(
+        r.required for r in requirements if r.state == MISSING and _req_status(r) is Status.CRITICAL
+    ))
     if missing:
         entries = "entry" if len(missing) == 1 else "entries"
         reasons.append(f"the certificate lacks {len(missing)} required {entries} ({', '.join(missing)})")
@@ -431,10 +437,11 @@ def render_markdown(r: Readiness) -> str:
                          f"{'yes' if d.ok else 'NO'} |")
         publish = [d.publish for d in r.dns if d.publish]
         if publish:
-            # records are built from validated config names; escaped anyway, and fenced with a
-            # fence longer than any backtick run so nothing can close the block early
+            # verbatim, for copying (Markdown does not decode entities inside a code block):
+            # the records are built from validated config names, and the fence is longer than
+            # any backtick run in them, so nothing can close the block early
             fence = "`" * max(3, 1 + max(len(m) for p in publish for m in ["", *re.findall(r"`+", p)]))
-            lines += ["", "Publish:", "", fence, *(html.escape(p, quote=False) for p in publish), fence]
+            lines += ["", "Publish:", "", fence, *publish, fence]
     if r.endpoints is not None:
         lines += ["", "## Endpoints", "", "| Domain | Service | Target | Address | TLS | Status | Findings |",
                   "|---|---|---|---|---|---|---|"]

@@ -128,7 +128,31 @@ def test_until_accepts_toml_dates_and_strings_and_lapses_the_next_day(tmp_path: 
 
 def test_relative_ca_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
-    path.write_text('[scan]\nca_file = "roots.pem"\nnameservers = ["127.0.0.1:5353"]\n')
+    (tmp_path / "roots.pem").write_text("(checked when a run loads it)")
+    path.write_text(
+        '[[partner]]\ndomain = "fabrikam.test"\n'
+        '[scan]\nca_file = "roots.pem"\nnameservers = ["127.0.0.1:5353"]\n'
+    )
     config = load_config(path)
     assert config.scan.ca_file == tmp_path.resolve() / "roots.pem"
     assert config.scan.nameservers == ("127.0.0.1:5353",)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[partner]]\ndomain = "f.test"\n[scan]\ntimeout = nan\n',
+         "c.toml: scan.timeout: expected a finite number"),
+        ('[[partner]]\ndomain = "f.test"\n[scan]\ntimeout = inf\n',
+         "c.toml: scan.timeout: expected a finite number"),
+        ('[[partner]]\ndomain = "f.test"\n[scan]\nca_file = "missing.pem"\n',
+         "c.toml: scan.ca_file: "),
+        ("[thresholds]\nwarn_days = 30\n", "c.toml: nothing to monitor"),
+    ],
+)
+def test_what_a_run_would_trip_over_is_a_config_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(message)

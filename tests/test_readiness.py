@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,41 @@ def test_hostile_names_are_escaped_in_html() -> None:
 
 def test_hostile_names_are_escaped_in_markdown() -> None:
     text = render_markdown(hostile_report())
-    assert "<script" not in text
+    # the records to publish are a fenced code block, verbatim for copying (renderers show a
+    # code block as text); everywhere else the hostile text is escaped
+    fence, body = "```", []
+    outside = text
+    while fence + "\n" in outside:
+        before, _, rest = outside.partition(fence + "\n")
+        block, _, after = rest.partition("\n" + fence)
+        body.append(block)
+        outside = before + after
+    assert body == [HOSTILE]
+    assert "<script" not in outside
     assert "&lt;script&gt;alert(\"x\")&lt;/script&gt;\\|\\`\\*\\_\\[x\\](javascript:y)" in text
     rows = [line for line in text.splitlines() if line.startswith("| SAN |")]
     assert len(rows) == 1 and rows[0].count(" | ") == 4  # the pipe did not add a column
+
+
+def test_records_to_publish_are_verbatim_in_markdown() -> None:
+    """Copied straight into a zone file: no HTML entities inside the code block."""
+    line = "sip.fineartschool.test. 3600 IN A <public IP of the Access Edge>"
+    row = DnsRow("sip.fineartschool.test A", "an address", "none", False, line)
+    report = replace(hostile_report(), dns=(row,))
+    text = render_markdown(report)
+    assert f"```\n{line}\n```" in text
+    assert "&lt;public IP" not in text.split("Publish:")[1].split("```")[1]
+
+
+def test_a_row_says_which_certificates_it_is_about_when_nodes_differ() -> None:
+    """Two certificates on the Edge's endpoints: a SAN missing from one must name that one."""
+    from scanner.deployment import Deployment
+    from scanner.plan import certificate_plan
+    from scanner.readiness import _Evidence, _requirements
+
+    plan = certificate_plan(Deployment.from_input(["northwind.test"]))
+    good = _Evidence("SHA-256 aaaa… on 2 endpoints", {"dns_names": ["sip.northwind.test"]}, (), frozenset())
+    stale = _Evidence("SHA-256 bbbb… on 1 endpoint", {"dns_names": ["other.test"]}, (), frozenset())
+    rows = {r.required: r for r in _requirements(plan, [good, stale], True) if r.item == "SAN"}
+    assert rows["sip.northwind.test"].state == "missing"
+    assert rows["sip.northwind.test"].detail == "1 of 2 certificates: SHA-256 bbbb… on 1 endpoint"
