@@ -317,10 +317,15 @@ def request_info(csr: x509.CertificateSigningRequest) -> RequestInfo:
         valid = csr.is_signature_valid
     except Exception:
         valid = False
+    try:
+        subject: x509.Name | None = csr.subject
+    except Exception as exc:  # cryptography decodes names lazily; hostile bytes fail here
+        problems.append(f"subject: {exc}")
+        subject = None
     return RequestInfo(
         csr=csr,
-        subject=_name_text(csr.subject),
-        common_names=_common_names(csr.subject),
+        subject=_name_text(subject) if subject is not None else "<undecodable name>",
+        common_names=_common_names(subject) if subject is not None else (),
         names=names,
         has_san=has_san,
         eku=ekus,

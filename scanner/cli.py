@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -39,6 +39,7 @@ from scanner.cli_common import (
     make_deployment,
     make_policy,
     parse_now,
+    password_source,
     print_json,
     stdout_console,
 )
@@ -89,7 +90,7 @@ def cert(
     checks = []
     for path in files:
         try:
-            checks.append(check_file(path, dep.identities(), policy, trust, now, _password_source(password)))
+            checks += check_file(path, dep.identities(), policy, trust, now, password_source(password))
         except LoadError as exc:
             raise UserError(str(exc)) from None
     if output is OutputFormat.json:
@@ -106,22 +107,6 @@ def cert(
 
         render_file_checks(stdout_console(), checks)
     raise typer.Exit(int(worst(c.status for c in checks)))
-
-
-def _password_source(given: str | None) -> Callable[[], str | None]:
-    """Password precedence: --password, FEDSCAN_PFX_PASSWORD, then a prompt on a terminal."""
-
-    def source() -> str | None:
-        if given is not None:
-            return given
-        env = os.environ.get("FEDSCAN_PFX_PASSWORD")
-        if env is not None:
-            return env
-        if sys.stdin.isatty():
-            return str(typer.prompt("PFX password", hide_input=True, err=True))
-        return None
-
-    return source
 
 
 @app.command()

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -124,3 +126,19 @@ def stdout_console() -> Console:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def password_source(given: str | None) -> Callable[[], str | None]:
+    """Password precedence: --password, FEDSCAN_PFX_PASSWORD, then a prompt on a terminal."""
+
+    def source() -> str | None:
+        if given is not None:
+            return given
+        env = os.environ.get("FEDSCAN_PFX_PASSWORD")
+        if env is not None:
+            return env
+        if sys.stdin.isatty():
+            return str(typer.prompt("PFX password", hide_input=True, err=True))
+        return None
+
+    return source

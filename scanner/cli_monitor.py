@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from scanner.cli_common import EXIT_UNKNOWN, At, CaFile, UserError, app, parse_now, print_json
+from scanner.cli_common import (
+    EXIT_UNKNOWN,
+    At,
+    CaFile,
+    UserError,
+    app,
+    parse_now,
+    password_source,
+    print_json,
+)
 
 if TYPE_CHECKING:  # the config module pulls in DNS and trio: import it when a command runs
     from scanner.config import Config
@@ -229,10 +238,14 @@ def _check_cert(
             raise UserError(str(exc)) from None
 
     try:
-        return check_file(cert, config.deployment.deployment.identities(), policy_for(config), trust, now,
-                          lambda: password)
+        checks = check_file(cert, config.deployment.deployment.identities(), policy_for(config), trust,
+                            now, password_source(password))
     except LoadError as exc:
         raise UserError(str(exc)) from None
+    if len(checks) > 1:
+        raise UserError(f"{cert}: holds {len(checks)} end-entity certificates; give readiness one "
+                        "(fedscan cert checks each)")
+    return checks[0]
 
 
 def _iso(t: dt.datetime) -> str:

@@ -23,7 +23,7 @@ from scanner.verify import (
     Policy,
     TrustStore,
     Verdict,
-    order_chain,
+    chains_in,
     parse_request,
     verify_chain,
     verify_request,
@@ -38,6 +38,7 @@ class FileCheck:
     coverage: tuple[Coverage, ...]
     summary: dict[str, Any]
     chain: tuple[dict[str, Any], ...] = ()
+    part: str | None = None  # "certificate 2 of 3" when a file holds several leaves
 
     @property
     def status(self) -> Status:
@@ -52,6 +53,7 @@ class FileCheck:
     def to_json(self) -> dict[str, Any]:
         return {
             "file": str(self.path),
+            "part": self.part,
             "kind": self.kind,
             "status": self.status.name,
             "certificate" if self.kind != "csr" else "request": self.summary,
@@ -68,24 +70,37 @@ def check_file(
     trust: Callable[[], TrustStore],
     now: dt.datetime,
     password: Callable[[], str | None],
-) -> FileCheck:
-    """Check one file; raises LoadError (one line) when it cannot be read at all."""
+) -> list[FileCheck]:
+    """Check one file: one result per end-entity certificate in it (usually one; a CSR is
+    one). Raises LoadError (one line) when the file cannot be read at all."""
     loaded = load_file(path, password)
     if loaded.csr_bytes is not None:
         info = parse_request(loaded.csr_bytes)
         findings, coverage = verify_request(info, identities, policy)
-        return FileCheck(path, "csr", tuple(findings), coverage, info.summary())
-    certs = order_chain(loaded.certs)
-    verdict = verify_chain(
-        [c.public_bytes(Encoding.DER) for c in certs], identities, policy, trust(), now, served=False
-    )
-    return _from_verdict(path, loaded.kind, verdict, loaded.findings, now)
+        return [FileCheck(path, "csr", tuple(findings), coverage, info.summary())]
+    chains = chains_in(loaded.certs)
+    checks = []
+    for index, certs in enumerate(chains, 1):
+        verdict = verify_chain(
+            [c.public_bytes(Encoding.DER) for c in certs], identities, policy, trust(), now,
+            served=False,
+        )
+        part = f"certificate {index} of {len(chains)}" if len(chains) > 1 else None
+        checks.append(_from_verdict(path, loaded.kind, verdict, loaded.findings, now, part))
+    return checks
 
 
 def _from_verdict(
-    path: Path, kind: str, verdict: Verdict, extra: Sequence[Finding], now: dt.datetime
+    path: Path,
+    kind: str,
+    verdict: Verdict,
+    extra: Sequence[Finding],
+    now: dt.datetime,
+    part: str | None,
 ) -> FileCheck:
     leaf = verdict.leaf
     summary = leaf.summary(now) if leaf else {}
     chain = tuple(c.summary(now) for c in verdict.chain[1:])
-    return FileCheck(path, kind, (*extra, *verdict.findings), verdict.coverage, summary, chain)
+    return FileCheck(
+        path, kind, (*extra, *verdict.findings), verdict.coverage, summary, chain, part
+    )

@@ -262,6 +262,43 @@ def order_chain(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
     return ordered + rest + broken
 
 
+def chains_in(certs: Sequence[x509.Certificate]) -> list[list[x509.Certificate]]:
+    """Every end-entity certificate of a bag, each followed by its issuers from the bag.
+
+    Administrators concatenate the old and the new certificate into one PEM; judging only
+    whichever comes first would give a false OK, so each leaf is a chain of its own.
+    """
+    names = {id(c): _subject_issuer(c) for c in certs}
+    readable = [c for c in certs if names[id(c)] is not None]
+    issuing = {pair[1] for c in readable if (pair := names[id(c)]) and pair[0] != pair[1]}
+    leaves = [
+        c for c in readable if (pair := names[id(c)]) and pair[0] not in issuing and not _is_ca(c)
+    ]
+    if len(leaves) < 2:
+        return [order_chain(certs)]
+    pool = [c for c in readable if not any(c is leaf for leaf in leaves)]
+    return [_issuer_chain(leaf, pool, names) for leaf in leaves]
+
+
+def _issuer_chain(
+    leaf: x509.Certificate,
+    pool: Sequence[x509.Certificate],
+    names: dict[int, tuple[x509.Name, x509.Name] | None],
+) -> list[x509.Certificate]:
+    """``leaf`` followed by its issuers found in ``pool``, by issuer name."""
+    chain, remaining = [leaf], list(pool)
+    current = names[id(leaf)]
+    while current is not None and current[0] != current[1]:
+        issuer = current[1]
+        nxt = next((c for c in remaining if (n := names[id(c)]) and n[0] == issuer), None)
+        if nxt is None:
+            break
+        remaining.remove(nxt)
+        chain.append(nxt)
+        current = names[id(nxt)]
+    return chain
+
+
 def _subject_issuer(cert: x509.Certificate) -> tuple[x509.Name, x509.Name] | None:
     try:
         return cert.subject, cert.issuer

@@ -190,3 +190,21 @@ def test_codes_lists_every_registered_code(capsys: pytest.CaptureFixture[str]) -
     assert run(["codes", "--format", "json"]) == 0
     listed = [c["code"] for c in json.loads(capsys.readouterr().out)]
     assert listed == list(CODES)
+
+
+def test_a_file_with_two_leaves_checks_each(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Old and new certificate concatenated: judging the first one only would be a false OK."""
+    bundle = tmp_path / "both.pem"
+    for order in (["edge.pem", "untrusted.pem"], ["untrusted.pem", "edge.pem"]):
+        bundle.write_bytes(b"".join((CERTS / n).read_bytes() for n in order))
+        code, doc = cert_json(capsys, str(bundle), *CONTOSO, *LAB)
+        files = doc["files"]
+        assert isinstance(files, list)
+        assert code == 2  # the untrusted one is critical, whatever the order
+        assert sorted(f["part"] for f in files) == ["certificate 1 of 2", "certificate 2 of 2"]
+        by_issuer = {f["certificate"]["issuer"].split(",")[0]: f for f in files}
+        assert [x["code"] for x in by_issuer["CN=Fedscan Test Issuing CA 1"]["findings"]] == []
+        assert [x["code"] for x in by_issuer["CN=Fedscan Untrusted Root CA"]["findings"]] == [
+            "chain-untrusted"
+        ]
+        assert [len(f["chain"]) for f in files] in ([1, 1],)  # each leaf with its own issuer
