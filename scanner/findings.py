@@ -210,7 +210,7 @@ CODES: Mapping[str, CodeInfo] = _codes(
              "Nothing to do unless you mean to federate over this service."),
     CodeInfo("srv-fallback", INF, "dns",
              "No XMPP server SRV record: peers fall back to the domain itself on port 5269 "
-             "(RFC 6120 3.2.2), which was scanned.",
+             "(RFC 6120 3.2.2); fedscan scans it there when the domain has an address.",
              "Publish _xmpp-server._tcp if the XMPP service lives elsewhere."),
     CodeInfo("srv-target-outside-domain", C, "dns",
              "The SIP federation SRV target is not <host>.<SIP domain>; Lync/SfB peers refuse it "

@@ -95,7 +95,7 @@ class Change:
     """One thing that differs from the previous run, with a sentence an operator can act on."""
 
     kind: str  # endpoint-appeared | endpoint-vanished | certificate-replaced | finding-new |
-    # finding-resolved | status-changed | overall-status-changed
+    # finding-resolved | status-changed | overall-status-changed | domain-removed
     domain: str | None
     endpoint: str | None  # endpoint key, None for domain-wide and run-wide changes
     message: str
@@ -163,6 +163,11 @@ def diff(previous: Snapshot | None, current: Snapshot) -> list[Change]:
         ))
     domains = list(dict.fromkeys([*current.domains, *previous.domains]))
     for domain in domains:
+        if domain in previous.domains and domain not in current.domains:
+            # taken out of the config: not an outage of its endpoints
+            out.append(Change("domain-removed", domain, None,
+                              f"{domain}: no longer monitored (not in this run)", {}))
+            continue
         if domain in previous.domains and domain in current.domains:
             out += _code_changes(domain, None, previous.domains[domain], current.domains[domain],
                                  f"{domain}")

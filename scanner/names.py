@@ -7,8 +7,9 @@ Theory of this module (RFC 6125 / RFC 9525, RFC 7622 for XMPP)
 * A DNS-ID matches exactly, case-insensitively.
 * A wildcard is honoured only as the *whole* left-most label (``*.contoso.test``), matches
   exactly one label, and never the bare parent (``contoso.test``) — nor a partial label
-  (``s*.contoso.test``), nor anything whose wildcard would sit over a public-suffix-like
-  two-label name (``*.test``).
+  (``s*.contoso.test``, which would also let a wildcard sit inside an A-label, RFC 6125 7.2),
+  nor anything whose wildcard would sit over a public-suffix-like two-label name (``*.test``).
+  The label it covers may be an A-label (``*.contoso.test`` covers ``xn--bcher-kva.contoso.test``).
 * For XMPP server identities the SRV-ID ``_xmpp-server.<domain>`` (otherName
   1.3.6.1.5.5.7.8.7) and the XmppAddr ``<domain>`` (otherName 1.3.6.1.5.5.7.8.5) also count.
   Neither takes wildcards.
@@ -142,8 +143,6 @@ def dns_id_matches(presented: str, reference: str) -> bool:
     ref_labels = ref.split(".")
     if len(ref_labels) != len(pres_labels):
         return False  # one label exactly; never the bare parent
-    if ref_labels[0].startswith("xn--"):
-        return False  # RFC 6125 7.2: no wildcard over an A-label
     return ref_labels[1:] == pres_labels[1:]
 
 

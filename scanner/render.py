@@ -144,11 +144,11 @@ def render_scan(console: Console, report: ScanReport) -> None:
     console.print()
     summary = Text("Overall: ")
     summary.append_text(status_text(report.status))
-    counts = report.counts()
-    summary.append(
-        f"  {len(report.endpoints)} endpoints: "
-        + ", ".join(f"{n} {name.lower()}" for name, n in counts.items() if n)
-    )
+    counts = {name: n for name, n in report.counts().items() if n}
+    total = sum(counts.values())
+    summary.append(f"  {total} endpoint{'' if total == 1 else 's'}")
+    if counts:
+        summary.append(": " + ", ".join(f"{n} {name.lower()}" for name, n in counts.items()))
     if report.interrupted:
         summary.append("  (interrupted: partial results)", style="bold magenta")
     console.print(summary)

@@ -11,6 +11,7 @@ import pytest
 from scanner.cli import run
 from scanner.findings import finding
 from scanner.history import Snapshot, append, diff, read_last, snapshot
+from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
 from scanner.lab.zones import XMPPS, default_world
 from tests.test_monitor import AT, OWN, domain, endpoint, report, write_config
@@ -88,11 +89,9 @@ def test_wrong_record_shape_is_reported_not_raised(tmp_path: Path) -> None:
 
 
 def test_corrupt_history_does_not_stop_a_monitor_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lab: LabInfo
 ) -> None:
-    # the lab fixture is not needed: nothing to scan when the config is empty
-    cfg = tmp_path / "fedscan.toml"
-    cfg.write_text("")
+    cfg = write_config(tmp_path / "fedscan.toml", lab, '[[partner]]\ndomain = "contoso.test"\n')
     hist = tmp_path / "h.jsonl"
     hist.write_text("garbage\n")
     assert run(["monitor", "--config", str(cfg), *AT, "--history", str(hist)]) == 0
@@ -148,3 +147,19 @@ def test_two_lab_runs_report_the_replaced_certificate_first(
     assert "CHANGED: contoso.test: endpoint sip.contoso.test [::1] (xmpps-server) is gone (was OK)" in changes
     assert lines.index(changes[-1]) < min(i for i, x in enumerate(lines) if x.startswith("WARNING "))
     assert len(hist.read_text().splitlines()) == 2
+
+
+def test_a_partner_taken_out_of_the_config_is_one_line_not_an_outage() -> None:
+    from scanner.history import EndpointState, Snapshot, diff
+
+    state = EndpointState("OK", "aa", "2040-01-01T00:00:00Z", (), 5061)
+    before = Snapshot("2030-01-01T00:00:00Z", "OK",
+                      {"contoso.test/sip-federation/sip.contoso.test/192.0.2.1": state,
+                       "adatum.test/sip-federation/sip.adatum.test/192.0.2.2": state},
+                      {"contoso.test": (), "adatum.test": ()})
+    after = Snapshot("2030-01-02T00:00:00Z", "OK",
+                     {"contoso.test/sip-federation/sip.contoso.test/192.0.2.1": state},
+                     {"contoso.test": ()})
+    assert [(c.kind, c.domain, c.message) for c in diff(before, after)] == [
+        ("domain-removed", "adatum.test", "adatum.test: no longer monitored (not in this run)")
+    ]

@@ -31,7 +31,8 @@ from scanner.names import (
         ("s*.contoso.test", "sip.contoso.test", False),  # partial-label wildcard
         ("sip.*.test", "sip.contoso.test", False),  # not left-most
         ("*.test", "contoso.test", False),  # would span a TLD
-        ("*.contoso.test", "xn--bcher-kva.contoso.test", False),  # no wildcard over an A-label
+        ("*.contoso.test", "xn--bcher-kva.contoso.test", True),  # a whole A-label is a label
+        ("xn--*.contoso.test", "xn--bcher-kva.contoso.test", False),  # never inside an A-label
         ("sip.contoso.test", "sip.contoso.test.evil.test", False),
     ],
 )
