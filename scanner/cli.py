@@ -7,12 +7,13 @@ Every error is one line on stderr; a traceback is a bug.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -36,6 +37,7 @@ from scanner.cli_common import (
     WebconfFqdn,
     XmppDomains,
     app,
+    load_trust,
     make_deployment,
     make_policy,
     parse_now,
@@ -72,20 +74,11 @@ def cert(
     """Check certificate, chain, PFX or CSR files before they are installed."""
     from scanner.loaders import LoadError
     from scanner.offline import check_file
-    from scanner.trust import TrustStoreError, trust_store
 
     dep = make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
     policy = make_policy(client_auth, warn_days, crit_days)
     now = parse_now(at)
-    trust_cache: list[Any] = []
-
-    def trust() -> Any:
-        if not trust_cache:
-            try:
-                trust_cache.append(trust_store(ca_file))
-            except TrustStoreError as exc:
-                raise UserError(str(exc)) from None
-        return trust_cache[0]
+    trust = functools.cache(lambda: load_trust(ca_file))  # only files with certificates need it
 
     checks = []
     for path in files:
@@ -206,7 +199,6 @@ def scan(
     from scanner.scan import ScanOptions
     from scanner.shard import Shard
     from scanner.srv import DEFAULT_SERVICES, SERVICES
-    from scanner.trust import TrustStoreError, trust_store
 
     try:
         names = [normalize_domain(d) for d in _all_domains(domains, domains_file)]
@@ -227,10 +219,7 @@ def scan(
     if client_cert is not None and client_key is not None:
         _check_client_credentials(client_cert, client_key)
         credentials = ClientCredentials(client_cert, client_key)
-    try:
-        trust = trust_store(ca_file)
-    except TrustStoreError as exc:
-        raise UserError(str(exc)) from None
+    trust = load_trust(ca_file)
     options = ScanOptions(
         services=services,
         deployment=make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn),
@@ -364,7 +353,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _fail("interrupted")
     except Exception as exc:
         if _has(exc, BrokenPipeError):  # `fedscan scan ... | head`: the reader left
-            _silencestdout_console()
+            _silence_stdout()
             return EXIT_UNKNOWN
         # Usage errors (typer's vendored click exceptions, not public API) carry
         # format_message(); anything else is a bug and keeps its traceback.
@@ -381,7 +370,7 @@ def _has(exc: BaseException, kind: type[BaseException]) -> bool:
     return isinstance(exc, kind)
 
 
-def _silencestdout_console() -> None:
+def _silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
 

@@ -142,3 +142,16 @@ def password_source(given: str | None) -> Callable[[], str | None]:
         return None
 
     return source
+
+
+def load_trust(ca_file: Path | None) -> Any:
+    """The trust store (``--ca-file`` or Mozilla's roots), or one line and exit 3.
+
+    Loaded once per process (a scan or a cert check calls this lazily, when first needed).
+    """
+    from scanner.trust import TrustStoreError, trust_store
+
+    try:
+        return trust_store(ca_file)
+    except TrustStoreError as exc:
+        raise UserError(str(exc)) from None

@@ -23,6 +23,7 @@ from scanner.cli_common import (
     CaFile,
     UserError,
     app,
+    load_trust,
     parse_now,
     password_source,
     print_json,
@@ -38,7 +39,6 @@ Nameservers = Annotated[
     list[str] | None,
     typer.Option("--nameserver", help="Ask this DNS server (HOST[:PORT]) instead of [scan] nameservers."),
 ]
-CaOverride = CaFile
 
 
 class MonitorFormat(StrEnum):
@@ -61,18 +61,13 @@ def _scan_inputs(
 ) -> tuple[list[tuple[str, int]] | None, Any]:
     """Name servers and trust store: the command line wins over the config file."""
     from scanner.discovery import parse_nameserver
-    from scanner.trust import TrustStoreError, trust_store
 
     texts = nameserver or list(config.scan.nameservers)
     try:
         servers = [parse_nameserver(n) for n in texts] if texts else None
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    try:
-        trust = trust_store(ca_file or config.scan.ca_file)
-    except TrustStoreError as exc:
-        raise UserError(str(exc)) from None
-    return servers, trust
+    return servers, load_trust(ca_file or config.scan.ca_file)
 
 
 @app.command("check-config")
@@ -103,7 +98,7 @@ def monitor(
         typer.Option("--history", help="Append this run to FILE (JSON lines) and report changes."),
     ] = None,
     nameserver: Nameservers = None,
-    ca_file: CaOverride = None,
+    ca_file: CaFile = None,
     at: At = None,
 ) -> None:
     """Scan the deployment and every partner for cron; exit code = worst status (0-3)."""
@@ -181,7 +176,7 @@ def readiness(
     ] = None,
     password: Annotated[str | None, typer.Option("--password", help="PFX password for --cert.")] = None,
     nameserver: Nameservers = None,
-    ca_file: CaOverride = None,
+    ca_file: CaFile = None,
     at: At = None,
 ) -> None:
     """The pre-go-live report for our own Edge; Markdown on stdout unless --html/--markdown."""
@@ -229,13 +224,9 @@ def _check_cert(
     from scanner.loaders import LoadError
     from scanner.monitor import policy_for
     from scanner.offline import check_file
-    from scanner.trust import TrustStoreError, trust_store
 
     def trust() -> Any:
-        try:
-            return trust_store(ca_file or config.scan.ca_file)
-        except TrustStoreError as exc:
-            raise UserError(str(exc)) from None
+        return load_trust(ca_file or config.scan.ca_file)
 
     try:
         checks = check_file(cert, config.deployment.deployment.identities(), policy_for(config), trust,
