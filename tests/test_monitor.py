@@ -66,7 +66,7 @@ extra_sans = ["webcon.contoso.test"]
 # ------------------------------------------------------------------------ suppressions (pure)
 
 
-def test_suppressed_finding_leaves_status_but_is_kept_with_its_reason() -> None:
+def test_suppressed_finding_leaves_the_status_but_is_listed_with_its_reason() -> None:
     expired = finding("expired", "the certificate expired")
     raw = report(domain("litware.test", endpoint("litware.test", [expired])))
     rule = Suppression("expired", "decommissioned next week", dt.date(2030, 1, 1), "partner[0].suppress[0]")
