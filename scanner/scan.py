@@ -103,12 +103,12 @@ def identities_for(endpoint: Endpoint, deployment: Deployment) -> tuple[Identity
     spec = SERVICES[endpoint.service]
     if spec.xmpp:
         domain = endpoint.xmpp_domain or endpoint.domain
-        own = Identity(domain, IdentityKind.XMPP_DOMAIN, "XMPP domain: XMPP peers check it")
+        own = Identity(domain, IdentityKind.XMPP_DOMAIN, "the XMPP domain, which XMPP peers check")
     else:
         own = Identity(
             endpoint.target,
             IdentityKind.SRV_TARGET,
-            f"SRV target of {spec.srv_prefix}.{endpoint.domain}: SIP peers check it",
+            f"the SRV target of {spec.srv_prefix}.{endpoint.domain}, which SIP peers check",
         )
     rest = deployment.identities() if deployment.declared else []
     return (own, *(i for i in rest if i.name != own.name))
