@@ -17,8 +17,6 @@ from typing import Annotated, NoReturn
 
 import typer
 
-import scanner.cli_monitor  # noqa: F401  (registers monitor commands)
-import scanner.cli_report as _cli_report  # noqa: F401  (registers `report merge`)
 from scanner import __version__
 from scanner.cli_common import (
     EXIT_UNKNOWN,
@@ -48,96 +46,6 @@ from scanner.cli_common import (
 from scanner.findings import worst
 
 # ------------------------------------------------------------------------ commands
-
-
-@app.command()
-def cert(
-    files: Annotated[
-        list[Path], typer.Argument(help="Certificate (PEM/DER), chain, PFX/PKCS#12 or CSR files.")
-    ],
-    sip_domain: SipDomains = None,
-    xmpp_domain: XmppDomains = None,
-    extra_san: ExtraSans = None,
-    edge_fqdn: EdgeFqdn = None,
-    webconf_fqdn: WebconfFqdn = None,
-    ca_file: CaFile = None,
-    password: Annotated[
-        str | None,
-        typer.Option("--password", help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
-    ] = None,
-    client_auth: ClientAuthOpt = ClientAuth.required,
-    warn_days: WarnDays = 30,
-    crit_days: CritDays = 14,
-    at: At = None,
-    output: FormatOpt = OutputFormat.table,
-) -> None:
-    """Check certificate, chain, PFX or CSR files before they are installed."""
-    from scanner.loaders import LoadError
-    from scanner.offline import check_file
-
-    dep = make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
-    policy = make_policy(client_auth, warn_days, crit_days)
-    now = parse_now(at)
-    trust = functools.cache(lambda: load_trust(ca_file))  # only files with certificates need it
-
-    checks = []
-    for path in files:
-        try:
-            checks += check_file(path, dep.identities(), policy, trust, now, password_source(password))
-        except LoadError as exc:
-            raise UserError(str(exc)) from None
-    if output is OutputFormat.json:
-        print_json(
-            {
-                "schema_version": 1,
-                "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "status": worst(c.status for c in checks).name,
-                "files": [c.to_json() for c in checks],
-            }
-        )
-    else:
-        from scanner.render import render_file_checks
-
-        render_file_checks(stdout_console(), checks)
-    raise typer.Exit(int(worst(c.status for c in checks)))
-
-
-@app.command()
-def plan(
-    sip_domain: SipDomains = None,
-    xmpp_domain: XmppDomains = None,
-    extra_san: ExtraSans = None,
-    edge_fqdn: EdgeFqdn = None,
-    webconf_fqdn: WebconfFqdn = None,
-    csr: Annotated[Path | None, typer.Option("--csr", help="Write a CSR requesting exactly this.")] = None,
-    key: Annotated[Path | None, typer.Option("--key", help="Where to write the new private key.")] = None,
-    output: FormatOpt = OutputFormat.table,
-) -> None:
-    """Print the subject, SANs and EKUs your external Edge certificate needs (and a CSR)."""
-    from scanner.plan import PlanError, certificate_plan, write_csr
-
-    dep = make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
-    try:
-        the_plan = certificate_plan(dep)
-    except PlanError as exc:
-        raise UserError(str(exc)) from None
-    if (csr is None) != (key is None):
-        raise UserError("--csr and --key go together")
-    if csr is not None and key is not None:
-        if key.exists():
-            raise UserError(f"{key}: already exists; refusing to overwrite a private key")
-        try:
-            write_csr(the_plan, csr, key)
-        except OSError as exc:
-            raise UserError(f"cannot write {exc.filename}: {exc.strerror}") from None
-    if output is OutputFormat.json:
-        print_json({"schema_version": 1, "plan": the_plan.to_json()})
-    else:
-        from scanner.render import render_plan
-
-        render_plan(stdout_console(), the_plan)
-        if csr is not None:
-            print(f"wrote {csr} and {key} (keep the key private)")
 
 
 class ScanFormat(StrEnum):
@@ -273,6 +181,102 @@ def _all_domains(given: list[str] | None, domains_file: str | None) -> list[str]
     if not names:
         raise UserError("no domains to scan: give DOMAIN arguments or --domains-file")
     return names
+
+
+@app.command()
+def cert(
+    files: Annotated[
+        list[Path], typer.Argument(help="Certificate (PEM/DER), chain, PFX/PKCS#12 or CSR files.")
+    ],
+    sip_domain: SipDomains = None,
+    xmpp_domain: XmppDomains = None,
+    extra_san: ExtraSans = None,
+    edge_fqdn: EdgeFqdn = None,
+    webconf_fqdn: WebconfFqdn = None,
+    ca_file: CaFile = None,
+    password: Annotated[
+        str | None,
+        typer.Option("--password", help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
+    ] = None,
+    client_auth: ClientAuthOpt = ClientAuth.required,
+    warn_days: WarnDays = 30,
+    crit_days: CritDays = 14,
+    at: At = None,
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """Check certificate, chain, PFX or CSR files before they are installed."""
+    from scanner.loaders import LoadError
+    from scanner.offline import check_file
+
+    dep = make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
+    policy = make_policy(client_auth, warn_days, crit_days)
+    now = parse_now(at)
+    trust = functools.cache(lambda: load_trust(ca_file))  # only files with certificates need it
+
+    checks = []
+    for path in files:
+        try:
+            checks += check_file(path, dep.identities(), policy, trust, now, password_source(password))
+        except LoadError as exc:
+            raise UserError(str(exc)) from None
+    if output is OutputFormat.json:
+        print_json(
+            {
+                "schema_version": 1,
+                "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "status": worst(c.status for c in checks).name,
+                "files": [c.to_json() for c in checks],
+            }
+        )
+    else:
+        from scanner.render import render_file_checks
+
+        render_file_checks(stdout_console(), checks)
+    raise typer.Exit(int(worst(c.status for c in checks)))
+
+
+@app.command()
+def plan(
+    sip_domain: SipDomains = None,
+    xmpp_domain: XmppDomains = None,
+    extra_san: ExtraSans = None,
+    edge_fqdn: EdgeFqdn = None,
+    webconf_fqdn: WebconfFqdn = None,
+    csr: Annotated[Path | None, typer.Option("--csr", help="Write a CSR requesting exactly this.")] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="Where to write the new private key.")] = None,
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """Print the subject, SANs and EKUs your external Edge certificate needs (and a CSR)."""
+    from scanner.plan import PlanError, certificate_plan, write_csr
+
+    dep = make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
+    try:
+        the_plan = certificate_plan(dep)
+    except PlanError as exc:
+        raise UserError(str(exc)) from None
+    if (csr is None) != (key is None):
+        raise UserError("--csr and --key go together")
+    if csr is not None and key is not None:
+        if key.exists():
+            raise UserError(f"{key}: already exists; refusing to overwrite a private key")
+        try:
+            write_csr(the_plan, csr, key)
+        except OSError as exc:
+            raise UserError(f"cannot write {exc.filename}: {exc.strerror}") from None
+    if output is OutputFormat.json:
+        print_json({"schema_version": 1, "plan": the_plan.to_json()})
+    else:
+        from scanner.render import render_plan
+
+        render_plan(stdout_console(), the_plan)
+        if csr is not None:
+            print(f"wrote {csr} and {key} (keep the key private)")
+
+
+# The monitoring and report commands live in their own modules; imported here so that
+# `fedscan --help` lists them after scan, cert and plan, and before the lab and codes.
+import scanner.cli_monitor  # noqa: E402
+import scanner.cli_report  # noqa: E402, F401
 
 
 @app.command()
