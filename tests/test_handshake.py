@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import ssl
-import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from scanner.handshake import (
     handshake,
     parse_certificate_message,
 )
+from scanner.lab.hostile import TlsSettings
 from scanner.lab.listeners import Behaviour, serve_sip_tls, serve_xmpp_starttls, serve_xmpps
 from scanner.xmpp import TLS_NS, stream_header
 
@@ -161,24 +161,6 @@ class RefuseStartTls(Behaviour):
         return False
 
 
-class TlsMax(Behaviour):
-    """A legacy or strict server, by TLS settings only."""
-
-    def __init__(self, maximum: ssl.TLSVersion, *, require_client_cert: bool = False) -> None:
-        self.maximum = maximum
-        self.require = require_client_cert
-
-    def configure_tls(self, ctx: ssl.SSLContext) -> None:
-        with warnings.catch_warnings():  # TLSVersion.TLSv1 is deprecated: that is the point
-            warnings.simplefilter("ignore", DeprecationWarning)
-            ctx.maximum_version = self.maximum
-            if self.maximum < ssl.TLSVersion.TLSv1_2:
-                ctx.minimum_version = self.maximum
-                ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-        if self.require:
-            ctx.verify_mode = ssl.CERT_REQUIRED
-
-
 # --- captured data ----------------------------------------------------------------------------------
 
 
@@ -199,7 +181,7 @@ async def test_sip_direct_tls_captures_chain(nursery: trio.Nursery, pki: Pki) ->
 
 
 async def test_sip_tls12_chain_and_request(nursery: trio.Nursery, pki: Pki) -> None:
-    port = await start(nursery, serve_sip_tls, pki, behaviour=TlsMax(ssl.TLSVersion.TLSv1_2))
+    port = await start(nursery, serve_sip_tls, pki, behaviour=TlsSettings(maximum=ssl.TLSVersion.TLSv1_2))
     result = await handshake(sip(port), timeout=5)
     assert result.failure is None
     assert result.tls is not None
@@ -309,7 +291,7 @@ async def test_non_xmpp_banner_is_protocol_error(nursery: trio.Nursery, pki: Pki
 
 
 async def test_tls10_only_is_legacy(nursery: trio.Nursery, pki: Pki) -> None:
-    port = await start(nursery, serve_sip_tls, pki, behaviour=TlsMax(ssl.TLSVersion.TLSv1))
+    port = await start(nursery, serve_sip_tls, pki, behaviour=TlsSettings(maximum=ssl.TLSVersion.TLSv1))
     result = await handshake(sip(port), timeout=5)
     assert code(result) == "tls-legacy-only"
     assert result.tls is not None
@@ -321,7 +303,7 @@ async def test_tls10_only_is_legacy(nursery: trio.Nursery, pki: Pki) -> None:
 async def test_client_certificate_required(nursery: trio.Nursery, pki: Pki,
                                            maximum: ssl.TLSVersion) -> None:
     port = await start(nursery, serve_sip_tls, pki,
-                       behaviour=TlsMax(maximum, require_client_cert=True))
+                       behaviour=TlsSettings(maximum=maximum, require_client_cert=True))
     result = await handshake(sip(port), timeout=5)
     assert code(result) == "client-certificate-required"
     assert result.failure is not None
@@ -333,7 +315,7 @@ async def test_client_certificate_required(nursery: trio.Nursery, pki: Pki,
 
 async def test_required_client_certificate_satisfied(nursery: trio.Nursery, pki: Pki) -> None:
     port = await start(nursery, serve_sip_tls, pki,
-                       behaviour=TlsMax(ssl.TLSVersion.TLSv1_3, require_client_cert=True))
+                       behaviour=TlsSettings(maximum=ssl.TLSVersion.TLSv1_3, require_client_cert=True))
     creds = ClientCredentials(pki.client_cert, pki.client_key)
     result = await handshake(sip(port), timeout=5, credentials=creds)
     assert result.failure is None
