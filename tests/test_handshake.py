@@ -362,3 +362,18 @@ def test_parse_certificate_message_formats() -> None:
     assert parse_certificate_message(tls13, tls13=True) == (a, b)
     assert parse_certificate_message(tls13[:-8], tls13=True) == (a,)
     assert parse_certificate_message(b"", tls13=True) == ()
+
+
+async def test_connect_timeout_when_syns_go_unanswered() -> None:
+    """A listener whose accept queue is full: Linux drops the SYN, as a filtering firewall
+    would, and the TCP connect itself runs into the deadline."""
+    with trio.socket.socket() as listener, trio.socket.socket() as filler:
+        await listener.bind((LOOPBACK, 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        await filler.connect((LOOPBACK, port))  # takes the only place in the queue
+        begin = trio.current_time()
+        result = await handshake(sip(port), timeout=1.0)
+    assert trio.current_time() - begin < 1.5
+    assert code(result) == "connect-timeout"
+    assert result.chain == () and result.tls is None
