@@ -21,6 +21,7 @@ Theory of this module
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -185,7 +186,7 @@ def verify_parsed(
         findings.append(finding("no-crl-distribution-point", "the certificate has no CRL distribution point"))
     if leaf.key.type == "EC":
         findings.append(finding("ecdsa-key", f"the key is ECDSA ({leaf.key.curve})", key=leaf.key.describe()))
-    trust_findings, trusted, path = _trust(leaf, served_rest, trust, now, served, findings)
+    trust_findings, trusted, path = _cached_trust(leaf, served_rest, trust, now, served, findings)
     findings += trust_findings
     if trusted and trust.public and leaf.eku is not None and CLIENT_AUTH in leaf.eku:
         findings.append(
@@ -544,6 +545,39 @@ def _walk(leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore) -> tuple[
     return "too-long", current
 
 
+_TRUST_CACHE_SIZE = 512
+_TrustKey = tuple[tuple[str, ...], int, dt.datetime, bool, frozenset[str]]
+_TrustResult = tuple[list[Finding], bool, tuple[str, ...]]
+_trust_cache: OrderedDict[_TrustKey, tuple[TrustStore, _TrustResult]] = OrderedDict()
+
+
+def _cached_trust(
+    leaf: CertInfo,
+    rest: Sequence[CertInfo],
+    trust: TrustStore,
+    now: dt.datetime,
+    served: bool,
+    so_far: Sequence[Finding],
+) -> _TrustResult:
+    """Path building depends on the chain, not on the names it must cover: a chain judged
+    for its SIP endpoint (SRV target) and its XMPP endpoint (domain) is built once. The
+    cache is bounded and keyed by fingerprints; the store is compared by identity."""
+    explained = frozenset(f.code for f in so_far) & _EXPLAINED
+    key = (tuple(c.sha256 for c in (leaf, *rest)), id(trust), now, served, explained)
+    hit = _trust_cache.get(key)
+    if hit is not None and hit[0] is trust:
+        _trust_cache.move_to_end(key)
+        return list(hit[1][0]), hit[1][1], hit[1][2]
+    result = _trust(leaf, rest, trust, now, served, so_far)
+    _trust_cache[key] = (trust, (list(result[0]), result[1], result[2]))
+    if len(_trust_cache) > _TRUST_CACHE_SIZE:
+        _trust_cache.popitem(last=False)
+    return result
+
+
+_EXPLAINED = frozenset({"weak-key", "weak-signature", "expired", "not-yet-valid"})
+
+
 def _trust(
     leaf: CertInfo,
     rest: Sequence[CertInfo],
@@ -579,7 +613,7 @@ def _trust(
         path = tuple(name_text(c.subject) for c in built.chain)
         return _order_findings(rest, built.chain, served), True, path
     outcome, last = _walk(leaf, rest, trust)
-    explained = {f.code for f in so_far} & {"weak-key", "weak-signature", "expired", "not-yet-valid"}
+    explained = {f.code for f in so_far} & _EXPLAINED
     if outcome == "anchored" and explained:
         # Signatures do reach a trusted root; the builder refused for what those findings
         # already say (it rejects weak algorithms and out-of-date CAs).
