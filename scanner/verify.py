@@ -547,7 +547,7 @@ def _walk(leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore) -> tuple[
 
 _TRUST_CACHE_SIZE = 512
 _TrustKey = tuple[tuple[str, ...], int, dt.datetime, bool, frozenset[str]]
-_TrustResult = tuple[list[Finding], bool, tuple[str, ...]]
+_TrustResult = tuple[tuple[Finding, ...], bool, tuple[str, ...]]
 _trust_cache: OrderedDict[_TrustKey, tuple[TrustStore, _TrustResult]] = OrderedDict()
 
 
@@ -567,9 +567,9 @@ def _cached_trust(
     hit = _trust_cache.get(key)
     if hit is not None and hit[0] is trust:
         _trust_cache.move_to_end(key)
-        return list(hit[1][0]), hit[1][1], hit[1][2]
-    result = _trust(leaf, rest, trust, now, served, so_far)
-    _trust_cache[key] = (trust, (list(result[0]), result[1], result[2]))
+        return hit[1]
+    result = _trust(leaf, rest, trust, now, served, explained)
+    _trust_cache[key] = (trust, result)
     if len(_trust_cache) > _TRUST_CACHE_SIZE:
         _trust_cache.popitem(last=False)
     return result
@@ -584,13 +584,15 @@ def _trust(
     trust: TrustStore,
     now: dt.datetime,
     served: bool,
-    so_far: Sequence[Finding],
-) -> tuple[list[Finding], bool, tuple[str, ...]]:
+    explained: frozenset[str],
+) -> _TrustResult:
+    """``explained``: codes already found (weak key or hash, dates) that account for a
+    refusal by the path builder."""
     if trust.contains(leaf.cert):
-        return [], True, (leaf.subject,)
+        return (), True, (leaf.subject,)
     if leaf.self_issued and _issued_by(leaf.cert, leaf.cert):
         return (
-            [finding("self-signed", "the certificate is self-signed", subject=leaf.subject)],
+            (finding("self-signed", "the certificate is self-signed", subject=leaf.subject),),
             False,
             (),
         )
@@ -611,26 +613,19 @@ def _trust(
         reason = _short(exc)
     else:
         path = tuple(name_text(c.subject) for c in built.chain)
-        return _order_findings(rest, built.chain, served), True, path
+        return tuple(_order_findings(rest, built.chain, served)), True, path
     outcome, last = _walk(leaf, rest, trust)
-    explained = {f.code for f in so_far} & _EXPLAINED
     if outcome == "anchored" and explained:
         # Signatures do reach a trusted root; the builder refused for what those findings
         # already say (it rejects weak algorithms and out-of-date CAs).
-        return [], True, ()
+        return (), True, ()
     if outcome == "missing-issuer" and last == leaf.cert:
-        return (
-            [
-                finding(
-                    "chain-incomplete",
-                    f"the issuer of {cert_info(last).subject} ({cert_info(last).issuer}) was not "
-                    "served and is not a trusted root",
-                    missing_issuer=cert_info(last).issuer,
-                )
-            ],
-            False,
-            (),
+        incomplete = finding(
+            "chain-incomplete",
+            f"the issuer of {leaf.subject} ({leaf.issuer}) was not served and is not a trusted root",
+            missing_issuer=leaf.issuer,
         )
+        return (incomplete,), False, ()
     top = cert_info(last)
     if outcome == "too-long":
         message = f"the chain is longer than {MAX_CHAIN_DEPTH} certificates"
@@ -645,7 +640,7 @@ def _trust(
         )
     else:
         message = f"path validation failed: {reason}"
-    return [finding("chain-untrusted", message, reason=reason, trust_store=trust.label)], False, ()
+    return (finding("chain-untrusted", message, reason=reason, trust_store=trust.label),), False, ()
 
 
 def _order_findings(
