@@ -87,17 +87,26 @@ class CertInfo:
             "sha256": self.sha256,
             "not_before": _iso(self.not_before),
             "not_after": _iso(self.not_after),
-            "dns_names": list(self.names.dns),
-            "srv_names": list(self.names.srv),
-            "xmpp_addrs": list(self.names.xmpp_addrs),
-            "eku": None if self.eku is None else [eku_name(o) for o in self.eku],
-            "key": self.key.describe(),
-            "signature": self.signature.algorithm,
+            **_request_facts(self.names, self.eku, self.key, self.signature),
             "crl_distribution_points": list(self.crl_urls),
         }
         if now is not None:
             out["days_left"] = days_left(self.not_after, now)
         return out
+
+
+def _request_facts(
+    names: PresentedNames, eku: tuple[str, ...] | None, key: KeyInfo, signature: SignatureInfo
+) -> dict[str, Any]:
+    """What a certificate and a CSR both say, in the summary schema's words."""
+    return {
+        "dns_names": list(names.dns),
+        "srv_names": list(names.srv),
+        "xmpp_addrs": list(names.xmpp_addrs),
+        "eku": None if eku is None else [eku_name(o) for o in eku],
+        "key": key.describe(),
+        "signature": signature.algorithm,
+    }
 
 
 def eku_name(oid: str) -> str:
@@ -250,12 +259,7 @@ class RequestInfo:
     def summary(self) -> dict[str, Any]:
         return {
             "subject": self.subject,
-            "dns_names": list(self.names.dns),
-            "srv_names": list(self.names.srv),
-            "xmpp_addrs": list(self.names.xmpp_addrs),
-            "eku": None if self.eku is None else [eku_name(o) for o in self.eku],
-            "key": self.key.describe(),
-            "signature": self.signature.algorithm,
+            **_request_facts(self.names, self.eku, self.key, self.signature),
         }
 
 
