@@ -30,12 +30,22 @@ lab: $(STAMP)
 	$(BIN)/fedscan lab
 
 N ?= 1000
-bench: $(STAMP)
+SSLYZE_VENV := .venv-sslyze
+SSLYZE_STAMP := $(SSLYZE_VENV)/.installed
+
+# sslyze in a venv of its own: it requires cryptography<47, and installed beside fedscan it
+# downgraded the cryptography that fedscan is tested and measured with.
+$(SSLYZE_STAMP):
+	test -x $(SSLYZE_VENV)/bin/python || $(PY) -m venv $(SSLYZE_VENV)
+	$(SSLYZE_VENV)/bin/python -m pip install --quiet 'sslyze>=6,<7'
+	touch $(SSLYZE_STAMP)
+
+bench: $(STAMP) $(SSLYZE_STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
-	$(BIN)/python -m bench --endpoints $(N)
+	$(BIN)/python -m bench --endpoints $(N) --sslyze-python $(SSLYZE_VENV)/bin/python
 
 corpus: $(STAMP)
 	$(BIN)/python test-certs/make_corpus.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(SSLYZE_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

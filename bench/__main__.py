@@ -38,6 +38,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="dead-peer run: fraction of endpoints that accept and never answer (0: skip)")
     p.add_argument("--dead-timeout", type=float, default=2.0, help="--timeout of the dead-peer run")
     p.add_argument("--no-sslyze", action="store_true", help="skip sslyze")
+    p.add_argument("--sslyze-python", type=Path, default=Path(".venv-sslyze/bin/python"),
+                   help="the interpreter of sslyze's own venv (made by `make bench`)")
     p.add_argument("--formats", default="jsonl,json", help="fedscan --format runs (the first is compared)")
     p.add_argument("--cert-dir", type=Path, default=DEFAULT_CERT_DIR)
     p.add_argument("--workdir", type=Path, default=None, help="keep outputs here (default: a temp dir)")
@@ -155,9 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             prints[f"fedscan {fmt}"] = fedscan_fingerprints(out, fmt)
 
         why_not = None if not args.no_sslyze else "skipped (--no-sslyze)"
-        why_not = why_not or sslyze_runner.available()
+        why_not = why_not or sslyze_runner.available(args.sslyze_python)
         if why_not is None:
-            cmds = sslyze_runner.commands(state["endpoints"], state["ca_file"], workdir)
+            cmds = sslyze_runner.commands(state["endpoints"], state["ca_file"], workdir,
+                                          args.sslyze_python)
             run, errs = measure_side_by_side("sslyze", cmds, lab_pid=lab.proc.pid)
             figures.add(run, n, b"".join(e for e in errs if b"Traceback" in e))
             prints["sslyze"] = sslyze_runner.fingerprints(workdir)

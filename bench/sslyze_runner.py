@@ -10,9 +10,8 @@ default ``--xmpp_to`` is the target's hostname), exactly what fedscan does.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-import sys
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,24 @@ from typing import Any
 BASE = ["--certinfo", "--mozilla_config=disable", "--quiet"]
 
 
-def available() -> str | None:
-    """None if sslyze can run here, else why not."""
-    if importlib.util.find_spec("sslyze") is None:
-        return "sslyze is not installed; pip install -e '.[bench]'"
+def available(python: Path) -> str | None:
+    """None if ``python`` can run sslyze, else why not.
+
+    sslyze lives in a venv of its own (``make bench`` makes ``.venv-sslyze``): sslyze 6
+    requires ``cryptography<47``, and installed beside fedscan it silently downgraded the
+    cryptography fedscan was measured with (50 -> 46) — and its nassl, the OpenSSL build it
+    ships, had no business in fedscan's environment either.
+    """
+    if not python.exists():
+        return f"{python} does not exist; `make bench` creates it"
+    probe = subprocess.run([str(python), "-c", "import sslyze"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        return f"{python} cannot import sslyze; `make bench` installs it"
     return None
 
 
-def commands(endpoints: Sequence[dict[str, Any]], ca_file: str, workdir: Path) -> list[list[str]]:
+def commands(endpoints: Sequence[dict[str, Any]], ca_file: str, workdir: Path,
+             python: Path) -> list[list[str]]:
     """The sslyze command lines (one per STARTTLS flavour) for ``endpoints``."""
     out = []
     for service, extra in (("sip-federation", []), ("xmpp-server", ["--starttls", "xmpp_server"])):
@@ -37,7 +46,7 @@ def commands(endpoints: Sequence[dict[str, Any]], ca_file: str, workdir: Path) -
         targets = workdir / f"sslyze-{service}.txt"
         targets.write_text("\n".join(lines) + "\n")
         out.append([
-            sys.executable, "-m", "sslyze", *BASE, *extra, f"--certinfo_ca_file={ca_file}",
+            str(python), "-m", "sslyze", *BASE, *extra, f"--certinfo_ca_file={ca_file}",
             f"--targets_in={targets}", f"--json_out={workdir / f'sslyze-{service}.json'}",
         ])
     return out
