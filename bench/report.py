@@ -57,6 +57,7 @@ class Figures:
     imports: dict[str, float] = field(default_factory=dict)
     dead: DeadRun | None = None
     handshakes: int = 0
+    stages: dict[str, float] = field(default_factory=dict)
 
     def add(self, run: Run, handshakes: int, stderr: bytes) -> None:
         self.runs.append(run)
@@ -78,6 +79,7 @@ class Figures:
             "sslyze_missing": self.sslyze_missing,
             "fingerprints": self.fingerprints,
             "imports_s": self.imports,
+            "stages_cpu_s": self.stages,
             "dead": None if self.dead is None else {**asdict(self.dead.run), "dead": self.dead.dead,
                                                     "timeout": self.dead.timeout,
                                                     "budget": self.dead.budget},
@@ -152,8 +154,37 @@ def render(f: Figures) -> str:
     for name, seconds in f.imports.items():
         verdict = "meets" if seconds < IMPORT_TARGET else "MISSES"
         lines.append(f"imports, {name}: {seconds:.3f} s ({verdict} < {IMPORT_TARGET} s)")
+    lines += render_stages(f)
     lines.append(f"lab: ready in {f.lab_startup:.1f} s; its CPU (last column) runs on the same "
                  f"{f.machine['cpus']} cores as the tool measured")
     for name, text in f.errors.items():
         lines.append(f"stderr of {name}: {text.splitlines()[-1][:300]}")
     return "\n".join(lines)
+
+
+def render_stages(f: Figures) -> list[str]:
+    """fedscan's CPU by stage, and what the 1.3 x target leaves for everything but handshakes."""
+    st, fed, floor = f.stages, f.named("fedscan"), f.named("floor")
+    if not st or fed is None:
+        return []
+    parts = st["imports"] + st["dns"] + st["handshakes"] + st["verification"]
+    lines = [
+        "",
+        "fedscan CPU by stage (each stage alone in one process, min of the runs; bench/stages.py):",
+        f"  start-up imports          {st['imports']:6.2f} s",
+        f"  DNS discovery             {st['dns']:6.2f} s  ({st['questions']:.0f} questions, "
+        f"{st['dns'] / max(st['questions'], 1) * 1e6:.0f} us each)",
+        f"  handshakes                {st['handshakes']:6.2f} s  ({st['endpoints']:.0f} endpoints; "
+        f"the floor's same handshakes in-process: {st['floor_handshakes']:.2f} s)",
+        f"  verification              {st['verification']:6.2f} s  ({st['chains']:.0f} chains, "
+        f"{st['distinct_leaves']:.0f} distinct leaves)",
+        f"  rest of the full run      {max(fed.cpu - parts, 0.0):6.2f} s  (full run {fed.cpu:.2f} s "
+        "CPU minus the above: scheduling, results, JSON)",
+    ]
+    if floor is not None:
+        allowed = FLOOR_RATIO_TARGET * floor.wall
+        lines.append(
+            f"  the {FLOOR_RATIO_TARGET} x target allows {allowed:.2f} s of wall; fedscan is CPU-bound, "
+            f"so its CPU must fit in it: handshakes and imports alone take "
+            f"{st['handshakes'] + st['imports']:.2f} s")
+    return lines
