@@ -77,6 +77,8 @@ def check_config(
 ) -> None:
     """Validate a config file without scanning; one summary line when it is valid."""
     config = _load(file)
+    if config.scan.ca_file is not None:
+        load_trust(config.scan.ca_file)  # the run that needs it is at 3 a.m.: fail now instead
     print(config.summary(parse_now(at).astimezone(dt.UTC).date()))
 
 
@@ -135,15 +137,18 @@ def _monitor(
     report, suppressed = apply_suppressions(raw, config.suppressions(), now.astimezone(dt.UTC).date())
     result = MonitorResult(report, suppressed, config_source=str(config_file), duration=duration)
     if history is not None:
-        previous = hist.read_last(history)
-        current = hist.snapshot(report)
-        result.changes = hist.diff(previous.snapshot, current)
-        result.previous_at = previous.snapshot.at if previous.snapshot else None
-        result.history_problem = previous.problem
-        if previous.problem:
-            sys.stderr.write(f"fedscan: warning: {previous.problem}\n")
         try:
-            hist.append(history, current)
+            with hist.locked(history):  # read, diff and append as one step against other runs
+                previous = hist.read_last(history)
+                current = hist.snapshot(report)
+                result.changes = hist.diff(previous.snapshot, current)
+                result.previous_at = previous.snapshot.at if previous.snapshot else None
+                result.history_problem = previous.problem
+                if previous.problem:
+                    sys.stderr.write(f"fedscan: warning: {previous.problem}\n")
+                hist.append(history, current)
+        except hist.HistoryLocked as exc:
+            raise UserError(str(exc)) from None
         except OSError as exc:
             raise UserError(f"history {history}: cannot write: {exc.strerror or exc}") from None
     if prometheus_textfile is not None:

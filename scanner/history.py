@@ -14,14 +14,21 @@ Theory of this module
   can only damage the last line. A damaged last line is reported in one line and treated as
   "no previous run"; it never stops the monitoring run, and the next line starts on a line of
   its own.
+* Two runs on one history file (cron's, and an administrator's by hand) must not both diff
+  against the same previous line and both append: :func:`locked` holds an exclusive advisory
+  lock (``flock``) on the file from reading the last line to appending the new one, so the
+  second run compares with the first. The scans themselves run unlocked; the critical section
+  is milliseconds, and a lock still held after :data:`LOCK_TIMEOUT` is an error, not a hang.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +37,43 @@ from scanner.results import EndpointResult, ScanReport, iso
 
 HISTORY_VERSION = 1
 _TAIL_BLOCK = 64 * 1024
+LOCK_TIMEOUT = 30.0  # seconds; a run holds the lock for milliseconds
+_LOCK_POLL = 0.05
+
+
+class HistoryLocked(OSError):
+    """Another run has held the history file's lock for longer than :data:`LOCK_TIMEOUT`."""
+
+
+@contextlib.contextmanager
+def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` body.
+
+    Raises :class:`HistoryLocked` after ``timeout`` seconds (default :data:`LOCK_TIMEOUT`),
+    ``OSError`` if the file cannot be opened. Where ``fcntl`` does not exist (Windows) the
+    body runs unlocked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    wait = LOCK_TIMEOUT if timeout is None else timeout
+    limit = time.monotonic() + wait
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= limit:
+                    raise HistoryLocked(f"history {path}: still locked by another fedscan run "
+                                        f"after {wait:g} s") from None
+                time.sleep(_LOCK_POLL)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,25 @@ def test_check_config_error_is_one_line_exit_3(tmp_path: Path, capsys: pytest.Ca
     )
 
 
+@pytest.mark.parametrize(("content", "expected"), [
+    (None, "fedscan.toml: scan.ca_file: {path}: no such file"),
+    (b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+     "CA file {path} holds no usable certificate"),
+])
+def test_check_config_opens_the_ca_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        content: bytes | None, expected: str) -> None:
+    ca = tmp_path / "roots.pem"
+    if content is not None:
+        ca.write_bytes(content)
+    path = tmp_path / "fedscan.toml"
+    path.write_text('[deployment]\nsip_domains = ["contoso.com"]\n'
+                    '[scan]\nca_file = "roots.pem"\n[[partner]]\ndomain = "a.com"\n')
+    assert run(["check-config", str(path)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("fedscan: error: " + expected.format(path=ca))
+    assert err.count("\n") == 1
+
+
 def _err(data: dict[str, Any]) -> str:
     with pytest.raises(ConfigError) as info:
         parse_config(data, "f.toml")

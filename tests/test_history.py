@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from scanner import history
 from scanner.cli import run
 from scanner.findings import finding
-from scanner.history import Snapshot, append, diff, read_last, snapshot
+from scanner.history import HistoryLocked, Snapshot, append, diff, locked, read_last, snapshot
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
 from scanner.lab.zones import XMPPS, default_world
@@ -100,6 +103,44 @@ def test_corrupt_history_does_not_stop_a_monitor_run(
         "treating as no previous run\n"
     )
     assert read_last(hist).snapshot is not None
+
+
+def test_a_run_waits_for_the_lock_and_then_diffs_against_the_run_that_held_it(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    first = snapshot(report(domain("a.test", endpoint("a.test", []))))
+    second = snapshot(report(domain("a.test", endpoint("a.test", [finding("expired", "x")]))))
+    append(path, first)
+    holding = threading.Event()
+
+    def other_run() -> None:  # read, think for a while, append: all under the lock
+        with locked(path):
+            holding.set()
+            time.sleep(0.3)
+            append(path, second)
+
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    holding.wait(5)
+    with locked(path, timeout=5):
+        seen = read_last(path).snapshot
+    thread.join()
+    assert seen == second  # not `first`: the two runs did not both diff against the same line
+
+
+def test_a_lock_held_too_long_is_one_line_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lab: LabInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = write_config(tmp_path / "fedscan.toml", lab, '[[partner]]\ndomain = "contoso.test"\n')
+    hist = tmp_path / "h.jsonl"
+    monkeypatch.setattr(history, "LOCK_TIMEOUT", 0.2)
+    with locked(hist, timeout=1):
+        with pytest.raises(HistoryLocked), locked(hist, timeout=0.1):
+            pass
+        assert run(["monitor", "--config", str(cfg), *AT, "--history", str(hist)]) == 3
+    assert capsys.readouterr().err == (
+        f"fedscan: error: history {hist}: still locked by another fedscan run after 0.2 s\n"
+    )
+    assert hist.read_text() == ""  # nothing appended by the run that gave up
 
 
 def test_two_lab_runs_report_the_replaced_certificate_first(
