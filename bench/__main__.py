@@ -21,7 +21,7 @@ from typing import Any
 
 from bench import report, sslyze_runner
 from bench.lab import DEFAULT_CERT_DIR, raise_fd_limit
-from bench.measure import measure, measure_side_by_side
+from bench.measure import Run, measure, measure_side_by_side
 
 AT = "2030-01-01T00:00:00Z"  # the corpus' reference time
 LIVE_NET = "127.78.0"
@@ -41,6 +41,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--sslyze-python", type=Path, default=Path(".venv-sslyze/bin/python"),
                    help="the interpreter of sslyze's own venv (made by `make bench`)")
     p.add_argument("--formats", default="jsonl,json", help="fedscan --format runs (the first is compared)")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs of the floor and of each fedscan format (the median is reported)")
     p.add_argument("--stage-runs", type=int, default=3,
                    help="runs of the per-stage CPU breakdown (the minimum is shown; 0: skip)")
     p.add_argument("--cert-dir", type=Path, default=DEFAULT_CERT_DIR)
@@ -162,21 +164,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         # untimed warm-up: bytecode caches, page cache, the lab's first accepts
         subprocess.run([sys.executable, "-m", "scanner", "--help"], capture_output=True, check=False)
 
+        # Each tool `--repeat` times, in interleaved rounds (floor, jsonl, json, floor, ...), so
+        # a noisy neighbour hits all of them; the run with the median wall time is reported.
         floor_out = workdir / "floor.json"
-        run, err = measure("floor", [sys.executable, "-m", "bench.floor", str(targets_file), str(floor_out),
-                                     "--concurrency", str(args.concurrency), "--timeout", str(args.timeout)],
-                           lab_pid=lab.proc.pid)
-        figures.add(run, n, err)
-        prints = {"floor": json.loads(floor_out.read_text())}
-
+        jobs: list[tuple[str, list[str], Path, bool]] = [
+            ("floor", [sys.executable, "-m", "bench.floor", str(targets_file), str(floor_out),
+                       "--concurrency", str(args.concurrency), "--timeout", str(args.timeout)],
+             floor_out, False)]
         for fmt in formats:
-            out = workdir / f"fedscan.{fmt}"
-            with out.open("wb") as fh:
-                run, err = measure(f"fedscan --format {fmt}",
-                                   fedscan_argv(domains_file, state, fmt, args.concurrency, args.timeout),
-                                   lab_pid=lab.proc.pid, stdout=fh)
+            jobs.append((f"fedscan --format {fmt}",
+                         fedscan_argv(domains_file, state, fmt, args.concurrency, args.timeout),
+                         workdir / f"fedscan.{fmt}", True))
+        samples: dict[str, list[tuple[Run, bytes]]] = {name: [] for name, *_ in jobs}
+        for _ in range(max(args.repeat, 1)):
+            for name, argv, out, to_stdout in jobs:
+                if to_stdout:
+                    with out.open("wb") as fh:
+                        result = measure(name, argv, lab_pid=lab.proc.pid, stdout=fh)
+                else:
+                    result = measure(name, argv, lab_pid=lab.proc.pid)
+                samples[name].append(result)
+        for name, runs in samples.items():
+            ordered = sorted(runs, key=lambda r: r[0].wall)
+            run, err = ordered[len(ordered) // 2]
             figures.add(run, n, err)
-            prints[f"fedscan {fmt}"] = fedscan_fingerprints(out, fmt)
+            figures.samples[name] = [r.wall for r, _ in runs]
+        prints = {"floor": json.loads(floor_out.read_text())}
+        for fmt in formats:
+            prints[f"fedscan {fmt}"] = fedscan_fingerprints(workdir / f"fedscan.{fmt}", fmt)
 
         why_not = None if not args.no_sslyze else "skipped (--no-sslyze)"
         why_not = why_not or sslyze_runner.available(args.sslyze_python)

@@ -58,6 +58,7 @@ class Figures:
     dead: DeadRun | None = None
     handshakes: int = 0
     stages: dict[str, float] = field(default_factory=dict)
+    samples: dict[str, list[float]] = field(default_factory=dict)  # wall of every repeat
 
     def add(self, run: Run, handshakes: int, stderr: bytes) -> None:
         self.runs.append(run)
@@ -80,6 +81,7 @@ class Figures:
             "fingerprints": self.fingerprints,
             "imports_s": self.imports,
             "stages_cpu_s": self.stages,
+            "wall_samples_s": self.samples,
             "dead": None if self.dead is None else {**asdict(self.dead.run), "dead": self.dead.dead,
                                                     "timeout": self.dead.timeout,
                                                     "budget": self.dead.budget},
@@ -126,6 +128,9 @@ def render(f: Figures) -> str:
     if f.dead is not None:
         lines.append(_row(f.dead.run, n))
     lines.append("")
+    if any(len(v) > 1 for v in f.samples.values()):
+        walls = "; ".join(f"{name} {' '.join(f'{w:.2f}' for w in v)}" for name, v in f.samples.items())
+        lines.append(f"median of {max(len(v) for v in f.samples.values())} runs each (wall s: {walls})")
     floor, fed, sslyze = f.named("floor"), f.named("fedscan"), f.named("sslyze")
     if floor and fed:
         ratio = fed.wall / floor.wall
