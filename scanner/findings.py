@@ -245,6 +245,12 @@ CODES: Mapping[str, CodeInfo] = _codes(
              "Check the service; a proxy or IPS may be holding the connection."),
     CodeInfo("tls-handshake-failed", C, "connection", "The TLS handshake failed (the alert is given).",
              "Check the TLS configuration of the listener."),
+    CodeInfo("tls-name-unrecognized", C, "connection",
+             "The server ended the handshake with the unrecognized_name alert: it has no "
+             "certificate for the name fedscan asked for (SNI), which is the name federation "
+             "peers ask for (the SRV target for SIP, the XMPP domain for XMPP).",
+             "Bind a certificate covering that name to the listener, or make it the "
+             "listener's default certificate."),
     CodeInfo("tls-legacy-only", C, "connection",
              "The best TLS version the server negotiates is below TLS 1.2; Microsoft 365 and "
              "current peers refuse it.",

@@ -464,6 +464,11 @@ class _Attempt:
             name = alert or reason
             if _is_client_cert_alert(name):
                 return _client_cert_required(name or "")
+        if alert == "unrecognized_name":
+            sni = self.target.sni
+            return finding("tls-name-unrecognized",
+                           f"the server does not recognise the name {sni} (TLS alert unrecognized_name)",
+                           alert=alert, sni=sni)
         cause = exc.__cause__ if exc.__cause__ is not None else exc
         rec = self.recorder
         head, count = (rec.head, rec.since_mark) if rec is not None else (b"", 0)

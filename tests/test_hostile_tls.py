@@ -200,6 +200,16 @@ def test_handshake_failure_alert(hostile_scan: HostileScan, hostile_lab: LabInfo
     assert f["message"] == "TLS handshake failed: the server sent the alert handshake_failure"
 
 
+def test_unrecognized_name_says_which_name(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
+    case = CASES["unknown-name"]
+    endpoint = check_case(hostile_scan, hostile_lab, case)
+    f = finding_of(endpoint, "tls-name-unrecognized")
+    sni = f"sip.{case.domain}"  # SIP peers name the SRV target
+    assert f["severity"] == "critical"
+    assert f["details"] == {"alert": "unrecognized_name", "sni": sni}
+    assert f["message"] == f"the server does not recognise the name {sni} (TLS alert unrecognized_name)"
+
+
 def test_client_certificate_required(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
     endpoint = check_case(hostile_scan, hostile_lab, CASES["mutual-tls"])
     assert finding_of(endpoint, "client-certificate-required")["severity"] == "warning"

@@ -51,6 +51,7 @@ PROSODY = shutil.which("prosody")
 @dataclass(frozen=True)
 class Prosody:
     port: int
+    direct_port: int  # XEP-0368 direct TLS s2s
     workdir: Path
     process: subprocess.Popen[bytes]
 
@@ -72,7 +73,7 @@ def _free_port() -> int:
         return port
 
 
-def _write_config(workdir: Path, port: int) -> Path:
+def _write_config(workdir: Path, port: int, direct_port: int) -> Path:
     certs = workdir / "certs"
     certs.mkdir(mode=0o700)
     (workdir / "data").mkdir(mode=0o750)
@@ -84,7 +85,8 @@ def _write_config(workdir: Path, port: int) -> Path:
     key.chmod(0o600)  # prosody (via LuaSec/OpenSSL) reads it as its own user: root in CI
     template = string.Template(CONFIG_TEMPLATE.read_text())
     config = workdir / "prosody.cfg.lua"
-    config.write_text(template.substitute(workdir=str(workdir), s2s_port=port))
+    config.write_text(template.substitute(workdir=str(workdir), s2s_port=port,
+                                          s2s_direct_port=direct_port))
     return config
 
 
@@ -107,8 +109,10 @@ def _wait_until_listening(server: Prosody) -> None:
             pytest.fail(f"prosody exited with status {server.process.returncode} before listening\n"
                         f"{server.log_tail()}")
         try:
-            with socket.create_connection((LOOPBACK, server.port), timeout=0.5):
-                return
+            for port in (server.port, server.direct_port):
+                with socket.create_connection((LOOPBACK, port), timeout=0.5):
+                    pass
+            return
         except OSError:
             time.sleep(0.1)
     pytest.fail(f"prosody did not listen on {LOOPBACK}:{server.port} within {START_SECONDS} s\n"
@@ -121,15 +125,17 @@ def prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prosody]:
         pytest.skip("the prosody binary is not installed (.ci/run installs Debian's prosody)")
     workdir = tmp_path_factory.mktemp("prosody")
     workdir.chmod(0o700)
-    port = _free_port()
-    config = _write_config(workdir, port)
+    port, direct_port = _free_port(), _free_port()
+    while direct_port == port:
+        direct_port = _free_port()
+    config = _write_config(workdir, port, direct_port)
     with (workdir / "console.log").open("wb") as console:
         # -F: foreground, so that this process *is* prosody and can be stopped by its pid.
         process = subprocess.Popen(
             [PROSODY, "-F", "--config", str(config)], cwd=workdir, stdin=subprocess.DEVNULL,
             stdout=console, stderr=subprocess.STDOUT, env={**os.environ, "HOME": str(workdir)},
         )
-    server = Prosody(port, workdir, process)
+    server = Prosody(port, direct_port, workdir, process)
     try:
         _wait_until_listening(server)
         yield server
@@ -198,3 +204,26 @@ async def test_prosody_rejects_unknown_host(prosody: Prosody) -> None:
     assert result.chain == ()
     assert result.tls is None
     assert result.xmpp_features == ()
+
+
+def _direct_target(server: Prosody, xmpp_domain: str) -> Target:
+    return Target(service="xmpps-server", host=DOMAIN, port=server.direct_port, address=LOOPBACK,
+                  xmpp_domain=xmpp_domain)
+
+
+async def test_direct_tls_handshake_with_prosody(prosody: Prosody) -> None:
+    result = await handshake(_direct_target(prosody, DOMAIN), timeout=HANDSHAKE_SECONDS,
+                             from_domain=FROM_DOMAIN)
+    assert result.failure is None, _describe(result, prosody)
+    assert result.chain[0] == _edge_leaf_der()
+    assert result.xmpp_features == ()  # TLS first: no STARTTLS negotiation
+
+
+async def test_direct_tls_unknown_name_is_tls_name_unrecognized(prosody: Prosody) -> None:
+    # On the direct TLS port prosody picks the certificate by SNI, and for a name it does not
+    # serve it ends the handshake with the unrecognized_name alert.
+    result = await handshake(_direct_target(prosody, "unknown.test"), timeout=HANDSHAKE_SECONDS,
+                             from_domain=FROM_DOMAIN)
+    assert result.failure is not None, _describe(result, prosody)
+    assert result.failure.code == "tls-name-unrecognized", _describe(result, prosody)
+    assert result.failure.details == {"alert": "unrecognized_name", "sni": "unknown.test"}

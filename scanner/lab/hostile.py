@@ -176,12 +176,14 @@ class Scripted(Behaviour):
 
 
 class TlsSettings(Behaviour):
-    """A server that differs only in its TLS settings: legacy-only, or demanding mutual TLS."""
+    """A server that differs only in its TLS settings: legacy-only, demanding mutual TLS, or
+    refusing the name asked for (SNI) with an unrecognized_name alert."""
 
     def __init__(self, *, maximum: ssl.TLSVersion | None = None,
-                 require_client_cert: bool = False) -> None:
+                 require_client_cert: bool = False, reject_sni: bool = False) -> None:
         self.maximum = maximum
         self.require_client_cert = require_client_cert
+        self.reject_sni = reject_sni
 
     def configure_tls(self, ctx: ssl.SSLContext) -> None:
         if self.maximum is not None:
@@ -193,6 +195,8 @@ class TlsSettings(Behaviour):
                     ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
         if self.require_client_cert:
             ctx.verify_mode = ssl.CERT_REQUIRED
+        if self.reject_sni:  # a virtual host with no certificate for the name asked
+            ctx.sni_callback = lambda _obj, _name, _ctx: ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
 
 
 class FakeTls12Certificate(Behaviour):
@@ -452,6 +456,8 @@ def hostile_cases(pki: HostilePki | None = None) -> tuple[Case, ...]:
              cert="big"),
         Case("bad-der", "sip", "serves a certificate that is not valid DER",
              ("certificate-unparseable", "tls-handshake-failed"), FakeTls12Certificate([bad_der])),
+        Case("unknown-name", "sip", "has no certificate for the name asked (SNI): unrecognized_name",
+             ("tls-name-unrecognized",), TlsSettings(reject_sni=True)),
         Case("tls10", "sip", "speaks TLS 1.0 only", ("tls-legacy-only",),
              TlsSettings(maximum=ssl.TLSVersion.TLSv1)),
         Case("garbage-xmpps", "xmpps", "garbage on the XEP-0368 direct TLS port",
