@@ -2,6 +2,7 @@
 
 Stages, one module each: :mod:`bench.lab` (the lab, in its own process), :mod:`bench.floor`
 (the minimal trio + ssl handshaker), :mod:`bench.sslyze_runner` (sslyze's CLI, certinfo only),
-:mod:`bench.measure` (a child process's wall time, CPU and peak RSS) and :mod:`bench.__main__`
-(the run and its report).
+:mod:`bench.measure` (a child process's wall time, CPU and peak RSS), :mod:`bench.stages`
+(fedscan's CPU stage by stage, in one process), :mod:`bench.report` (the figures and their
+rendering) and :mod:`bench.__main__` (the run).
 """
