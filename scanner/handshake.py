@@ -60,6 +60,7 @@ LEGACY_VERSIONS: Final = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
 
 # TLS wire constants (RFC 8446 / 5246) as seen by SSLContext._msg_callback.
 _CT_ALERT: Final = 21
+_ALERT_FATAL: Final = 2
 _CT_HANDSHAKE: Final = 22
 _HS_CERTIFICATE: Final = 11
 _HS_CERTIFICATE_REQUEST: Final = 13
@@ -179,7 +180,12 @@ class _WireLog:
         included (decrypted in TLS 1.3); alerts as ``level, description``."""
         reading = direction == "read"
         if content_type == _CT_ALERT and reading and len(data) >= 2:
-            self.alert = _ALERT_NAMES.get(data[1], f"alert-{data[1]}")
+            name = _ALERT_NAMES.get(data[1], f"alert-{data[1]}")
+            # A warning (level 1) does not end a handshake (RFC 5246 7.2; servers send
+            # unrecognized_name as one and carry on), so it must not become the reason a
+            # handshake that failed later is given; close_notify is the exception.
+            if data[0] == _ALERT_FATAL or name == "close_notify":
+                self.alert = name
         if content_type != _CT_HANDSHAKE:
             return
         if reading and msg_type == _HS_NEW_SESSION_TICKET:

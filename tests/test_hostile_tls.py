@@ -210,6 +210,15 @@ def test_unrecognized_name_says_which_name(hostile_scan: HostileScan, hostile_la
     assert f["message"] == f"the server does not recognise the name {sni} (TLS alert unrecognized_name)"
 
 
+def test_a_warning_alert_is_not_the_reason_a_handshake_failed(
+    hostile_scan: HostileScan, hostile_lab: LabInfo
+) -> None:
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["warning-alert"])
+    f = finding_of(endpoint, "tls-handshake-failed")
+    assert f["details"]["alert"] is None  # the warning unrecognized_name is not blamed
+    assert "unrecognized_name" not in f["message"]
+
+
 def test_client_certificate_required(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
     endpoint = check_case(hostile_scan, hostile_lab, CASES["mutual-tls"])
     assert finding_of(endpoint, "client-certificate-required")["severity"] == "warning"

@@ -106,6 +106,8 @@ def server_hello_tls12() -> bytes:
 
 
 HANDSHAKE_FAILURE_ALERT: Final = tls_record(21, b"\x02\x28")  # fatal, handshake_failure
+# warning-level unrecognized_name (which does not end a handshake), then bytes that are no TLS
+WARNING_THEN_GARBAGE: Final = tls_record(21, b"\x01\x70") + b"\x00" * 16
 
 
 # --- TCP misbehaviour --------------------------------------------------------------------------------
@@ -458,6 +460,8 @@ def hostile_cases(pki: HostilePki | None = None) -> tuple[Case, ...]:
              ("certificate-unparseable", "tls-handshake-failed"), FakeTls12Certificate([bad_der])),
         Case("unknown-name", "sip", "has no certificate for the name asked (SNI): unrecognized_name",
              ("tls-name-unrecognized",), TlsSettings(reject_sni=True)),
+        Case("warning-alert", "sip", "a warning-level unrecognized_name, then garbage",
+             ("tls-handshake-failed",), Scripted(WARNING_THEN_GARBAGE)),
         Case("tls10", "sip", "speaks TLS 1.0 only", ("tls-legacy-only",),
              TlsSettings(maximum=ssl.TLSVersion.TLSv1)),
         Case("garbage-xmpps", "xmpps", "garbage on the XEP-0368 direct TLS port",
