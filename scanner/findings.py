@@ -262,6 +262,10 @@ CODES: Mapping[str, CodeInfo] = _codes(
     CodeInfo("starttls-not-offered", C, "connection",
              "The XMPP server's stream features do not offer STARTTLS.",
              "Enable TLS for server-to-server connections."),
+    CodeInfo("starttls-optional", INF, "connection",
+             "The XMPP server offers STARTTLS without <required/>: a peer that does not ask for "
+             "TLS may federate with it in plaintext (RFC 7590 asks servers to require TLS).",
+             "Make TLS mandatory for server-to-server streams."),
     CodeInfo("starttls-refused", C, "connection", "The XMPP server answered <starttls/> with <failure/>.",
              "Check the server's TLS certificate configuration."),
     CodeInfo("stream-error", C, "connection", "The XMPP server closed the stream with an error.",

@@ -127,6 +127,7 @@ class HandshakeResult:
     failure: Finding | None  # None when the handshake completed on a current TLS version
     timings: Mapping[str, float]  # seconds: "connect", "starttls" (xmpp), "tls", "total"
     xmpp_features: tuple[str, ...] = ()
+    starttls_required: bool | None = None  # XMPP STARTTLS only: did the features say <required/>
 
 
 # --- the wire observer ----------------------------------------------------------------------------
@@ -334,6 +335,7 @@ class _Attempt:
     chain: tuple[bytes, ...] = ()
     failure: Finding | None = None
     features: tuple[str, ...] = ()
+    starttls_required: bool | None = None
     timings: dict[str, float] = field(default_factory=dict)
     _mark: float = 0.0
 
@@ -377,6 +379,7 @@ class _Attempt:
                 return
             if isinstance(event, Features):
                 self.features = event.names
+                self.starttls_required = event.starttls_required
                 if not event.starttls:
                     raise _Failed(finding("starttls-not-offered",
                                           f"{domain}: stream features do not offer STARTTLS",
@@ -498,7 +501,8 @@ class _Attempt:
     def result(self) -> HandshakeResult:
         return HandshakeResult(chain=self.chain, tls=self.tls, failure=self.failure,
                                timings=MappingProxyType(dict(self.timings)),
-                               xmpp_features=self.features)
+                               xmpp_features=self.features,
+                               starttls_required=self.starttls_required)
 
 
 # --- helpers ------------------------------------------------------------------------------------------

@@ -195,6 +195,11 @@ class Scan:
 
     def _judge(self, endpoint: Endpoint, shake: HandshakeResult) -> EndpointResult:
         findings: list[Finding] = [shake.failure] if shake.failure else []
+        if shake.starttls_required is False and shake.failure is None:
+            domain = endpoint.xmpp_domain or endpoint.domain
+            findings.append(finding("starttls-optional",
+                                    f"{domain}: STARTTLS is offered but not required",
+                                    features=list(shake.xmpp_features)))
         if not shake.chain:
             return EndpointResult(
                 endpoint, tuple(findings), shake.tls, None, (), (), dict(shake.timings),

@@ -53,6 +53,18 @@ def test_features_without_starttls(hostile_scan: HostileScan, hostile_lab: LabIn
     assert endpoint["xmpp_features"] == ["{urn:xmpp:features:dialback}dialback"]
 
 
+def test_starttls_offered_but_not_required_is_info(hostile_scan: HostileScan,
+                                                    hostile_lab: LabInfo) -> None:
+    endpoint = xmpp_case(hostile_scan, hostile_lab, "starttls-optional")
+    (f,) = endpoint["findings"]
+    assert f["severity"] == "info"
+    assert f["message"] == "starttls-optional.hostile.test: STARTTLS is offered but not required"
+    assert f["details"]["features"] == ["{urn:ietf:params:xml:ns:xmpp-tls}starttls",
+                                        "{urn:xmpp:features:dialback}dialback"]
+    assert endpoint["tls"] is not None and endpoint["certificate"] is not None  # TLS went ahead
+    assert hostile_scan.domain("starttls-optional.hostile.test")["status"] == "OK"
+
+
 def test_starttls_answered_with_failure(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:
     xmpp_case(hostile_scan, hostile_lab, "starttls-failure")
 

@@ -169,6 +169,7 @@ async def test_starttls_handshake_with_prosody(prosody: Prosody) -> None:
     assert result.tls.version in {"TLSv1.2", "TLSv1.3"}
     # Prosody 0.12 offers STARTTLS (<required/> under s2s_require_encryption) and dialback.
     assert STARTTLS in result.xmpp_features
+    assert result.starttls_required is True
     assert DIALBACK in result.xmpp_features
     # mod_tls asks every s2s peer for a certificate (verify = { "peer", "client_once" }) but
     # does not insist: without one it falls back to dialback, so the handshake completes.

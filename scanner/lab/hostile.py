@@ -285,6 +285,8 @@ SIP_RESPONSE: Final = (b"SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/TCP 0.0.0.0\r\n
                        b"Content-Length: 0\r\n\r\n")
 HTTP_RESPONSE: Final = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 NO_STARTTLS: Final = b"<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>"
+OPTIONAL_STARTTLS: Final = (b"<stream:features><starttls xmlns='" + TLS_NS.encode() + b"'/>"
+                            b"<dialback xmlns='urn:xmpp:features:dialback'/></stream:features>")
 
 
 def stream_error_reply(condition: str, text: str) -> bytes:
@@ -469,6 +471,8 @@ def hostile_cases(pki: HostilePki | None = None) -> tuple[Case, ...]:
         # XMPP
         Case("no-starttls", "xmpp", "stream features without STARTTLS", ("starttls-not-offered",),
              Features(NO_STARTTLS)),
+        Case("starttls-optional", "xmpp", "offers STARTTLS without <required/>",
+             ("starttls-optional",), Features(OPTIONAL_STARTTLS)),
         Case("starttls-failure", "xmpp", "answers <starttls/> with <failure/>",
              ("starttls-refused",), RefuseStartTls()),
         Case("host-unknown", "xmpp", "does not serve the domain: <host-unknown/>",
