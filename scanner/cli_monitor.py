@@ -124,7 +124,6 @@ def _monitor(
     ca_file: Path | None,
     at: str | None,
 ) -> int:
-    from scanner import history as hist
     from scanner import nagios, prometheus
     from scanner.monitor import MonitorResult, apply_suppressions, render_text, scan_config
 
@@ -137,20 +136,9 @@ def _monitor(
     report, suppressed = apply_suppressions(raw, config.suppressions(), now.astimezone(dt.UTC).date())
     result = MonitorResult(report, suppressed, config_source=str(config_file), duration=duration)
     if history is not None:
-        try:
-            with hist.locked(history):  # read, diff and append as one step against other runs
-                previous = hist.read_last(history)
-                current = hist.snapshot(report)
-                result.changes = hist.diff(previous.snapshot, current)
-                result.previous_at = previous.snapshot.at if previous.snapshot else None
-                result.history_problem = previous.problem
-                if previous.problem:
-                    sys.stderr.write(f"fedscan: warning: {previous.problem}\n")
-                hist.append(history, current)
-        except hist.HistoryLocked as exc:
-            raise UserError(str(exc)) from None
-        except OSError as exc:
-            raise UserError(f"history {history}: cannot write: {exc.strerror or exc}") from None
+        result.history_problem = _record_history(history, report, result)
+        if result.history_problem:
+            sys.stderr.write(f"fedscan: warning: {result.history_problem}\n")
     if prometheus_textfile is not None:
         try:
             prometheus.write_textfile(prometheus_textfile, prometheus.render(result))
@@ -164,6 +152,32 @@ def _monitor(
     else:
         sys.stdout.write(render_text(result, verbose=verbose))
     return int(result.status)
+
+
+def _record_history(path: Path, report: Any, result: Any) -> str | None:
+    """Compare with the last recorded run and append this one, as one step under the file's
+    lock; returns the one-line problem to warn about (the run goes on), if any."""
+    from scanner import history as hist
+
+    current = hist.snapshot(report)
+    try:
+        with hist.locked(path) as unlocked:
+            previous = hist.read_last(path)
+            if hist.newer_recorded(previous.snapshot, current):
+                assert previous.snapshot is not None
+                return (f"history {path}: a run that started later ({previous.snapshot.started}) "
+                        "is already recorded; this run is not compared with it nor recorded")
+            result.changes = hist.diff(previous.snapshot, current)
+            result.previous_at = previous.snapshot.at if previous.snapshot else None
+            try:
+                hist.append(path, current)
+            except OSError as exc:
+                raise UserError(f"history {path}: cannot write: {exc.strerror or exc}") from None
+            return previous.problem or unlocked
+    except hist.HistoryLocked as exc:
+        return f"{exc}; this run is not compared nor recorded"
+    except OSError as exc:
+        raise UserError(f"history {path}: cannot write: {exc.strerror or exc}") from None
 
 
 @app.command()

@@ -18,7 +18,10 @@ Theory of this module
   against the same previous line and both append: :func:`locked` holds an exclusive advisory
   lock (``flock``) on the file from reading the last line to appending the new one, so the
   second run compares with the first. The scans themselves run unlocked; the critical section
-  is milliseconds, and a lock still held after :data:`LOCK_TIMEOUT` is an error, not a hang.
+  is milliseconds. A run that started *before* the last recorded one (they overlapped, and the
+  later one finished first) neither compares nor appends (:func:`newer_recorded`): its
+  changes would all be backwards. Like a damaged file, a lock held past :data:`LOCK_TIMEOUT`
+  or a file system that cannot lock is one warning: the run's report and metrics go out.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -41,27 +45,30 @@ LOCK_TIMEOUT = 30.0  # seconds; a run holds the lock for milliseconds
 _LOCK_POLL = 0.05
 
 
-class HistoryLocked(OSError):
+class HistoryLocked(Exception):
     """Another run has held the history file's lock for longer than :data:`LOCK_TIMEOUT`."""
 
 
 @contextlib.contextmanager
-def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
+def locked(path: Path, timeout: float | None = None) -> Iterator[str | None]:
     """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` body.
 
-    Raises :class:`HistoryLocked` after ``timeout`` seconds (default :data:`LOCK_TIMEOUT`),
-    ``OSError`` if the file cannot be opened. Where ``fcntl`` does not exist (Windows) the
-    body runs unlocked.
+    Yields None when the lock is held, or one line saying why the body runs unlocked: no
+    ``fcntl`` (Windows), or a file system that refuses locks (NFSv3 without lockd, some
+    FUSE/SMB mounts) — a history without a lock is still better than none. Raises
+    :class:`HistoryLocked` after ``timeout`` seconds (default :data:`LOCK_TIMEOUT`) and
+    ``OSError`` if the file cannot be opened.
     """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX
-        yield
+    if sys.platform == "win32":  # pragma: no cover - no flock
+        yield f"history {path}: not locked (no flock on this system)"
         return
+    import fcntl
     wait = LOCK_TIMEOUT if timeout is None else timeout
     limit = time.monotonic() + wait
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    # 0o666 less the umask, as open() would: cron and an administrator may share a group
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
     try:
+        unlocked: str | None = None
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -71,7 +78,10 @@ def locked(path: Path, timeout: float | None = None) -> Iterator[None]:
                     raise HistoryLocked(f"history {path}: still locked by another fedscan run "
                                         f"after {wait:g} s") from None
                 time.sleep(_LOCK_POLL)
-        yield
+            except OSError as exc:  # ENOLCK, EOPNOTSUPP...: the file system cannot lock
+                unlocked = f"history {path}: not locked ({exc.strerror or exc})"
+                break
+        yield unlocked
     finally:
         os.close(fd)  # closing the descriptor releases the lock
 
@@ -101,12 +111,14 @@ class Snapshot:
     endpoints: Mapping[str, EndpointState]
     domains: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # domain-wide codes
     finished: str | None = None
+    started: str | None = None  # wall clock at the start of the scan; absent in older lines
 
     def to_json(self) -> dict[str, Any]:
         return {
             "v": HISTORY_VERSION,
             "at": self.at,
             "finished": self.finished,
+            "started": self.started,
             "status": self.status,
             "domains": {d: list(c) for d, c in self.domains.items()},
             "endpoints": {k: s.to_json() for k, s in self.endpoints.items()},
@@ -129,7 +141,8 @@ class Snapshot:
                 for k, v in data["endpoints"].items()
             }
             domains = {str(d): tuple(str(c) for c in codes) for d, codes in data.get("domains", {}).items()}
-            return cls(str(data["at"]), str(data["status"]), endpoints, domains, data.get("finished"))
+            return cls(str(data["at"]), str(data["status"]), endpoints, domains, data.get("finished"),
+                       data.get("started"))
         except (AttributeError, KeyError, TypeError) as exc:
             raise ValueError(f"not a history record ({type(exc).__name__}: {exc})") from None
 
@@ -187,7 +200,16 @@ def snapshot(report: ScanReport) -> Snapshot:
         endpoints,
         domains,
         iso(report.finished) if report.finished else None,
+        iso(report.started),
     )
+
+
+def newer_recorded(previous: Snapshot | None, current: Snapshot) -> bool:
+    """Whether the file's last run started after this one (two runs overlapped and the later
+    one finished first): comparing would report every change backwards."""
+    if previous is None or previous.started is None or current.started is None:
+        return False
+    return previous.started > current.started  # same ISO 8601 Z format: text order is time order
 
 
 def diff(previous: Snapshot | None, current: Snapshot) -> list[Change]:

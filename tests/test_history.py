@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
+import fcntl
 import json
+import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -127,7 +131,7 @@ def test_a_run_waits_for_the_lock_and_then_diffs_against_the_run_that_held_it(tm
     assert seen == second  # not `first`: the two runs did not both diff against the same line
 
 
-def test_a_lock_held_too_long_is_one_line_exit_3(
+def test_a_lock_held_too_long_is_a_warning_and_the_run_still_reports(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], lab: LabInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = write_config(tmp_path / "fedscan.toml", lab, '[[partner]]\ndomain = "contoso.test"\n')
@@ -136,11 +140,52 @@ def test_a_lock_held_too_long_is_one_line_exit_3(
     with locked(hist, timeout=1):
         with pytest.raises(HistoryLocked), locked(hist, timeout=0.1):
             pass
-        assert run(["monitor", "--config", str(cfg), *AT, "--history", str(hist)]) == 3
+        assert run(["monitor", "--config", str(cfg), *AT, "--history", str(hist), "--format", "json"]) == 0
+    out = capsys.readouterr()
+    problem = (f"history {hist}: still locked by another fedscan run after 0.2 s; "
+               "this run is not compared nor recorded")
+    assert out.err == f"fedscan: warning: {problem}\n"
+    assert json.loads(out.out)["monitor"]["history_problem"] == problem  # the report still went out
+    assert hist.read_text() == ""  # and nothing was appended
+
+
+def test_a_run_that_started_before_the_last_recorded_one_is_not_compared(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lab: LabInfo
+) -> None:
+    cfg = write_config(tmp_path / "fedscan.toml", lab, '[[partner]]\ndomain = "contoso.test"\n')
+    hist = tmp_path / "h.jsonl"
+    later = dataclasses.replace(snapshot(report(domain("a.test", endpoint("a.test", [])))),
+                                started="2999-01-01T00:00:00Z")
+    append(hist, later)
+    before = hist.read_text()
+    assert run(["monitor", "--config", str(cfg), *AT, "--history", str(hist)]) == 0
     assert capsys.readouterr().err == (
-        f"fedscan: error: history {hist}: still locked by another fedscan run after 0.2 s\n"
+        f"fedscan: warning: history {hist}: a run that started later (2999-01-01T00:00:00Z) is "
+        "already recorded; this run is not compared with it nor recorded\n"
     )
-    assert hist.read_text() == ""  # nothing appended by the run that gave up
+    assert hist.read_text() == before
+
+
+def test_a_new_history_file_is_created_like_open_would(tmp_path: Path) -> None:
+    old = os.umask(0o002)
+    try:
+        with locked(tmp_path / "h.jsonl") as unlocked:
+            assert unlocked is None
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "h.jsonl").stat().st_mode) == 0o664  # group-writable, as open()
+
+
+def test_a_file_system_that_cannot_lock_is_said_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    path = tmp_path / "h.jsonl"
+    with locked(path) as unlocked:
+        assert unlocked == f"history {path}: not locked (No locks available)"
 
 
 def test_two_lab_runs_report_the_replaced_certificate_first(
