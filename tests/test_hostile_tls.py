@@ -210,6 +210,15 @@ def test_unrecognized_name_says_which_name(hostile_scan: HostileScan, hostile_la
     assert f["message"] == f"the server does not recognise the name {sni} (TLS alert unrecognized_name)"
 
 
+def test_unrecognized_name_after_starttls_names_the_xmpp_domain(
+    hostile_scan: HostileScan, hostile_lab: LabInfo
+) -> None:
+    case = CASES["unknown-name-xmpp"]
+    endpoint = check_case(hostile_scan, hostile_lab, case)
+    f = finding_of(endpoint, "tls-name-unrecognized")
+    assert f["details"] == {"alert": "unrecognized_name", "sni": case.domain}  # XMPP peers name it
+
+
 def test_a_warning_alert_is_not_the_reason_a_handshake_failed(
     hostile_scan: HostileScan, hostile_lab: LabInfo
 ) -> None:

@@ -462,6 +462,8 @@ def hostile_cases(pki: HostilePki | None = None) -> tuple[Case, ...]:
              ("certificate-unparseable", "tls-handshake-failed"), FakeTls12Certificate([bad_der])),
         Case("unknown-name", "sip", "has no certificate for the name asked (SNI): unrecognized_name",
              ("tls-name-unrecognized",), TlsSettings(reject_sni=True)),
+        Case("unknown-name-xmpp", "xmpp", "after STARTTLS, unrecognized_name for the XMPP domain",
+             ("tls-name-unrecognized",), TlsSettings(reject_sni=True)),
         Case("warning-alert", "sip", "a warning-level unrecognized_name, then garbage",
              ("tls-handshake-failed",), Scripted(WARNING_THEN_GARBAGE)),
         Case("tls10", "sip", "speaks TLS 1.0 only", ("tls-legacy-only",),
