@@ -118,6 +118,13 @@ def import_seconds(argv: Sequence[str]) -> float:
     return total_us / 1e6
 
 
+def median_run(runs: list[tuple[Run, bytes, Path]]) -> tuple[Run, bytes, Path]:
+    """The run with the median wall time among those that exited 0 (all, if none did); with an
+    even count, the slower of the two middle ones (the conservative choice)."""
+    ok = [r for r in runs if r[0].returncode == 0] or runs
+    return sorted(ok, key=lambda r: r[0].wall)[len(ok) // 2]
+
+
 def stage_figures(state: dict[str, Any], workdir: Path, concurrency: int, timeout: float,
                   runs: int) -> dict[str, float]:
     """:mod:`bench.stages` ``runs`` times, each in a fresh process; the minimum of each figure
@@ -175,23 +182,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             jobs.append((f"fedscan --format {fmt}",
                          fedscan_argv(domains_file, state, fmt, args.concurrency, args.timeout),
                          workdir / f"fedscan.{fmt}", True))
-        samples: dict[str, list[tuple[Run, bytes]]] = {name: [] for name, *_ in jobs}
-        for _ in range(max(args.repeat, 1)):
+        samples: dict[str, list[tuple[Run, bytes, Path]]] = {name: [] for name, *_ in jobs}
+        for i in range(max(args.repeat, 1)):
             for name, argv, out, to_stdout in jobs:
+                this_out = out.with_name(f"{out.stem}-{i}{out.suffix}")  # each repeat keeps its own
+                argv = [str(this_out) if a == str(out) else a for a in argv]
                 if to_stdout:
-                    with out.open("wb") as fh:
-                        result = measure(name, argv, lab_pid=lab.proc.pid, stdout=fh)
+                    with this_out.open("wb") as fh:
+                        run, err = measure(name, argv, lab_pid=lab.proc.pid, stdout=fh)
                 else:
-                    result = measure(name, argv, lab_pid=lab.proc.pid)
-                samples[name].append(result)
+                    run, err = measure(name, argv, lab_pid=lab.proc.pid)
+                samples[name].append((run, err, this_out))
+        prints: dict[str, dict[str, str | None]] = {}
         for name, runs in samples.items():
-            ordered = sorted(runs, key=lambda r: r[0].wall)
-            run, err = ordered[len(ordered) // 2]
+            run, err, out = median_run(runs)
             figures.add(run, n, err)
-            figures.samples[name] = [r.wall for r, _ in runs]
-        prints = {"floor": json.loads(floor_out.read_text())}
-        for fmt in formats:
-            prints[f"fedscan {fmt}"] = fedscan_fingerprints(workdir / f"fedscan.{fmt}", fmt)
+            figures.samples[name] = [r.wall for r, _, _ in runs]
+            for r, e, _ in runs:  # a failed repeat is shown even when the median one is fine
+                if r.returncode != 0 or b"Traceback" in e:
+                    figures.errors.setdefault(name, f"a repeat exited {r.returncode}: "
+                                              + e.decode(errors="replace").strip()[-1500:])
+            prints[name if name == "floor" else name.replace(" --format", "")] = (
+                json.loads(out.read_text()) if name == "floor"
+                else fedscan_fingerprints(out, name.rsplit(" ", 1)[-1]))
 
         why_not = None if not args.no_sslyze else "skipped (--no-sslyze)"
         why_not = why_not or sslyze_runner.available(args.sslyze_python)

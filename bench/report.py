@@ -175,7 +175,7 @@ def render_stages(f: Figures) -> list[str]:
     parts = st["imports"] + st["dns"] + st["handshakes"] + st["verification"]
     lines = [
         "",
-        "fedscan CPU by stage (each stage alone in one process, min of the runs; bench/stages.py):",
+        "fedscan CPU by stage (one after another in one process; min of 3 such runs; bench/stages.py):",
         f"  start-up imports          {st['imports']:6.2f} s",
         f"  DNS discovery             {st['dns']:6.2f} s  ({st['questions']:.0f} questions, "
         f"{st['dns'] / max(st['questions'], 1) * 1e6:.0f} us each)",

@@ -1,10 +1,13 @@
 """Where fedscan's CPU goes: each stage of a scan run alone, in one process, on the bench lab.
 
 ``python -m bench.stages STATE.json OUT.json``: STATE is the lab's state file. The stages run one
-after another, each measured with ``time.process_time`` around exactly that work:
+after another in this one process, each measured with ``time.process_time`` around exactly
+that work (the bench runs this three times and keeps the minimum of each figure, so the
+figures of one table may come from different runs):
 
-* ``imports``: importing the modules a scan needs (what ``python -X importtime`` sums, plus
-  module-level work it does not count);
+* ``imports``: importing everything a scan needs, from the first line of this module
+  (interpreter start-up excluded; ``python -X importtime`` of a real one-domain scan is the
+  bench's other import figure);
 * ``dns``: :func:`scanner.discovery.discover` of every lab domain, all services — the questions
   a scan asks, nothing else;
 * ``floor handshakes``: :func:`bench.floor.run` in this process, the reference;
@@ -21,14 +24,15 @@ handshake.
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import json
 import time
-from pathlib import Path
-from typing import Any
 
 T0 = time.process_time()
+import argparse  # noqa: E402
+import datetime as dt  # noqa: E402
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
 import trio  # noqa: E402
 
 import scanner.cli  # noqa: E402, F401  (what `fedscan scan` imports before it starts)
