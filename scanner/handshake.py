@@ -466,11 +466,18 @@ class _Attempt:
         with trio.move_on_after(max(budget, 0.0)) as scope:
             self.wire.on_ticket = scope.cancel  # a ticket means "accepted": stop waiting
             try:
-                await tls.receive_some(MAX_READ)
+                data = await tls.receive_some(MAX_READ)
             except (trio.BrokenResourceError, OSError) as exc:
                 alert = self.wire.alert or _ssl_reason(exc)
                 if _is_client_cert_alert(alert):
                     raise _Failed(_client_cert_required(alert or "")) from exc
+                if self.wire.alert is None and not self.wire.ticket_seen:
+                    raise _Failed(_client_cert_dropped()) from exc
+            else:
+                # The connection ended, with neither a ticket nor an alert, the moment the
+                # handshake finished without the certificate it had asked for.
+                if not data and not self.wire.ticket_seen:
+                    raise _Failed(_client_cert_dropped())
 
     def _tls_failure(self, exc: BaseException) -> Finding:
         reason = _ssl_reason(exc)
@@ -598,6 +605,12 @@ def _is_client_cert_alert(name: str | None) -> bool:
 def _client_cert_required(alert: str) -> Finding:
     return finding("client-certificate-required",
                    f"the server requires a client certificate (alert {alert})", alert=alert)
+
+
+def _client_cert_dropped() -> Finding:
+    return finding("client-certificate-required",
+                   "the server asked for a client certificate and, when none was sent, closed the "
+                   "connection right after the handshake (no alert, no session ticket)", alert=None)
 
 
 def _served_chain(tls: trio.SSLStream[trio.abc.Stream]) -> tuple[bytes, ...]:

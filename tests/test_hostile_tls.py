@@ -234,10 +234,21 @@ def test_client_certificate_required(hostile_scan: HostileScan, hostile_lab: Lab
     assert endpoint["certificate"] is not None  # the chain was still captured and judged
 
 
-def test_client_certificate_required_then_satisfied_by_client_cert(
-    capsys: pytest.CaptureFixture[str], hostile_lab: LabInfo
+def test_client_certificate_required_by_a_server_that_just_closes(
+    hostile_scan: HostileScan, hostile_lab: LabInfo
 ) -> None:
-    domain = CASES["mutual-tls"].domain
+    endpoint = check_case(hostile_scan, hostile_lab, CASES["mutual-tls-drop"])
+    f = finding_of(endpoint, "client-certificate-required")
+    assert f["details"] == {"alert": None}
+    assert f["message"].startswith("the server asked for a client certificate and, when none was sent,")
+    assert endpoint["tls"]["version"] == "TLSv1.3" and endpoint["certificate"] is not None
+
+
+@pytest.mark.parametrize("label", ["mutual-tls", "mutual-tls-drop"])
+def test_client_certificate_required_then_satisfied_by_client_cert(
+    capsys: pytest.CaptureFixture[str], hostile_lab: LabInfo, label: str
+) -> None:
+    domain = CASES[label].domain
     code = run(["scan", *hostile_lab.scan_args([domain]), *AT, "--format", "json",
                 "--timeout", str(TIMEOUT), "--service", "sip-federation",
                 "--client-cert", str(CERTS / "client.pem"), "--client-key", str(CERTS / "client.key")])

@@ -201,6 +201,21 @@ class TlsSettings(Behaviour):
             ctx.sni_callback = lambda _obj, _name, _ctx: ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
 
 
+class DropWithoutClientCert(Behaviour):
+    """Asks for a client certificate and, finding none, closes the TCP connection right after
+    the TLS 1.3 handshake: no alert, no session ticket (as some servers that require mutual TLS
+    do; OpenSSL's own servers send certificate_required instead)."""
+
+    def configure_tls(self, ctx: ssl.SSLContext) -> None:
+        ctx.num_tickets = 0  # a ticket would tell the client it was accepted
+
+    async def after_tls(self, stream: trio.SSLStream[trio.abc.Stream]) -> None:
+        if stream.getpeercert(binary_form=True):
+            await super().after_tls(stream)
+            return
+        await trio.aclose_forcefully(stream.transport_stream)  # FIN, without close_notify
+
+
 class FakeTls12Certificate(Behaviour):
     """A hand-written TLS 1.2 server whose Certificate message carries ``ders`` verbatim.
 
@@ -454,6 +469,8 @@ def hostile_cases(pki: HostilePki | None = None) -> tuple[Case, ...]:
              ("tls-handshake-failed",), Scripted(HANDSHAKE_FAILURE_ALERT)),
         Case("mutual-tls", "sip", "demands a client certificate (mutual TLS)",
              ("client-certificate-required",), TlsSettings(require_client_cert=True)),
+        Case("mutual-tls-drop", "sip", "requires a client certificate, says so by closing (no alert)",
+             ("client-certificate-required",), DropWithoutClientCert()),
         Case("long-chain", "sip", "serves a chain of 100 certificates", ("chain-untrusted",),
              cert="long_chain"),
         Case("big-cert", "sip", "serves a certificate of over 1 MB", ("tls-handshake-failed",),
