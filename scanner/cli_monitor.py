@@ -137,7 +137,9 @@ def _monitor(
     result = MonitorResult(report, suppressed, config_source=str(config_file), duration=duration)
     if history is not None:
         result.history_problem = _record_history(history, report, result)
-        if result.history_problem:
+        # Nagios shows stdout only, and some setups merge stderr into it: there the long text
+        # carries the problem.
+        if result.history_problem and output is not MonitorFormat.nagios:
             sys.stderr.write(f"fedscan: warning: {result.history_problem}\n")
     if prometheus_textfile is not None:
         try:
@@ -173,7 +175,7 @@ def _record_history(path: Path, report: Any, result: Any) -> str | None:
                 hist.append(path, current)
             except OSError as exc:
                 raise UserError(f"history {path}: cannot write: {exc.strerror or exc}") from None
-            return previous.problem or unlocked
+            return "; ".join(p for p in (previous.problem, unlocked) if p) or None
     except hist.HistoryLocked as exc:
         return f"{exc}; this run is not compared nor recorded"
     except OSError as exc:

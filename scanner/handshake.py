@@ -65,6 +65,7 @@ _CT_HANDSHAKE: Final = 22
 _HS_CERTIFICATE: Final = 11
 _HS_CERTIFICATE_REQUEST: Final = 13
 _HS_NEW_SESSION_TICKET: Final = 4
+_HS_ENCRYPTED_EXTENSIONS: Final = 8  # TLS 1.3 only, right after the ServerHello
 _TLS13: Final = 0x0304
 _ALERT_NAMES: Final = MappingProxyType({
     0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 40: "handshake_failure",
@@ -173,6 +174,7 @@ class _WireLog:
     server_chain: tuple[bytes, ...] = ()
     alert: str | None = None  # the last alert the server sent
     ticket_seen: bool = False  # a TLS 1.3 NewSessionTicket: the server accepted our Finished
+    tls13: bool = False  # the server's EncryptedExtensions arrived: TLS 1.3 was negotiated
     on_ticket: Callable[[], object] | None = None
 
     def on_message(self, _conn: object, direction: str, version: int, content_type: int,
@@ -182,14 +184,21 @@ class _WireLog:
         reading = direction == "read"
         if content_type == _CT_ALERT and reading and len(data) >= 2:
             name = _ALERT_NAMES.get(data[1], f"alert-{data[1]}")
-            # A warning (level 1) does not end a handshake (RFC 5246 7.2; servers send
-            # unrecognized_name as one and carry on), so it must not become the reason a
-            # handshake that failed later is given; close_notify is the exception.
-            if data[0] == _ALERT_FATAL or name == "close_notify":
+            # Up to TLS 1.2 a warning (level 1) does not end a handshake (RFC 5246 7.2;
+            # servers send unrecognized_name as one and carry on), so it must not become the
+            # reason a handshake that failed later is given; close_notify is the exception.
+            # TLS 1.3 ignores the level: every alert but user_canceled ends the connection.
+            # Negotiated TLS 1.3, that is, seen in the EncryptedExtensions: the callback's
+            # `version` already says TLS 1.3 before the ServerHello, when OpenSSL still
+            # ignores a warning as TLS 1.2 would (the "warning-alert" lab case).
+            tls13 = self.tls13 and name != "user_canceled"
+            if data[0] == _ALERT_FATAL or name == "close_notify" or tls13:
                 self.alert = name
         if content_type != _CT_HANDSHAKE:
             return
-        if reading and msg_type == _HS_NEW_SESSION_TICKET:
+        if reading and msg_type == _HS_ENCRYPTED_EXTENSIONS:
+            self.tls13 = True
+        elif reading and msg_type == _HS_NEW_SESSION_TICKET:
             self.ticket_seen = True
             if self.on_ticket is not None:
                 self.on_ticket()
@@ -471,13 +480,17 @@ class _Attempt:
                 alert = self.wire.alert or _ssl_reason(exc)
                 if _is_client_cert_alert(alert):
                     raise _Failed(_client_cert_required(alert or "")) from exc
-                if self.wire.alert is None and not self.wire.ticket_seen:
-                    raise _Failed(_client_cert_dropped()) from exc
+                if self._bare_close() and isinstance(exc.__cause__ or exc, ConnectionResetError):
+                    raise _Failed(_client_cert_dropped("reset")) from exc
             else:
-                # The connection ended, with neither a ticket nor an alert, the moment the
-                # handshake finished without the certificate it had asked for.
-                if not data and not self.wire.ticket_seen:
-                    raise _Failed(_client_cert_dropped())
+                if not data and self._bare_close():
+                    raise _Failed(_client_cert_dropped("closed"))
+
+    def _bare_close(self) -> bool:
+        """The server ended the connection the moment a handshake in which it had asked for a
+        client certificate finished without one, and said nothing: no alert (not even
+        close_notify), no session ticket. Any other TLS error is not read as that."""
+        return self.wire.alert is None and not self.wire.ticket_seen
 
     def _tls_failure(self, exc: BaseException) -> Finding:
         reason = _ssl_reason(exc)
@@ -486,9 +499,8 @@ class _Attempt:
             name = alert or reason
             if _is_client_cert_alert(name):
                 return _client_cert_required(name or "")
-        if alert == "unrecognized_name" or (alert is None and reason == "TLSV1_UNRECOGNIZED_NAME"):
+        if alert == "unrecognized_name":
             sni = self.target.sni
-            alert = "unrecognized_name"
             return finding("tls-name-unrecognized",
                            f"the server does not recognise the name {sni} (TLS alert unrecognized_name)",
                            alert=alert, sni=sni)
@@ -607,10 +619,11 @@ def _client_cert_required(alert: str) -> Finding:
                    f"the server requires a client certificate (alert {alert})", alert=alert)
 
 
-def _client_cert_dropped() -> Finding:
+def _client_cert_dropped(how: str) -> Finding:
     return finding("client-certificate-required",
-                   "the server asked for a client certificate and, when none was sent, closed the "
-                   "connection right after the handshake (no alert, no session ticket)", alert=None)
+                   f"the server {how} the connection right after a handshake in which it asked for "
+                   "a client certificate and got none (no alert, no session ticket)",
+                   alert=None, connection=how)
 
 
 def _served_chain(tls: trio.SSLStream[trio.abc.Stream]) -> tuple[bytes, ...]:

@@ -18,8 +18,8 @@ Theory of this module
   against the same previous line and both append: :func:`locked` holds an exclusive advisory
   lock (``flock``) on the file from reading the last line to appending the new one, so the
   second run compares with the first. The scans themselves run unlocked; the critical section
-  is milliseconds. A run that started *before* the last recorded one (they overlapped, and the
-  later one finished first) neither compares nor appends (:func:`newer_recorded`): its
+  is milliseconds. A run during whose scan the last recorded run began (they overlapped, and
+  the later one finished first) neither compares nor appends (:func:`newer_recorded`): its
   changes would all be backwards. Like a damaged file, a lock held past :data:`LOCK_TIMEOUT`
   or a file system that cannot lock is one warning: the run's report and metrics go out.
 """
@@ -27,6 +27,7 @@ Theory of this module
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import sys
@@ -141,8 +142,8 @@ class Snapshot:
                 for k, v in data["endpoints"].items()
             }
             domains = {str(d): tuple(str(c) for c in codes) for d, codes in data.get("domains", {}).items()}
-            return cls(str(data["at"]), str(data["status"]), endpoints, domains, data.get("finished"),
-                       data.get("started"))
+            return cls(str(data["at"]), str(data["status"]), endpoints, domains,
+                       _text_or_none(data, "finished"), _text_or_none(data, "started"))
         except (AttributeError, KeyError, TypeError) as exc:
             raise ValueError(f"not a history record ({type(exc).__name__}: {exc})") from None
 
@@ -205,11 +206,34 @@ def snapshot(report: ScanReport) -> Snapshot:
 
 
 def newer_recorded(previous: Snapshot | None, current: Snapshot) -> bool:
-    """Whether the file's last run started after this one (two runs overlapped and the later
-    one finished first): comparing would report every change backwards."""
+    """Whether the file's last run started *during* this one (the two overlapped and the later
+    one finished first): comparing would report every change backwards.
+
+    Only an overlap counts: a last line dated after this run ended (a clock that was wrong
+    once, a restored VM, skew between hosts sharing the file) is compared with as usual, or
+    one bad line would stop all recording until the clock caught up with it.
+    """
     if previous is None or previous.started is None or current.started is None:
         return False
-    return previous.started > current.started  # same ISO 8601 Z format: text order is time order
+    begun, ended = _when(current.started), _when(current.finished)
+    other = _when(previous.started)
+    if begun is None or ended is None or other is None:
+        return False
+    return begun < other <= ended
+
+
+def _text_or_none(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"not a history record ({key} is not text)")
+    return value
+
+
+def _when(text: str | None) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
 
 
 def diff(previous: Snapshot | None, current: Snapshot) -> list[Change]:
@@ -314,7 +338,7 @@ def read_last(path: Path) -> PreviousRun:
     if line is None:
         return PreviousRun(None, None)
     try:
-        return PreviousRun(Snapshot.from_json(json.loads(line)), None)
+        return PreviousRun(Snapshot.from_json(json.loads(line.decode("utf-8"))), None)
     except (ValueError, UnicodeDecodeError) as exc:
         reason = "truncated or corrupt JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
         return PreviousRun(
@@ -322,7 +346,7 @@ def read_last(path: Path) -> PreviousRun:
         )
 
 
-def _last_line(path: Path) -> str | None:
+def _last_line(path: Path) -> bytes | None:
     """The last non-empty line, reading backwards in blocks (the file only ever grows)."""
     with path.open("rb") as fh:
         fh.seek(0, os.SEEK_END)
@@ -336,9 +360,9 @@ def _last_line(path: Path) -> str | None:
             buf = fh.read(step) + buf
             stripped = buf.rstrip(b"\r\n")
             if b"\n" in stripped:
-                return stripped.rsplit(b"\n", 1)[1].decode("utf-8")
+                return stripped.rsplit(b"\n", 1)[1]
         stripped = buf.rstrip(b"\r\n")
-        return stripped.decode("utf-8") if stripped else None
+        return stripped or None
 
 
 def append(path: Path, snap: Snapshot) -> None:

@@ -195,7 +195,7 @@ class Scan:
 
     def _judge(self, endpoint: Endpoint, shake: HandshakeResult) -> EndpointResult:
         findings: list[Finding] = [shake.failure] if shake.failure else []
-        if shake.starttls_required is False and shake.failure is None:
+        if shake.starttls_required is False and shake.tls is not None:
             domain = endpoint.xmpp_domain or endpoint.domain
             findings.append(finding("starttls-optional",
                                     f"{domain}: STARTTLS is offered but not required",

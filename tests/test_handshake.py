@@ -21,6 +21,8 @@ from scanner.handshake import (
     ClientCredentials,
     HandshakeResult,
     Target,
+    _WireLog,
+    client_context,
     handshake,
     parse_certificate_message,
 )
@@ -377,3 +379,30 @@ async def test_connect_timeout_when_syns_go_unanswered() -> None:
     assert trio.current_time() - begin < 1.5
     assert code(result) == "connect-timeout"
     assert result.chain == () and result.tls is None
+
+
+# --- the wire log: which alerts count ------------------------------------------------------------
+
+ENCRYPTED_EXTENSIONS = (22, 8, b"\x08\x00\x00\x00")  # content type, message type, message
+
+
+@pytest.mark.parametrize(("negotiated_13", "level_and_alert", "recorded"), [
+    (False, b"\x01\x70", None),  # TLS 1.2 (or before the ServerHello): a warning is not the end
+    (False, b"\x02\x70", "unrecognized_name"),
+    (False, b"\x01\x00", "close_notify"),
+    (True, b"\x01\x28", "handshake_failure"),  # TLS 1.3 ignores the level
+    (True, b"\x01\x5a", None),  # ... except for user_canceled
+])
+def test_which_alerts_the_wire_log_keeps(negotiated_13: bool, level_and_alert: bytes,
+                                         recorded: str | None) -> None:
+    log = _WireLog()
+    if negotiated_13:
+        content, kind, body = ENCRYPTED_EXTENSIONS
+        log.on_message(None, "read", 0x0304, content, kind, body)
+    log.on_message(None, "read", 0x0304, 21, level_and_alert[1], level_and_alert)
+    assert log.alert == recorded
+
+
+def test_the_msg_callback_getter_returns_our_dispatch() -> None:
+    ctx, dispatch = client_context("sip-federation", None)
+    assert ctx._msg_callback is dispatch  # type: ignore[attr-defined]

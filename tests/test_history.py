@@ -17,7 +17,16 @@ import pytest
 from scanner import history
 from scanner.cli import run
 from scanner.findings import finding
-from scanner.history import HistoryLocked, Snapshot, append, diff, locked, read_last, snapshot
+from scanner.history import (
+    HistoryLocked,
+    Snapshot,
+    append,
+    diff,
+    locked,
+    newer_recorded,
+    read_last,
+    snapshot,
+)
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
 from scanner.lab.zones import XMPPS, default_world
@@ -149,21 +158,71 @@ def test_a_lock_held_too_long_is_a_warning_and_the_run_still_reports(
     assert hist.read_text() == ""  # and nothing was appended
 
 
-def test_a_run_that_started_before_the_last_recorded_one_is_not_compared(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], lab: LabInfo
+@pytest.mark.parametrize(("previous_started", "overlapped"), [
+    ("2030-01-01T10:00:30Z", True),  # began while this run was scanning: it finished first
+    ("2030-01-01T10:01:00Z", True),
+    ("2030-01-01T09:59:00Z", False),  # an ordinary earlier run
+    ("2030-01-01T11:00:00Z", False),  # dated after this run ended: a clock error, not an overlap
+    (None, False),  # a line from before snapshots carried 'started'
+    ("garbage", False),
+])
+def test_only_a_run_that_began_during_this_one_counts_as_newer(
+    previous_started: str | None, overlapped: bool
+) -> None:
+    base = snapshot(report(domain("a.test", endpoint("a.test", []))))
+    current = dataclasses.replace(base, started="2030-01-01T10:00:00Z", finished="2030-01-01T10:01:00Z")
+    previous = dataclasses.replace(base, started=previous_started)
+    assert newer_recorded(previous, current) is overlapped
+
+
+def test_an_overlapped_run_is_reported_but_not_compared_nor_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lab: LabInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = write_config(tmp_path / "fedscan.toml", lab, '[[partner]]\ndomain = "contoso.test"\n')
     hist = tmp_path / "h.jsonl"
-    later = dataclasses.replace(snapshot(report(domain("a.test", endpoint("a.test", [])))),
-                                started="2999-01-01T00:00:00Z")
-    append(hist, later)
+    append(hist, dataclasses.replace(snapshot(report(domain("a.test", endpoint("a.test", [])))),
+                                     started="2030-01-01T10:00:30Z"))
     before = hist.read_text()
-    assert run(["monitor", "--config", str(cfg), *AT, "--history", str(hist)]) == 0
-    assert capsys.readouterr().err == (
-        f"fedscan: warning: history {hist}: a run that started later (2999-01-01T00:00:00Z) is "
-        "already recorded; this run is not compared with it nor recorded\n"
-    )
+    monkeypatch.setattr(history, "newer_recorded", lambda previous, current: True)
+    assert run(["monitor", "--config", str(cfg), *AT, "--history", str(hist), "--format", "nagios"]) == 0
+    out = capsys.readouterr()
+    problem = (f"history {hist}: a run that started later (2030-01-01T10:00:30Z) is already "
+               "recorded; this run is not compared with it nor recorded")
+    assert out.err == ""  # Nagios shows stdout only: the long text carries it
+    assert out.out.startswith("FEDSCAN OK")
+    assert problem in out.out
     assert hist.read_text() == before
+
+
+def test_a_last_line_dated_in_the_future_or_without_start_is_compared_as_usual(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lab: LabInfo
+) -> None:
+    cfg = write_config(tmp_path / "fedscan.toml", lab, '[[partner]]\ndomain = "contoso.test"\n')
+    for started in ("2999-01-01T00:00:00Z", None):
+        hist = tmp_path / f"h-{started}.jsonl"
+        append(hist, dataclasses.replace(snapshot(report(domain("a.test", endpoint("a.test", [])))),
+                                         started=started))
+        assert run(["monitor", "--config", str(cfg), *AT, "--history", str(hist), "--format", "json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["monitor"]["history_problem"] is None
+        assert "domain-removed" in [c["kind"] for c in doc["monitor"]["changes"]]  # a.test is gone
+        assert len(hist.read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize(("line", "reason"), [
+    (b'{"v": 1, "at": "x", "status": "OK", "endpoints": {}, "started": 17}\n',
+     "not a history record (started is not text)"),
+    (b"\xff\xfe not utf-8\n", "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+])
+def test_a_last_line_of_the_wrong_kind_is_a_warning_not_a_crash(
+    tmp_path: Path, line: bytes, reason: str
+) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_bytes(line)
+    previous = read_last(path)
+    assert previous.snapshot is None
+    assert previous.problem == (f"history {path}: last line is unreadable ({reason}); "
+                                "treating as no previous run")
 
 
 def test_a_new_history_file_is_created_like_open_would(tmp_path: Path) -> None:
