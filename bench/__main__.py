@@ -93,13 +93,18 @@ def fedscan_argv(domains_file: Path, state: dict[str, Any], fmt: str, concurrenc
 
 
 def fedscan_fingerprints(output: Path, fmt: str) -> dict[str, str | None]:
+    """``address:port`` -> leaf SHA-256 from a fedscan output; empty if it is unreadable (a
+    failed run: the fingerprint line then says MISMATCH and the error is shown)."""
     out: dict[str, str | None] = {}
-    if fmt == "jsonl":
-        rows = [json.loads(line) for line in output.read_text().splitlines() if line.strip()]
-        endpoints = [r for r in rows if r.get("type") == "endpoint"]
-    else:
-        doc = json.loads(output.read_text())
-        endpoints = [e for d in doc["domains"] for e in d["endpoints"]]
+    try:
+        if fmt == "jsonl":
+            rows = [json.loads(line) for line in output.read_text().splitlines() if line.strip()]
+            endpoints = [r for r in rows if r.get("type") == "endpoint"]
+        else:
+            doc = json.loads(output.read_text())
+            endpoints = [e for d in doc["domains"] for e in d["endpoints"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return out
     for e in endpoints:
         out[f"{e['address']}:{e['port']}"] = (e.get("certificate") or {}).get("sha256")
     return out
@@ -118,9 +123,18 @@ def import_seconds(argv: Sequence[str]) -> float:
     return total_us / 1e6
 
 
+def _floor_prints(path: Path) -> dict[str, str | None]:
+    try:
+        prints: dict[str, str | None] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}  # the floor failed every repeat: the fingerprint line says MISMATCH
+    return prints
+
+
 def median_run(runs: list[tuple[Run, bytes, Path]]) -> tuple[Run, bytes, Path]:
     """The run with the median wall time among those that exited 0 (all, if none did); with an
-    even count, the slower of the two middle ones (the conservative choice)."""
+    even count, the slower of the two middle ones (the conservative choice). Leaving failed
+    runs out can only flatter the median; failures are reported beside it."""
     ok = [r for r in runs if r[0].returncode == 0] or runs
     return sorted(ok, key=lambda r: r[0].wall)[len(ok) // 2]
 
@@ -142,6 +156,7 @@ def stage_figures(state: dict[str, Any], workdir: Path, concurrency: int, timeou
             return best
         for key, value in json.loads(out.read_text()).items():
             best[key] = min(best.get(key, value), value)
+        best["runs"] = i + 1
     return best
 
 
@@ -198,13 +213,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             run, err, out = median_run(runs)
             figures.add(run, n, err)
             figures.samples[name] = [r.wall for r, _, _ in runs]
-            for r, e, _ in runs:  # a failed repeat is shown even when the median one is fine
-                if r.returncode != 0 or b"Traceback" in e:
-                    figures.errors.setdefault(name, f"a repeat exited {r.returncode}: "
-                                              + e.decode(errors="replace").strip()[-1500:])
+            failed = [(r, e) for r, e, _ in runs if r.returncode != 0 or b"Traceback" in e]
+            if failed:  # shown even when the median run is fine (it is left out of the median)
+                r, e = failed[0]
+                figures.errors[name] = (f"{len(failed)} of {len(runs)} repeats failed, e.g. exit "
+                                        f"{r.returncode}: {e.decode(errors='replace').strip()[-1500:]}")
             prints[name if name == "floor" else name.replace(" --format", "")] = (
-                json.loads(out.read_text()) if name == "floor"
-                else fedscan_fingerprints(out, name.rsplit(" ", 1)[-1]))
+                _floor_prints(out) if name == "floor" else fedscan_fingerprints(out, name.rsplit(" ", 1)[-1]))
 
         why_not = None if not args.no_sslyze else "skipped (--no-sslyze)"
         why_not = why_not or sslyze_runner.available(args.sslyze_python)

@@ -82,6 +82,7 @@ class Figures:
             "imports_s": self.imports,
             "stages_cpu_s": self.stages,
             "wall_samples_s": self.samples,
+            "errors": self.errors,
             "dead": None if self.dead is None else {**asdict(self.dead.run), "dead": self.dead.dead,
                                                     "timeout": self.dead.timeout,
                                                     "budget": self.dead.budget},
@@ -163,7 +164,8 @@ def render(f: Figures) -> str:
     lines.append(f"lab: ready in {f.lab_startup:.1f} s; its CPU (last column) runs on the same "
                  f"{f.machine['cpus']} cores as the tool measured")
     for name, text in f.errors.items():
-        lines.append(f"stderr of {name}: {text.splitlines()[-1][:300]}")
+        lines.append(f"stderr of {name}: {text.splitlines()[0][:200]} ... {text.splitlines()[-1][:300]}"
+                     if len(text.splitlines()) > 1 else f"stderr of {name}: {text[:300]}")
     return "\n".join(lines)
 
 
@@ -175,7 +177,8 @@ def render_stages(f: Figures) -> list[str]:
     parts = st["imports"] + st["dns"] + st["handshakes"] + st["verification"]
     lines = [
         "",
-        "fedscan CPU by stage (one after another in one process; min of 3 such runs; bench/stages.py):",
+        f"fedscan CPU by stage (one after another in one process; min of {st.get('runs', 1):.0f} such "
+        "runs; bench/stages.py):",
         f"  start-up imports          {st['imports']:6.2f} s",
         f"  DNS discovery             {st['dns']:6.2f} s  ({st['questions']:.0f} questions, "
         f"{st['dns'] / max(st['questions'], 1) * 1e6:.0f} us each)",
