@@ -234,13 +234,14 @@ def test_client_certificate_required(hostile_scan: HostileScan, hostile_lab: Lab
     assert endpoint["certificate"] is not None  # the chain was still captured and judged
 
 
+@pytest.mark.parametrize(("label", "how"), [("mutual-tls-drop", "closed"), ("mutual-tls-reset", "reset")])
 def test_client_certificate_required_by_a_server_that_just_closes(
-    hostile_scan: HostileScan, hostile_lab: LabInfo
+    hostile_scan: HostileScan, hostile_lab: LabInfo, label: str, how: str
 ) -> None:
-    endpoint = check_case(hostile_scan, hostile_lab, CASES["mutual-tls-drop"])
+    endpoint = check_case(hostile_scan, hostile_lab, CASES[label])
     f = finding_of(endpoint, "client-certificate-required")
-    assert f["details"] == {"alert": None, "connection": "closed"}
-    assert f["message"] == ("the server closed the connection right after a handshake in which it "
+    assert f["details"] == {"alert": None, "connection": how}
+    assert f["message"] == (f"the server {how} the connection right after a handshake in which it "
                             "asked for a client certificate and got none (no alert, no session ticket)")
     assert endpoint["tls"]["version"] == "TLSv1.3" and endpoint["certificate"] is not None
 

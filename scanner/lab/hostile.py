@@ -204,7 +204,11 @@ class TlsSettings(Behaviour):
 class DropWithoutClientCert(Behaviour):
     """Asks for a client certificate and, finding none, closes the TCP connection right after
     the TLS 1.3 handshake: no alert, no session ticket (as some servers that require mutual TLS
-    do; OpenSSL's own servers send certificate_required instead)."""
+    do; OpenSSL's own servers send certificate_required instead). ``reset``: with an RST (the
+    client has read everything by then) instead of a FIN."""
+
+    def __init__(self, *, reset: bool = False) -> None:
+        self.reset = reset
 
     def configure_tls(self, ctx: ssl.SSLContext) -> None:
         ctx.num_tickets = 0  # a ticket would tell the client it was accepted
@@ -213,7 +217,10 @@ class DropWithoutClientCert(Behaviour):
         if stream.getpeercert(binary_form=True):
             await super().after_tls(stream)
             return
-        await trio.aclose_forcefully(stream.transport_stream)  # FIN, without close_notify
+        transport = stream.transport_stream
+        if self.reset and isinstance(transport, trio.SocketStream):
+            transport.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await trio.aclose_forcefully(transport)  # FIN (or RST), without close_notify
 
 
 class FakeTls12Certificate(Behaviour):
@@ -471,6 +478,8 @@ def hostile_cases(pki: HostilePki | None = None) -> tuple[Case, ...]:
              ("client-certificate-required",), TlsSettings(require_client_cert=True)),
         Case("mutual-tls-drop", "sip", "requires a client certificate, says so by closing (no alert)",
              ("client-certificate-required",), DropWithoutClientCert()),
+        Case("mutual-tls-reset", "sip", "requires a client certificate, says so by resetting",
+             ("client-certificate-required",), DropWithoutClientCert(reset=True)),
         Case("long-chain", "sip", "serves a chain of 100 certificates", ("chain-untrusted",),
              cert="long_chain"),
         Case("big-cert", "sip", "serves a certificate of over 1 MB", ("tls-handshake-failed",),
