@@ -31,6 +31,8 @@ from scanner.cli_common import (
 
 if TYPE_CHECKING:  # the config module pulls in DNS and trio: import it when a command runs
     from scanner.config import Config
+    from scanner.monitor import MonitorResult
+    from scanner.results import ScanReport
 
 ConfigOpt = Annotated[
     Path, typer.Option("--config", "-c", help="The fedscan TOML config (see examples/fedscan.toml).")
@@ -156,7 +158,7 @@ def _monitor(
     return int(result.status)
 
 
-def _record_history(path: Path, report: Any, result: Any) -> str | None:
+def _record_history(path: Path, report: ScanReport, result: MonitorResult) -> str | None:
     """Compare with the last recorded run and append this one, as one step under the file's
     lock; returns the one-line problem to warn about (the run goes on), if any."""
     from scanner import history as hist
@@ -171,14 +173,11 @@ def _record_history(path: Path, report: Any, result: Any) -> str | None:
                         "is already recorded; this run is not compared with it nor recorded")
             result.changes = hist.diff(previous.snapshot, current)
             result.previous_at = previous.snapshot.at if previous.snapshot else None
-            try:
-                hist.append(path, current)
-            except OSError as exc:
-                raise UserError(f"history {path}: cannot write: {exc.strerror or exc}") from None
+            hist.append(path, current)
             return "; ".join(p for p in (previous.problem, unlocked) if p) or None
     except hist.HistoryLocked as exc:
         return f"{exc}; this run is not compared nor recorded"
-    except OSError as exc:
+    except OSError as exc:  # the file cannot be created, opened for the lock or appended to
         raise UserError(f"history {path}: cannot write: {exc.strerror or exc}") from None
 
 

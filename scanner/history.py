@@ -213,11 +213,10 @@ def newer_recorded(previous: Snapshot | None, current: Snapshot) -> bool:
     once, a restored VM, skew between hosts sharing the file) is compared with as usual, or
     one bad line would stop all recording until the clock caught up with it.
     """
-    if previous is None or previous.started is None or current.started is None:
+    if previous is None:
         return False
-    begun, ended = _when(current.started), _when(current.finished)
-    other = _when(previous.started)
-    if begun is None or ended is None or other is None:
+    begun, ended, other = _when(current.started), _when(current.finished), _when(previous.started)
+    if begun is None or ended is None or other is None:  # older lines carry no 'started'
         return False
     return begun < other <= ended
 
