@@ -6,6 +6,7 @@ See docs/performance.md for what each figure means and the targets they are held
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -15,7 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +94,7 @@ def fedscan_argv(domains_file: Path, state: dict[str, Any], fmt: str, concurrenc
             "--format", fmt, "--concurrency", str(concurrency), "--timeout", str(timeout)]
 
 
-def fedscan_fingerprints(output: Path, fmt: str) -> dict[str, str | None]:
+def fedscan_fingerprints(output: Path, *, fmt: str) -> dict[str, str | None]:
     """``address:port`` -> leaf SHA-256 from a fedscan output; empty if it is unreadable (a
     failed run: the fingerprint line then says MISMATCH and the error is shown)."""
     out: dict[str, str | None] = {}
@@ -121,6 +123,31 @@ def import_seconds(argv: Sequence[str]) -> float:
             if field.isdigit():
                 total_us += int(field)
     return total_us / 1e6
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One tool the bench repeats: how to run it into an output file, how to read its prints."""
+
+    name: str  # as shown in the table
+    key: str  # in the fingerprint comparison
+    output: str  # file name; each repeat gets its own
+    argv: Callable[[Path], list[str]]
+    read: Callable[[Path], dict[str, str | None]]
+    to_stdout: bool = False  # the output is the tool's stdout (else the tool writes it)
+
+    def measure(self, out: Path, lab_pid: int) -> tuple[Run, bytes, Path]:
+        if self.to_stdout:
+            with out.open("wb") as fh:
+                run, err = measure(self.name, self.argv(out), lab_pid=lab_pid, stdout=fh)
+        else:
+            run, err = measure(self.name, self.argv(out), lab_pid=lab_pid)
+        return run, err, out
+
+
+def _fedscan_job_argv(domains_file: Path, state: dict[str, Any], fmt: str, args: argparse.Namespace,
+                      _out: Path) -> list[str]:
+    return fedscan_argv(domains_file, state, fmt, args.concurrency, args.timeout)
 
 
 def _floor_prints(path: Path) -> dict[str, str | None]:
@@ -188,38 +215,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         # Each tool `--repeat` times, in interleaved rounds (floor, jsonl, json, floor, ...), so
         # a noisy neighbour hits all of them; the run with the median wall time is reported.
-        floor_out = workdir / "floor.json"
-        jobs: list[tuple[str, list[str], Path, bool]] = [
-            ("floor", [sys.executable, "-m", "bench.floor", str(targets_file), str(floor_out),
-                       "--concurrency", str(args.concurrency), "--timeout", str(args.timeout)],
-             floor_out, False)]
+        def floor_argv(out: Path) -> list[str]:
+            return [sys.executable, "-m", "bench.floor", str(targets_file), str(out),
+                    "--concurrency", str(args.concurrency), "--timeout", str(args.timeout)]
+
+        jobs = [_Job("floor", "floor", "floor.json", floor_argv, _floor_prints)]
         for fmt in formats:
-            jobs.append((f"fedscan --format {fmt}",
-                         fedscan_argv(domains_file, state, fmt, args.concurrency, args.timeout),
-                         workdir / f"fedscan.{fmt}", True))
-        samples: dict[str, list[tuple[Run, bytes, Path]]] = {name: [] for name, *_ in jobs}
+            jobs.append(_Job(f"fedscan --format {fmt}", f"fedscan {fmt}", f"fedscan.{fmt}",
+                             functools.partial(_fedscan_job_argv, domains_file, state, fmt, args),
+                             functools.partial(fedscan_fingerprints, fmt=fmt), to_stdout=True))
+        samples: dict[str, list[tuple[Run, bytes, Path]]] = {job.name: [] for job in jobs}
         for i in range(max(args.repeat, 1)):
-            for name, argv, out, to_stdout in jobs:
-                this_out = out.with_name(f"{out.stem}-{i}{out.suffix}")  # each repeat keeps its own
-                argv = [str(this_out) if a == str(out) else a for a in argv]
-                if to_stdout:
-                    with this_out.open("wb") as fh:
-                        run, err = measure(name, argv, lab_pid=lab.proc.pid, stdout=fh)
-                else:
-                    run, err = measure(name, argv, lab_pid=lab.proc.pid)
-                samples[name].append((run, err, this_out))
+            for job in jobs:
+                samples[job.name].append(job.measure(workdir / f"{i}-{job.output}", lab.proc.pid))
         prints: dict[str, dict[str, str | None]] = {}
-        for name, runs in samples.items():
+        for job in jobs:
+            runs = samples[job.name]
             run, err, out = median_run(runs)
             figures.add(run, n, err)
-            figures.samples[name] = [r.wall for r, _, _ in runs]
+            figures.samples[job.name] = [r.wall for r, _, _ in runs]
             failed = [(r, e) for r, e, _ in runs if r.returncode != 0 or b"Traceback" in e]
             if failed:  # shown even when the median run is fine (it is left out of the median)
                 r, e = failed[0]
-                figures.errors[name] = (f"{len(failed)} of {len(runs)} repeats failed, e.g. exit "
-                                        f"{r.returncode}: {e.decode(errors='replace').strip()[-1500:]}")
-            prints[name if name == "floor" else name.replace(" --format", "")] = (
-                _floor_prints(out) if name == "floor" else fedscan_fingerprints(out, name.rsplit(" ", 1)[-1]))
+                figures.errors[job.name] = (f"{len(failed)} of {len(runs)} repeats failed, e.g. exit "
+                                            f"{r.returncode}: {e.decode(errors='replace').strip()[-1500:]}")
+            prints[job.key] = job.read(out)
 
         why_not = None if not args.no_sslyze else "skipped (--no-sslyze)"
         why_not = why_not or sslyze_runner.available(args.sslyze_python)

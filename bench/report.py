@@ -164,8 +164,10 @@ def render(f: Figures) -> str:
     lines.append(f"lab: ready in {f.lab_startup:.1f} s; its CPU (last column) runs on the same "
                  f"{f.machine['cpus']} cores as the tool measured")
     for name, text in f.errors.items():
-        lines.append(f"stderr of {name}: {text.splitlines()[0][:200]} ... {text.splitlines()[-1][:300]}"
-                     if len(text.splitlines()) > 1 else f"stderr of {name}: {text[:300]}")
+        text_lines = text.splitlines() or [""]
+        first, last = text_lines[0], text_lines[-1]
+        shown = f"{first[:200]} ... {last[:300]}" if len(text_lines) > 1 else first[:300]
+        lines.append(f"stderr of {name}: {shown}")
     return "\n".join(lines)
 
 
