@@ -102,12 +102,18 @@ def resolve_addresses(
     return trio.run(main)
 
 
-def serve_lab(net: str, dns_port: int, state_file: Path | None) -> None:
+def serve_lab(net: str, dns_port: int, state_file: Path | None, *, hostile: bool = False) -> None:
     from scanner.lab.run import describe, run_lab, write_state
+
+    world = None
+    if hostile:
+        from scanner.lab.hostile import hostile_world
+
+        world = hostile_world()
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            info = await nursery.start(lambda task_status: run_lab(net=net, dns_port=dns_port,
+            info = await nursery.start(lambda task_status: run_lab(net=net, dns_port=dns_port, world=world,
                                                                    task_status=task_status))
             print(describe(info), flush=True)
             if state_file is not None:

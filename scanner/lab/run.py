@@ -196,10 +196,14 @@ def describe(info: LabInfo) -> str:
         "",
         "Scan every lab domain as a partner would:",
         f"  {info.scan_command()}",
-        "",
-        "Scan your own consolidated Edge against every namespace it serves:",
-        "  " + shlex.join(["fedscan", "scan", *info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS]),
     ]
+    served = {d.domain for d in info.domains}
+    if set(OWN_EDGE_DOMAINS) <= served:  # the default world (not --hostile)
+        lines += [
+            "",
+            "Scan your own consolidated Edge against every namespace it serves:",
+            "  " + shlex.join(["fedscan", "scan", *info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS]),
+        ]
     return "\n".join(lines)
 
 
