@@ -24,7 +24,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 demo: $(STAMP)
-	$(BIN)/python -m scanner.lab.demo
+	$(BIN)/fedscan demo
 
 lab: $(STAMP)
 	$(BIN)/fedscan lab
