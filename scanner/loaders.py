@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from scanner.bundle import order_chain
 from scanner.findings import Finding, finding
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
@@ -129,8 +130,6 @@ def _load_pkcs12(path: Path, data: bytes, password: Callable[[], str | None]) ->
         certs = [c.certificate for c in parsed.additional_certs]
         if not certs:
             raise LoadError(f"{path}: the PFX holds no certificate")
-        from scanner.verify import order_chain
-
         certs = order_chain(certs)
     else:
         certs = [parsed.cert.certificate, *(c.certificate for c in parsed.additional_certs)]

@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 
-from scanner.verify import TrustStore
+from scanner.trust_path import TrustStore
 
 
 class TrustStoreError(ValueError):

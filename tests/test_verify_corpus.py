@@ -216,17 +216,17 @@ def test_trust_is_built_once_per_chain_whatever_names_it_must_cover(
     test_trust: TrustStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A domain's SIP and XMPP endpoints serve one chain judged for two identities."""
-    import scanner.verify as verify
+    import scanner.trust_path as trust_path
 
     calls: list[str] = []
-    original = verify._trust
+    original = trust_path._trust
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append("built")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(verify, "_trust", counting)
-    monkeypatch.setattr(verify, "_trust_cache", collections.OrderedDict())
+    monkeypatch.setattr(trust_path, "_trust", counting)
+    monkeypatch.setattr(trust_path, "_trust_cache", collections.OrderedDict())
     chain = pem_chain_der("edge.pem")
     sip = verify_chain(
         chain, (Identity("sip.contoso.test", IdentityKind.SRV_TARGET),), Policy(), test_trust, NOW
