@@ -10,9 +10,9 @@ rather than shipping one as package data, because:
 * a CA private key inside a published wheel is everyone's key: anybody could mint certificates
   that chain to a root some user once trusted "just for the lab". A root made on this machine
   is trusted by nothing but the lab's own scans (``--ca-file``, which the lab prints);
-* the certificates can never expire under the user: the healthy ones are valid until 2040 or
-  ten years past the day they were made, whichever is later, and are made again when that runs
-  out (or a file goes missing);
+* the certificates never expire under the user: the healthy ones are valid until 2040-01-01
+  (a fixed date the tests can compare; ten years from the day they are made once 2040 is less
+  than a year away), and the set is made again 30 days before that (or when a file is missing);
 * adding a lab certificate is one line of data, not a regenerated, committed file set.
 
 Where: ``$XDG_CACHE_HOME/fedscan/lab-<digest>/`` (default ``~/.cache/fedscan``), the digest
@@ -36,8 +36,8 @@ Add one entry to :data:`LAB_CERTS`, e.g.::
     "lab/contoso-partner": LabLeaf(("sip.partner.test", "partner.test"), "Partner Test"),
 
 and refer to it as ``Listener(..., cert="lab/contoso-partner")`` in a world of
-:mod:`scanner.lab.zones`. :class:`LabLeaf` says what differs from a healthy leaf (EKUs, expired,
-no CRL distribution point, another CN). The next lab run makes the new set (the digest
+:mod:`scanner.lab.zones`. :class:`LabLeaf` says what differs from a healthy leaf (EKUs, fixed dates
+such as ``EXPIRED``, no CRL distribution point, another CN). The next lab run makes the new set (the digest
 changed); nothing is committed. Other code that needs certificates of its own at run time (the
 hostile and scale worlds) signs them with :meth:`LabPki.issuer` and :func:`leaf_builder`, the
 one certificate builder of the lab.
@@ -99,11 +99,18 @@ class LabLeaf:
     dns: tuple[str, ...]  # subjectAltName DNS names, in order
     org: str
     eku: tuple[str, ...] = (SERVER, CLIENT)
-    expired: bool = False  # valid 2020-01-01 .. 2021-01-01 (issued while the CAs were valid)
+    # fixed dates (e.g. EXPIRED), kept as they are; None: valid from before today until 2040
+    # (or ten years on, once 2040 is less than a year away)
+    valid: tuple[dt.datetime, dt.datetime] | None = None
     crl: bool = True  # carries a CRL distribution point
     cn: str | None = None  # default: the first DNS name
 
 
+def utc(year: int, month: int = 1, day: int = 1) -> dt.datetime:
+    return dt.datetime(year, month, day, tzinfo=dt.UTC)
+
+
+EXPIRED: Final = (utc(2020), utc(2021))  # issued while the lab CAs were valid, long expired
 #: Every certificate of the lab, by stem (see "Adding a lab certificate" above).
 LAB_CERTS: Final[Mapping[str, LabLeaf]] = {
     # the healthy consolidated Edge of contoso.test + fabrikam.test
@@ -111,9 +118,9 @@ LAB_CERTS: Final[Mapping[str, LabLeaf]] = {
     "client": LabLeaf(("fedscan-client.test",), "Fedscan Client Test", eku=(CLIENT,)),
     "lab/northwind": LabLeaf(("sip.northwind.test",), "Northwind Test"),
     "lab/tailspin": LabLeaf(("sip.tailspin.test", "tailspin.test"), "Tailspin Test", eku=(SERVER,)),
-    "lab/litware": LabLeaf(("sip.litware.test", "litware.test"), "Litware Test", expired=True),
+    "lab/litware": LabLeaf(("sip.litware.test", "litware.test"), "Litware Test", valid=EXPIRED),
     "lab/adatum": LabLeaf(("sip.adatum.test", "adatum.test"), "Adatum Test"),
-    "lab/adatum-stale": LabLeaf(("sip.adatum.test", "adatum.test"), "Adatum Test", expired=True),
+    "lab/adatum-stale": LabLeaf(("sip.adatum.test", "adatum.test"), "Adatum Test", valid=EXPIRED),
     "lab/wingtip": LabLeaf(("sip.wingtip-hosting.test", "wingtip.test"), "Wingtip Hosting Test"),
     "lab/fineartschool": LabLeaf(("sip.fineartschool.test", "fineartschool.test"), "Fine Art School Test"),
     "lab/proseware": LabLeaf(("sip.proseware.test", "proseware.test"), "Proseware Test"),
@@ -123,6 +130,8 @@ LAB_CERTS: Final[Mapping[str, LabLeaf]] = {
         tuple(n for n in CONTOSO_EDGE_SAN if n != "contoso.test"), "Contoso Test"
     ),
     "lab/edge-no-crl": LabLeaf(CONTOSO_EDGE_SAN, "Contoso Test", crl=False),
+    # the Edge renewed with a certificate that ends 20 days after the tests' time (2030-01-01)
+    "lab/edge-expires-soon": LabLeaf(CONTOSO_EDGE_SAN, "Contoso Test", valid=(utc(2029), utc(2030, 1, 21))),
     # a peer whose subject and SAN carry markup, quotes, newlines and terminal escapes: every
     # renderer must show them as text (tests/test_hostile_strings.py)
     "lab/hostile-strings": LabLeaf(
@@ -135,10 +144,6 @@ LAB_CERTS: Final[Mapping[str, LabLeaf]] = {
 
 class LabPkiError(Exception):
     """The lab's certificates could not be made or read; the message names the path and why."""
-
-
-def utc(year: int, month: int = 1, day: int = 1) -> dt.datetime:
-    return dt.datetime(year, month, day, tzinfo=dt.UTC)
 
 
 # --- the one certificate factory of the lab -------------------------------------------------------
@@ -298,7 +303,8 @@ def cache_home() -> Path:
 
 
 def spec_digest() -> str:
-    text = json.dumps([FORMAT, sorted((stem, astuple(leaf)) for stem, leaf in LAB_CERTS.items())])
+    specs = sorted((stem, astuple(leaf)) for stem, leaf in LAB_CERTS.items())
+    text = json.dumps([FORMAT, specs], default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -357,7 +363,8 @@ def _ensure(final: Path, now: dt.datetime) -> LabPki:
 
 def _generate(out: Path, now: dt.datetime) -> None:
     out.chmod(0o700)
-    healthy_until = max(utc(2040), now + dt.timedelta(days=3653))
+    # fixed while it can be (tests compare it), ten years on once 2040 is less than a year away
+    healthy_until = utc(2040) if now + dt.timedelta(days=366) < utc(2040) else now + dt.timedelta(days=3653)
     root = make_ca("Fedscan Lab Root CA", healthy_until + dt.timedelta(days=3653 * 3))
     inter = make_ca("Fedscan Lab Issuing CA", healthy_until + dt.timedelta(days=3653 * 2), root)
     files: dict[str, bytes] = {
@@ -370,15 +377,13 @@ def _generate(out: Path, now: dt.datetime) -> None:
     valid_until = inter.cert.not_valid_after_utc
     for stem, spec in LAB_CERTS.items():
         key = new_key()
-        not_before, not_after = (
-            (utc(2020), utc(2021)) if spec.expired else (min(utc(2026), now - dt.timedelta(days=1)),
-                                                          healthy_until)
-        )
+        fixed = spec.valid is not None
+        not_before, not_after = spec.valid or (min(utc(2026), now - dt.timedelta(days=1)), healthy_until)
         cert = leaf_builder(
             spec.dns, key.public_key(), inter.cert, serial=serial_of(stem), not_before=not_before,
             not_after=not_after, org=spec.org, cn=spec.cn, eku=spec.eku, crl=spec.crl,
         ).sign(inter.key, hashes.SHA256())
-        if not spec.expired:
+        if not fixed:
             valid_until = min(valid_until, not_after)
         files[f"{stem}.key"] = key_pem(key)  # the key first: a chain never lacks its key
         files[f"{stem}.pem"] = cert.public_bytes(serialization.Encoding.PEM) + inter.pem
