@@ -127,7 +127,8 @@ def _monitor(
     at: str | None,
 ) -> int:
     from scanner import nagios, prometheus
-    from scanner.monitor import MonitorResult, apply_suppressions, render_text, scan_config
+    from scanner.monitor import MonitorResult, apply_suppressions, render_text
+    from scanner.monitor_run import scan_config
 
     config = _load(config_file)
     now = parse_now(at)
@@ -216,12 +217,18 @@ def readiness(
         report = ready.from_file(_check_cert(config, cert, password, ca_file, now), dep, _iso(now),
                                  client_auth_required=required)
     else:
-        from scanner.monitor import apply_suppressions, scan_config
+        from scanner.monitor import apply_suppressions
+        from scanner.monitor_run import scan_config
 
         servers, trust = _scan_inputs(config, nameserver, ca_file)
         raw = scan_config(config, nameservers=servers, trust=trust, now=now, deployment_only=True)
         filtered, _ = apply_suppressions(raw, config.suppressions(), now.astimezone(dt.UTC).date())
-        report = ready.from_scan(filtered, dep, client_auth_required=required)
+        from scanner.live import resolve_addresses
+
+        # the DNS table reports on these names: ask DNS about them, not the scan's endpoints
+        addresses = resolve_addresses(ready.address_hosts(filtered, dep), servers,
+                                      min(config.scan.timeout, 5.0))
+        report = ready.from_scan(filtered, dep, client_auth_required=required, addresses=addresses)
     written = []
     for path, text in ((html_out, ready.render_html), (markdown_out, ready.render_markdown)):
         if path is not None:
