@@ -151,9 +151,9 @@ def scan(
         credentials=credentials,
         from_domain=from_domain,
     )
-    from scanner.live import run_scan
+    from scanner.sinks import scan_for_output
 
-    report = run_scan(names, options, servers, trust, parse_now(at) if at else None, output.value)
+    report = scan_for_output(names, options, servers, trust, parse_now(at) if at else None, output.value)
     if output is ScanFormat.json:
         report.write_json(sys.stdout)
     elif output is ScanFormat.table:
@@ -351,7 +351,7 @@ def plan(
 # The monitoring and report commands live in their own modules; imported here so that
 # `fedscan --help` lists them after scan, cert and plan, and before the lab and codes.
 import scanner.cli_monitor  # noqa: E402
-import scanner.cli_report  # noqa: E402, F401
+import scanner.cli_report  # noqa: E402
 
 
 @app.command()
@@ -372,20 +372,22 @@ def lab(
     ] = False,
 ) -> None:
     """Run the embedded loopback lab in the foreground and print the scan line to try."""
-    from scanner.live import serve_lab
+    from scanner.cli_lab import lab_start_error
+    from scanner.lab.pki import LabPkiError
+    from scanner.lab.run import serve_lab
 
     if not net.startswith("127.") or net.count(".") != 2:
         raise UserError(f"--net must be three octets inside 127.0.0.0/8, e.g. 127.77.0 (got {net!r})")
     try:
         serve_lab(net, dns_port, state_file, hostile=hostile)
-    except* OSError as group:
-        exc = group.exceptions[0]
+    except* (OSError, LabPkiError) as group:
+        exc: BaseException = group.exceptions[0]
         while isinstance(exc, BaseExceptionGroup):
             exc = exc.exceptions[0]
-        raise UserError(
-            f"cannot start the lab: {exc} (is another server listening on all addresses, "
-            "e.g. an XMPP server on 5269? try another --net or stop it)"
-        ) from None
+        raise UserError(lab_start_error(exc, net)) from None
+
+
+import scanner.cli_lab  # noqa: E402, F401  (`fedscan demo`, listed after the lab)
 
 
 @app.command()

@@ -116,7 +116,7 @@ def domain_value(text: str, option: str | None) -> str:
     """A domain from the command line, normalised; ``ValueError`` naming the option and, for
     a URL or ``host:port``, what was probably meant."""
     from scanner.cli_errors import domain_problem
-    from scanner.discovery import normalize_domain
+    from scanner.names import normalize_domain
 
     problem = domain_problem(text, option)
     if problem is not None:
@@ -130,7 +130,7 @@ def domain_value(text: str, option: str | None) -> str:
 def nameservers(texts: list[str] | None) -> list[tuple[str, int]] | None:
     """``--nameserver HOST[:PORT]`` values (an IP address or a host name); None: the system's."""
     from scanner.cli_errors import resolve_nameserver
-    from scanner.discovery import parse_nameserver
+    from scanner.names import parse_nameserver
 
     return [parse_nameserver(resolve_nameserver(t)) for t in texts] if texts else None
 

@@ -38,6 +38,7 @@ from typing import Any, Final
 import trio
 
 from scanner.findings import Finding, finding
+from scanner.results import TlsInfo as TlsInfo
 from scanner.xmpp import (
     Event,
     Features,
@@ -110,15 +111,6 @@ class Target:
 class ClientCredentials:
     cert_file: Path
     key_file: Path
-
-
-@dataclass(frozen=True)
-class TlsInfo:
-    version: str  # "TLSv1.3", "TLSv1.2", ...
-    cipher: str
-    alpn: str | None
-    client_cert_requested: bool
-    client_cert_sent: bool
 
 
 @dataclass(frozen=True)

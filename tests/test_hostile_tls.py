@@ -28,7 +28,6 @@ from scanner.lab.hostile import (
 )
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
-from tests.conftest import CERTS
 
 AT = ["--at", "2030-01-01T00:00:00Z"]
 TIMEOUT = 2.0
@@ -262,7 +261,7 @@ def test_client_certificate_required_then_satisfied_by_client_cert(
     domain = CASES[label].domain
     code = run(["scan", *hostile_lab.scan_args([domain]), *AT, "--format", "json",
                 "--timeout", str(TIMEOUT), "--service", "sip-federation",
-                "--client-cert", str(CERTS / "client.pem"), "--client-key", str(CERTS / "client.key")])
+                "--client-cert", str(hostile_lab.client_cert), "--client-key", str(hostile_lab.client_key)])
     doc = json.loads(capsys.readouterr().out)
     (endpoint,) = doc["domains"][0]["endpoints"]
     assert code == 0
