@@ -35,7 +35,7 @@ test-interop: $(STAMP)
 	$(BIN)/pytest -m interop
 
 demo: $(STAMP)
-	$(BIN)/python -m scanner.lab.demo
+	$(BIN)/fedscan demo
 
 lab: $(STAMP)
 	$(BIN)/fedscan lab

@@ -44,8 +44,11 @@ def load_ca_file(path: Path) -> TrustStore:
             roots = x509.load_pem_x509_certificates(data)
         else:
             roots = [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
-        raise TrustStoreError(f"CA file {path} holds no usable certificate: {exc}") from None
+    except ValueError:
+        # cryptography's text ("ParseError { kind: ShortData ... }") means nothing to a reader
+        found = "a PEM file whose certificates do not parse" if b"-----BEGIN" in data else \
+            "neither PEM certificates nor one DER certificate"
+        raise TrustStoreError(f"CA file {path} holds no usable certificate: {found}") from None
     return TrustStore(tuple(roots), False, f"CA file {path.name}")
 
 

@@ -55,7 +55,7 @@ def test_broken_edge_is_not_ready_and_says_what_to_publish_and_fix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = default_world()
-    listeners = tuple(dataclasses.replace(x, cert="missing-xmpp-contoso") if x.cert == "edge" else x
+    listeners = tuple(dataclasses.replace(x, cert="lab/edge-missing-xmpp") if x.cert == "edge" else x
                       for x in world.listeners)
     srv = tuple(r for r in world.srv if r.name != SIP + "fabrikam.test")
     broken = dataclasses.replace(world, listeners=listeners, srv=srv)

@@ -149,15 +149,13 @@ def test_declared_namespaces_are_required_on_every_endpoint(
 
 
 def test_client_certificate_is_presented_when_given(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
-    from tests.conftest import CERTS
-
     code, doc = scan_json(
         capsys,
         lab,
         "--client-cert",
-        str(CERTS / "client.pem"),
+        str(lab.client_cert),
         "--client-key",
-        str(CERTS / "client.key"),
+        str(lab.client_key),
         "--service",
         "sip-federation",
         domains=["contoso.test"],
