@@ -63,7 +63,7 @@ class CodeInfo:
 
     code: str
     severity: Severity
-    stage: str  # "certificate", "csr", "pfx", "dns", "connection", "monitoring"
+    stage: str  # "certificate", "csr", "pfx", "dns", "dane", "connection", "monitoring"
     summary: str
     remedy: str
 
@@ -265,6 +265,25 @@ CODES: Mapping[str, CodeInfo] = _codes(
              "Nodes behind one SRV target present different certificates: part of federation "
              "traffic sees the other one.",
              "Install the same, current certificate on every node of the pool."),
+    # --- DANE (TLSA of SRV targets, RFC 6698 / 7671 / 7673) ---------------------------------------
+    CodeInfo("dane-mismatch", C, "dane",
+             "A DNSSEC-secure TLSA RRset is published for the endpoint and no usable record "
+             "matches the served chain: DANE-validating peers refuse the connection (the usual "
+             "cause: the certificate was renewed with a new key, the TLSA still names the old).",
+             "Publish a TLSA record for the served key (fedscan plan --dane CERT prints it), "
+             "wait two TTLs, then remove the stale one; next time publish first, then rotate."),
+    CodeInfo("dane-insecure", W, "dane",
+             "TLSA is published but the TLSA or SRV answer is not DNSSEC-secure: peers ignore it "
+             "and authenticate by the Web PKI alone.",
+             "Sign the zone(s) of the SRV record and of its target (and publish the DS), or "
+             "remove the TLSA records."),
+    CodeInfo("dane-partial", W, "dane",
+             "Some TLSA records are unusable (unknown usage, selector or matching type, wrong "
+             "digest length) and are skipped by peers.",
+             "Fix or remove the records listed; prefer '3 1 1' (DANE-EE SPKI SHA2-256)."),
+    CodeInfo("dane-ok", INF, "dane",
+             "A DNSSEC-secure TLSA record matches the served chain (the message names which).",
+             "Nothing to do; before the next renewal run fedscan cert NEW.pem --dane DOMAIN."),
     # --- connections ---------------------------------------------------------------------------
     CodeInfo("connect-refused", C, "connection", "The published endpoint refused the TCP connection.",
              "Check the service is running and the firewall forwards the port."),

@@ -119,7 +119,8 @@ def _load_pkcs12(path: Path, data: bytes, password: Callable[[], str | None]) ->
         secret = password()
         if secret is None:
             if _looks_like_pkcs12(data):
-                raise PasswordNeeded(f"{path}: PFX is password-protected: give --password") from None
+                raise PasswordNeeded(f"{path}: PFX is password-protected: give --password or set "
+                                     "FEDSCAN_PFX_PASSWORD (no terminal to ask on)") from None
             raise LoadError(f"{path}: not a certificate, PFX or CSR (PEM, DER or PKCS#12)") from None
         try:
             parsed = _parse_pkcs12(data, secret.encode())

@@ -37,8 +37,11 @@ def load_ca_file(path: Path) -> TrustStore:
     try:
         pem = b"-----BEGIN" in data
         roots = load_pem_certificates(data) if pem else [load_der_certificate(data)]
-    except ValueError as exc:
-        raise TrustStoreError(f"CA file {path} holds no usable certificate: {exc}") from None
+    except ValueError:
+        # cryptography's text ("ParseError { kind: ShortData ... }") means nothing to a reader
+        found = "a PEM file whose certificates do not parse" if pem else \
+            "neither PEM certificates nor one DER certificate"
+        raise TrustStoreError(f"CA file {path} holds no usable certificate: {found}") from None
     return TrustStore(tuple(roots), False, f"CA file {path.name}")
 
 

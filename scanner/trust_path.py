@@ -312,7 +312,8 @@ def _trust(
     if outcome == "missing-issuer" and len(walked) == 1:
         incomplete = finding(
             "chain-incomplete",
-            f"the issuer of {leaf.subject} ({leaf.issuer}) was not served and is not a trusted root",
+            f"the issuer of {leaf.subject} ({leaf.issuer}) "
+            f"{'was not served' if served else 'is not in the file'} and is not a trusted root",
             missing_issuer=leaf.issuer,
         )
         return PathResult((incomplete,), False, walked)
@@ -325,8 +326,8 @@ def _trust(
         # The server does send intermediates; the missing link above them is far more often
         # a private or unknown root than one more forgotten intermediate.
         message = (
-            f"the chain ends at {top.subject}, whose issuer {top.issuer} is neither served nor "
-            f"a trusted root ({trust.label})"
+            f"the chain ends at {top.subject}, whose issuer {top.issuer} is neither "
+            f"{'served' if served else 'in the file'} nor a trusted root ({trust.label})"
         )
     else:
         message = f"path validation failed: {_why(reason)}"

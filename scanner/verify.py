@@ -107,8 +107,11 @@ def verify_chain(
             findings.append(
                 finding(
                     "certificate-unparseable",
-                    f"certificate #{index} of the chain is not valid X.509: {short_error(exc)}",
-                    position=index,
+                    # the parser's own text ("ParseError { kind: ShortData ... }") stays in
+                    # the details, for whoever debugs the peer; the line says what it means
+                    f"certificate #{index} of the chain is not valid X.509 (its DER encoding "
+                    f"does not parse; {len(der)} bytes)",
+                    position=index, error=short_error(exc),
                 )
             )
             if index == 0:

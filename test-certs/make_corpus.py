@@ -5,7 +5,8 @@ Run from the repository root:
 
     .venv/bin/python test-certs/make_corpus.py
 
-Every file next to this script (and under ``lab/``) is regenerated. Keys are random on
+Every file next to this script is regenerated. (The lab's certificates are not here: the lab
+makes its own on first use, see ``scanner/lab/pki.py``.) Keys are random on
 each run; dates and serial numbers are fixed so that the findings each file produces at
 the reference time ``NOW`` (2030-01-01T00:00:00Z) never change.
 """
@@ -38,7 +39,6 @@ from cryptography.x509.verification import (
 )
 
 OUT_DIR = Path(__file__).resolve().parent
-LAB_DIR = OUT_DIR / "lab"
 
 #: The reference "now" the test-suite checks the corpus against.
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
@@ -558,43 +558,6 @@ def variant_specs() -> dict[str, LeafSpec]:
     }
 
 
-LAB_SPECS: dict[str, LeafSpec] = {
-    "northwind": LeafSpec(serial=0x2000, dns=("sip.northwind.test",)),
-    "tailspin": LeafSpec(serial=0x2001, dns=("sip.tailspin.test", "tailspin.test"), eku=(SERVER,)),
-    "litware": LeafSpec(
-        serial=0x2002,
-        dns=("sip.litware.test", "litware.test"),
-        not_before=utc(2020),
-        not_after=utc(2021),
-    ),
-    "adatum": LeafSpec(serial=0x2003, dns=("sip.adatum.test", "adatum.test")),
-    "adatum-stale": LeafSpec(
-        serial=0x2004,
-        dns=("sip.adatum.test", "adatum.test"),
-        not_before=utc(2020),
-        not_after=utc(2021),
-    ),
-    "wingtip": LeafSpec(serial=0x2005, dns=("sip.wingtip-hosting.test", "wingtip.test")),
-    "fineartschool": LeafSpec(
-        serial=0x2006, dns=("sip.fineartschool.test", "fineartschool.test")
-    ),
-    "proseware": LeafSpec(serial=0x2007, dns=("sip.proseware.test", "proseware.test")),
-    "fourthcoffee": LeafSpec(serial=0x2008, dns=("sip.fourthcoffee.test", "fourthcoffee.test")),
-}
-
-ORG_BY_LAB = {
-    "northwind": "Northwind Test",
-    "tailspin": "Tailspin Test",
-    "litware": "Litware Test",
-    "adatum": "Adatum Test",
-    "adatum-stale": "Adatum Test",
-    "wingtip": "Wingtip Hosting Test",
-    "fineartschool": "Fine Art School Test",
-    "proseware": "Proseware Test",
-    "fourthcoffee": "Fourth Coffee Test",
-}
-
-
 # --------------------------------------------------------------------------- CSRs
 
 
@@ -646,9 +609,6 @@ def self_test(root: Issuer, inter: Issuer) -> None:
         certs = x509.load_pem_x509_certificates((OUT_DIR / f"{stem}.pem").read_bytes())
         assert len(certs) == 2 and certs[1] == inter.cert, stem
         webpki_verify(root.cert, certs[0], certs[1:])
-    for stem in ("adatum", "proseware"):
-        certs = x509.load_pem_x509_certificates((LAB_DIR / f"{stem}.pem").read_bytes())
-        webpki_verify(root.cert, certs[0], certs[1:])
 
     edge = x509.load_pem_x509_certificates((OUT_DIR / "edge.pem").read_bytes())[0]
     san = edge.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -656,7 +616,7 @@ def self_test(root: Issuer, inter: Issuer) -> None:
     assert x509.load_der_x509_certificate((OUT_DIR / "edge.der").read_bytes()) == edge
 
     # Each .key matches its certificate.
-    for pem in [*OUT_DIR.glob("*.pem"), *LAB_DIR.glob("*.pem")]:
+    for pem in OUT_DIR.glob("*.pem"):
         if pem.name in {"ca-bundle.pem", "fractional-notafter.pem"}:
             continue
         keyfile = pem.with_suffix(".key")
@@ -770,7 +730,6 @@ def chain_der_of(stem: str) -> bytes:
 
 def main() -> None:
     started = time.monotonic()
-    LAB_DIR.mkdir(parents=True, exist_ok=True)
 
     root = make_root("Fedscan Test Root CA", serial=0x01)
     inter = make_intermediate(root, "Fedscan Test Issuing CA 1", serial=0x02)
@@ -857,12 +816,6 @@ def main() -> None:
     write(OUT_DIR / "edge.csr", csr.public_bytes(serialization.Encoding.PEM))
     csr = build_csr(csr_key, without("contoso.test", "fabrikam.test"), (SERVER,))
     write(OUT_DIR / "csr-missing-xmpp.csr", csr.public_bytes(serialization.Encoding.PEM))
-
-    # Lab certificates: CN is the first SAN.
-    for stem, spec in LAB_SPECS.items():
-        cert, key = build_leaf(replace(spec, cn=spec.dns[0], org=ORG_BY_LAB[stem]), inter)
-        write(LAB_DIR / f"{stem}.pem", cert_pem(cert, inter.cert))
-        write(LAB_DIR / f"{stem}.key", key_pem(key))
 
     self_test(root, inter)
     elapsed = time.monotonic() - started

@@ -56,7 +56,8 @@ from scanner.lab.listeners import (
     MAX_READ,
     Behaviour,
 )
-from scanner.lab.zones import CERTS, PORT_OF, SIP, XMPP, XMPPS, LabDomain, LabWorld, Listener, Srv
+from scanner.lab.pki import lab_pki
+from scanner.lab.zones import PORT_OF, SIP, XMPP, XMPPS, LabDomain, LabWorld, Listener, Srv
 from scanner.xmpp import PROCEED_BYTES, STREAMS_NS, TLS_NS, stream_error_bytes, stream_header
 
 HOSTILE_NET: Final = "127.77.60"
@@ -378,14 +379,12 @@ def _hostile_pki(names: tuple[str, ...]) -> HostilePki:
     tmp = tempfile.TemporaryDirectory(prefix="fedscan-hostile-")
     _TEMP.append(tmp)  # removed at interpreter exit
     out = Path(tmp.name)
-    inter = x509.load_pem_x509_certificate((CERTS / "intermediate.pem").read_bytes())
-    inter_key = serialization.load_pem_private_key((CERTS / "intermediate.key").read_bytes(), None)
-    root_key = serialization.load_pem_private_key((CERTS / "root.key").read_bytes(), None)
-    root = x509.load_pem_x509_certificate((CERTS / "root.pem").read_bytes())
-    assert isinstance(inter_key, rsa.RSAPrivateKey) and isinstance(root_key, rsa.RSAPrivateKey)
-    key = serialization.load_pem_private_key((CERTS / "edge.key").read_bytes(), None)
+    pki = lab_pki()
+    issuing, top = pki.issuer("intermediate"), pki.issuer("root")
+    inter, inter_key, root, root_key = issuing.cert, issuing.key, top.cert, top.key
+    key = serialization.load_pem_private_key(pki.key("edge").read_bytes(), None)
     assert isinstance(key, rsa.RSAPrivateKey)
-    key_pem = (CERTS / "edge.key").read_bytes()
+    key_pem = pki.key("edge").read_bytes()
     serial = int.from_bytes(hashlib.sha256("\0".join(names).encode()).digest()[:8], "big")
 
     inter_aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(inter_key.public_key())
