@@ -212,10 +212,14 @@ def describe(info: LabInfo) -> str:
         "",
         "Scan every lab domain as a partner would:",
         f"  {info.scan_command()}",
-        "",
-        "Scan your own consolidated Edge against every namespace it serves:",
-        "  " + shlex.join(["fedscan", "scan", *info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS]),
     ]
+    served = {d.domain for d in info.domains}
+    if set(OWN_EDGE_DOMAINS) <= served:  # the default world (not --hostile)
+        lines += [
+            "",
+            "Scan your own consolidated Edge against every namespace it serves:",
+            "  " + shlex.join(["fedscan", "scan", *info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS]),
+        ]
     return "\n".join(lines)
 
 
@@ -225,12 +229,18 @@ def write_state(path: Path, info: LabInfo) -> None:
     tmp.replace(path)
 
 
-def serve_lab(net: str, dns_port: int, state_file: Path | None) -> None:
-    """``fedscan lab``: serve in the foreground until SIGINT/SIGTERM."""
+def serve_lab(net: str, dns_port: int, state_file: Path | None, *, hostile: bool = False) -> None:
+    """``fedscan lab``: serve in the foreground until SIGINT/SIGTERM; ``hostile``: the
+    misbehaving peers of :mod:`scanner.lab.hostile` instead of the default world."""
+    world = None
+    if hostile:
+        from scanner.lab.hostile import hostile_world
+
+        world = hostile_world()
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            info = await nursery.start(lambda task_status: run_lab(net=net, dns_port=dns_port,
+            info = await nursery.start(lambda task_status: run_lab(net=net, dns_port=dns_port, world=world,
                                                                    task_status=task_status))
             print(describe(info), flush=True)
             if state_file is not None:
