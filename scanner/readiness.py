@@ -34,13 +34,12 @@ from scanner.findings import CODES, Finding, Status, worst
 from scanner.offline import FileCheck
 from scanner.plan import CertificatePlan, certificate_plan
 from scanner.results import EndpointResult, ScanReport, iso
+from scanner.srv import SERVICES
 from scanner.verify import Coverage
 
 PRESENT, MISSING, UNKNOWN, NA = "present", "missing", "unknown", "n/a"
 NOT_CHECKED = "not checked"  # cannot be known from what fedscan sees; never blocks a go-live
 SRV_TTL = 3600
-_PORTS = {"sip-federation": 5061, "xmpp-server": 5269}
-_SRV_PREFIX = {"sip-federation": "_sipfederationtls._tcp", "xmpp-server": "_xmpp-server._tcp"}
 
 
 @dataclass(frozen=True)
@@ -317,7 +316,7 @@ def expected_target(dep: Deployment, domain: str) -> str:
 
 
 def srv_record_text(service: str, domain: str, target: str) -> str:
-    return f"{_SRV_PREFIX[service]}.{domain}. {SRV_TTL} IN SRV 0 0 {_PORTS[service]} {target}."
+    return f"{SERVICES[service].srv_prefix}.{domain}. {SRV_TTL} IN SRV 0 0 {SERVICES[service].port} {target}."
 
 
 def address_hosts(report: ScanReport, dep: Deployment) -> list[str]:
@@ -355,9 +354,9 @@ def _srv_rows(report: ScanReport, dep: Deployment) -> tuple[list[DnsRow], list[s
     wanted = [(d, "sip-federation") for d in dep.sip_domains] + [(d, "xmpp-server") for d in dep.xmpp_domains]
     for domain, service in wanted:
         target = expected_target(dep, domain)
-        owner = f"{_SRV_PREFIX[service]}.{domain}"
+        owner = f"{SERVICES[service].srv_prefix}.{domain}"
         # the port is the Edge's choice (5061/5269 by convention): judged is the target
-        expected = f"target {target}. (port {_PORTS[service]} by convention)"
+        expected = f"target {target}. (port {SERVICES[service].port} by convention)"
         result = by_domain.get(domain)
         svc = next((s for s in result.services if s.service == service), None) if result else None
         codes = {f.code for f in svc.findings} if svc else set()
