@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +16,13 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from scanner.certinfo import load_pem_certificates
+from scanner.lab.hostile import HOSTILE_NET, hostile_world
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
 from scanner.names import Identity, IdentityKind
 from scanner.trust import load_ca_file
 from scanner.verify import TrustStore
+from tests.hostile_support import AT, TIMEOUT, HostileScan
 
 ROOT = Path(__file__).resolve().parent.parent
 CERTS = ROOT / "test-certs"
@@ -41,6 +47,24 @@ def pem_chain_der(name: str) -> list[bytes]:
 @pytest.fixture(scope="session")
 def test_trust() -> TrustStore:
     return load_ca_file(CERTS / "ca-bundle.pem")
+
+
+@pytest.fixture(scope="session")
+def hostile_lab() -> Iterator[LabInfo]:
+    with lab_in_thread(net=HOSTILE_NET, world=hostile_world()) as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def hostile_scan(hostile_lab: LabInfo) -> HostileScan:
+    begin = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "scanner", "scan", *hostile_lab.scan_args(), *AT,
+         "--timeout", str(TIMEOUT), "--format", "json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    wall = time.monotonic() - begin
+    return HostileScan(json.loads(proc.stdout), proc.returncode, proc.stderr, wall)
 
 
 @pytest.fixture(scope="session")
