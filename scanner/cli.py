@@ -87,7 +87,14 @@ def scan(
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, help="Total seconds per endpoint (connect to handshake).")
     ] = 10.0,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Handshakes at once.")] = 64,
+    concurrency: Annotated[int, typer.Option(
+        "--concurrency", min=1,
+        help="Endpoints at work at once (TLS, parsing); a peer we wait for does not count.")] = 64,
+    connections: Annotated[int, typer.Option(
+        "--connections", min=1,
+        help="Open connections at once, waiting ones included (capped by the open-file limit).")] = 4096,
+    per_address: Annotated[int, typer.Option(
+        "--per-address", min=0, help="Open connections to one IP address at once (0: no cap).")] = 4,
     client_cert: Annotated[
         Path | None, typer.Option("--client-cert", help="Present this client certificate (PEM chain).")
     ] = None,
@@ -134,6 +141,8 @@ def scan(
         policy=make_policy(client_auth, warn_days, crit_days),
         timeout=timeout,
         concurrency=concurrency,
+        connections=connections,
+        per_address=per_address,
         credentials=credentials,
         from_domain=from_domain,
     )

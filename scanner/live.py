@@ -1,7 +1,8 @@
 """Running trio from the command line: the scan with Ctrl-C handling, and the lab.
 
 The only module that calls ``trio.run``. A SIGINT cancels the scan's nursery cleanly, and the
-report keeps every endpoint that had finished, marked ``interrupted``.
+report keeps every endpoint that had finished, marked ``interrupted``. Before a scan the
+open-file limit is raised (:func:`shared_limits`): a census holds thousands of connections.
 """
 
 from __future__ import annotations
@@ -15,8 +16,21 @@ from pathlib import Path
 import trio
 
 from scanner.results import ScanReport
-from scanner.scan import Scan, ScanOptions, Sink
+from scanner.scan import Scan, ScanOptions, Shared, Sink
 from scanner.verify import TrustStore
+
+
+def shared_limits(options: ScanOptions) -> Shared:
+    """The run's limits, after raising the soft ``RLIMIT_NOFILE`` to the hard limit; if the
+    descriptors then bound the run below ``--connections``, stderr says so once."""
+    from scanner.limits import raise_nofile_limit
+
+    soft, _ = raise_nofile_limit()
+
+    def notify(text: str) -> None:
+        print(f"fedscan: {text}", file=sys.stderr, flush=True)
+
+    return Shared.for_options(options, nofile=soft, notify=notify)
 
 
 def run_scan(
@@ -37,7 +51,7 @@ def run_scan(
     now = at or dt.datetime.now(dt.UTC)
     # jsonl streams every result as it happens: the report keeps only counts (flat memory)
     scan = Scan(domains, options, resolver=resolver, trust=trust, now=now, sink=FanOut(sinks),
-                retain_endpoints=jsonl is None)
+                retain_endpoints=jsonl is None, shared=shared_limits(options))
 
     if progress is not None:
         with progress:
