@@ -385,7 +385,7 @@ class _Attempt:
     async def _connect(self) -> _Recorder:
         t = self.target
         try:
-            sock = await trio.open_tcp_stream(t.address, t.port)
+            sock: trio.abc.Stream = await trio.open_tcp_stream(t.address, t.port)
         except OSError as exc:
             raise _Failed(_connect_failure(exc, t)) from exc
         if self.work is not None:
