@@ -1,4 +1,4 @@
-"""Running trio from the command line: the scan with Ctrl-C handling, and the lab.
+"""Running trio from the command line: the scan with Ctrl-C handling.
 
 The only module that calls ``trio.run``. A SIGINT cancels the scan's nursery cleanly, and the
 report keeps every endpoint that had finished, marked ``interrupted``. Before a scan the
@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
-import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 import trio
 
@@ -20,16 +18,12 @@ from scanner.scan import Scan, ScanOptions, Shared, Sink
 from scanner.verify import TrustStore
 
 
-def shared_limits(options: ScanOptions) -> Shared:
+def shared_limits(options: ScanOptions, notify: Callable[[str], None] | None = None) -> Shared:
     """The run's limits, after raising the soft ``RLIMIT_NOFILE`` to the hard limit; if the
-    descriptors then bound the run below ``--connections``, stderr says so once."""
+    descriptors then bound the run below ``--connections``, ``notify`` is told so once."""
     from scanner.limits import raise_nofile_limit
 
     soft, _ = raise_nofile_limit()
-
-    def notify(text: str) -> None:
-        print(f"fedscan: {text}", file=sys.stderr, flush=True)
-
     return Shared.for_options(options, nofile=soft, notify=notify)
 
 
@@ -39,27 +33,21 @@ def run_scan(
     nameservers: Sequence[tuple[str, int]] | None,
     trust: TrustStore,
     at: dt.datetime | None,
-    output: str,
+    *,
+    sink: Sink | None = None,
+    retain_endpoints: bool = True,
+    notify: Callable[[str], None] | None = None,
 ) -> ScanReport:
+    """One scan, Ctrl-C aware. Where results go while it runs is the caller's choice (``sink``),
+    and so is where a notice goes (``notify``: the open-file limit binds the run): this layer
+    does I/O with peers, never with the user."""
     from scanner.discovery import make_resolver
-    from scanner.sinks import FanOut, JsonLines, Progress
 
     resolver = make_resolver(nameservers, timeout=min(options.timeout, 5.0))
-    jsonl = JsonLines(sys.stdout) if output == "jsonl" else None
-    progress = Progress() if sys.stderr.isatty() else None
-    sinks: list[Sink] = [s for s in (jsonl, progress) if s is not None]
     now = at or dt.datetime.now(dt.UTC)
-    # jsonl streams every result as it happens: the report keeps only counts (flat memory)
-    scan = Scan(domains, options, resolver=resolver, trust=trust, now=now, sink=FanOut(sinks),
-                retain_endpoints=jsonl is None, shared=shared_limits(options))
-
-    if progress is not None:
-        with progress:
-            run_scans([scan])
-    else:
-        run_scans([scan])
-    if jsonl is not None:
-        jsonl.summary(scan.report)
+    scan = Scan(domains, options, resolver=resolver, trust=trust, now=now, sink=sink,
+                retain_endpoints=retain_endpoints, shared=shared_limits(options, notify))
+    run_scans([scan])
     return scan.report
 
 
@@ -87,23 +75,30 @@ def run_scans(scans: Sequence[Scan]) -> bool:
                 return
 
     trio.run(main)
+    if interrupted:  # what had not finished was not checked: UNKNOWN, never a silent OK
+        for scan in scans:
+            for domain in scan.report.domains:
+                domain.interrupted = not domain.finished
     return interrupted
 
 
-def serve_lab(net: str, dns_port: int, state_file: Path | None) -> None:
-    from scanner.lab.run import describe, run_lab, write_state
+def resolve_addresses(
+    hosts: Sequence[str], nameservers: Sequence[tuple[str, int]] | None, timeout: float = 5.0
+) -> dict[str, tuple[str, ...] | None]:
+    """A and AAAA of each host (readiness asks what it reports on): the addresses, ``()`` when
+    none is published, ``None`` when DNS could not answer."""
+    from scanner.discovery import make_resolver, resolve_hosts
+    from scanner.srv import Outcome
 
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            info = await nursery.start(lambda task_status: run_lab(net=net, dns_port=dns_port,
-                                                                   task_status=task_status))
-            print(describe(info), flush=True)
-            if state_file is not None:
-                write_state(state_file, info)
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    break
-            nursery.cancel_scope.cancel()
+    resolver = make_resolver(nameservers, timeout=timeout)
 
-    trio.run(main)
-    print("lab stopped", file=sys.stderr)
+    async def main() -> dict[str, tuple[str, ...] | None]:
+        found = await resolve_hosts(resolver, hosts, trio.CapacityLimiter(16))
+        out: dict[str, tuple[str, ...] | None] = {}
+        for host, lookups in found.items():
+            values = tuple(v for lookup in lookups for v in lookup.values)
+            failed = all(lookup.outcome is Outcome.ERROR for lookup in lookups)
+            out[host] = None if failed and not values else values
+        return out
+
+    return trio.run(main)

@@ -32,7 +32,7 @@ EXPECTED: dict[str, list[tuple[str, Severity]]] = {
     "self-signed.pem": [("self-signed", Severity.CRITICAL)],
     "untrusted.pem": [("chain-untrusted", Severity.CRITICAL)],
     "rsa1024.pem": [("weak-key", Severity.CRITICAL)],
-    "sha1.pem": [("weak-signature", Severity.WARNING)],
+    "sha1.pem": [("weak-signature", Severity.CRITICAL)],
     "pss.pem": [("pss-signature", Severity.CRITICAL)],
     "wildcard-san.pem": [("wildcard-san", Severity.WARNING)],
     "wildcard-cn.pem": [("wildcard-cn", Severity.WARNING), ("wildcard-san", Severity.WARNING)],
@@ -40,6 +40,12 @@ EXPECTED: dict[str, list[tuple[str, Severity]]] = {
     "ecdsa-p256.pem": [("ecdsa-key", Severity.INFO)],
     "leaf-only.pem": [("chain-incomplete", Severity.CRITICAL)],
     "misordered.pem": [("chain-order", Severity.WARNING)],
+    # public chains as really served (issue 11): see tests/test_verify_paths.py
+    "serverauth-ca.pem": [("chain-client-auth-not-permitted", Severity.CRITICAL)],
+    "expired-cross-sign.pem": [("chain-unused-expired", Severity.WARNING)],
+    "sha1-intermediate.pem": [("weak-signature", Severity.CRITICAL)],
+    "ca-leaf.pem": [("leaf-is-ca", Severity.CRITICAL)],
+    "zero-serial.pem": [("serial-not-positive", Severity.INFO)],
 }
 
 
@@ -216,17 +222,17 @@ def test_trust_is_built_once_per_chain_whatever_names_it_must_cover(
     test_trust: TrustStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A domain's SIP and XMPP endpoints serve one chain judged for two identities."""
-    import scanner.verify as verify
+    import scanner.trust_path as trust_path
 
     calls: list[str] = []
-    original = verify._trust
+    original = trust_path._trust
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append("built")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(verify, "_trust", counting)
-    monkeypatch.setattr(verify, "_trust_cache", collections.OrderedDict())
+    monkeypatch.setattr(trust_path, "_trust", counting)
+    monkeypatch.setattr(trust_path, "_trust_cache", collections.OrderedDict())
     chain = pem_chain_der("edge.pem")
     sip = verify_chain(
         chain, (Identity("sip.contoso.test", IdentityKind.SRV_TARGET),), Policy(), test_trust, NOW

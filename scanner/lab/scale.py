@@ -45,7 +45,7 @@ import trio
 from scanner.findings import Status
 from scanner.lab.listeners import MAX_READ, Behaviour
 from scanner.lab.run import lab_address
-from scanner.lab.zones import CERTS, SIP, XMPP, LabDomain, LabWorld, Listener, Srv
+from scanner.lab.zones import SIP, XMPP, LabDomain, LabWorld, Listener, Srv
 
 SUFFIX = "bench.test"
 ENDPOINTS_PER_DOMAIN = 4  # SIP + XMPP, two pool nodes each
@@ -317,14 +317,24 @@ def ensure_certificates(cert_dir: Path, domains: Sequence[str]) -> dict[str, Pat
     """``cert_dir/<domain>`` (+ ``.pem`` chain, ``.key``) for every domain; existing ones are kept.
 
     Returns the stem of each (what :class:`Listener.cert` takes: an absolute stem works because
-    ``CERTS / "/abs/stem"`` is ``/abs/stem``).
+    ``dir / "/abs/stem"`` is ``/abs/stem``). They are signed by the lab's issuing CA
+    (:mod:`scanner.lab.pki`); when that CA is new, every one is made again.
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    from scanner.lab.pki import lab_pki
+
     cert_dir.mkdir(parents=True, exist_ok=True)
     stems = {d: cert_dir / d for d in domains}
+    issuing = lab_pki().issuer()
+    inter_pem = issuing.pem
+    stamp = cert_dir / "issuer.pem"
+    if not stamp.exists() or stamp.read_bytes() != inter_pem:
+        for old in cert_dir.glob("*.pem"):
+            old.unlink()
+        stamp.write_bytes(inter_pem)
     missing = [d for d, stem in stems.items() if not Path(f"{stem}.pem").exists()]
     if not missing:
         return stems
@@ -340,10 +350,7 @@ def ensure_certificates(cert_dir: Path, domains: Sequence[str]) -> dict[str, Pat
             )
         )
     key_pem = key_path.read_bytes()
-    inter_pem = (CERTS / "intermediate.pem").read_bytes()
-    inter = x509.load_pem_x509_certificate(inter_pem)
-    inter_key = serialization.load_pem_private_key((CERTS / "intermediate.key").read_bytes(), None)
-    assert isinstance(inter_key, rsa.RSAPrivateKey)
+    inter, inter_key = issuing.cert, issuing.key
     ski = inter.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     for domain in missing:
         cert = _leaf([f"sip.{domain}", domain], key, inter.subject, inter_key, ski)
@@ -358,21 +365,21 @@ def ensure_hosted_certificate(cert_dir: Path, target: str, domains: Sequence[str
     """One chain naming ``target`` and ``domains`` (a hosting provider's Edge), cached by
     the number of names; returns its stem."""
     stem = cert_dir / f"{target}-{len(domains)}"
+    ensure_certificates(cert_dir, [domain_name(0)])  # the shared key; a new lab CA clears the dir
     if Path(f"{stem}.pem").exists():
         return stem
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    ensure_certificates(cert_dir, [domain_name(0)])  # makes the shared key if need be
+    from scanner.lab.pki import lab_pki
+
+    issuing = lab_pki().issuer()
     key_pem = (cert_dir / "shared.key").read_bytes()
     key = serialization.load_pem_private_key(key_pem, None)
-    inter_pem = (CERTS / "intermediate.pem").read_bytes()
-    inter = x509.load_pem_x509_certificate(inter_pem)
-    inter_key = serialization.load_pem_private_key((CERTS / "intermediate.key").read_bytes(), None)
-    ski = inter.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    cert = _leaf([target, *domains], key, inter.subject, inter_key, ski)
+    ski = issuing.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    cert = _leaf([target, *domains], key, issuing.cert.subject, issuing.key, ski)
     Path(f"{stem}.key").write_bytes(key_pem)
-    Path(f"{stem}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM) + inter_pem)
+    Path(f"{stem}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM) + issuing.pem)
     return stem
 
 
