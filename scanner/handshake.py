@@ -40,6 +40,7 @@ import trio
 from scanner.findings import Finding, finding
 from scanner.limits import Paced
 from scanner.results import TlsInfo as TlsInfo
+from scanner.srv import SERVICES
 from scanner.xmpp import (
     Event,
     Features,
@@ -52,7 +53,6 @@ from scanner.xmpp import (
     XmppNegotiator,
 )
 
-SERVICES: Final = frozenset({"sip-federation", "sip-access", "xmpp-server", "xmpps-server"})
 XMPPS_ALPN: Final = "xmpp-server"
 MAX_READ: Final = 8192
 CLIENT_CERT_PROBE_SECONDS: Final = 0.3  # ceiling of the post-handshake wait for an alert
@@ -103,7 +103,7 @@ class Target:
     @property
     def sni(self) -> str:
         """SIP peers name the SRV target; XMPP peers name the XMPP domain (RFC 6120 13.7)."""
-        if self.service.startswith("xmpp") and self.xmpp_domain:
+        if SERVICES[self.service].xmpp and self.xmpp_domain:
             return self.xmpp_domain
         return self.host
 
@@ -363,7 +363,7 @@ class _Attempt:
             if self.paced is not None:  # queueing for a work token is not the peer's time
                 await self.paced.take()
                 self._mark = trio.current_time()
-            if self.target.service == "xmpp-server":
+            if not SERVICES[self.target.service].direct_tls:  # XMPP STARTTLS
                 self.phase = "starttls"
                 await self._starttls(self.stream)
                 self._lap("starttls")
