@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
 from scanner.certload import exact_of, serial_number
+from scanner.isotime import iso
 from scanner.names import PresentedNames, presented_to_a_label
 
 OID_SRV_NAME = x509.ObjectIdentifier("1.3.6.1.5.5.7.8.7")
@@ -91,8 +92,8 @@ class CertInfo:
             "issuer": self.issuer,
             "serial": self.serial,
             "sha256": self.sha256,
-            "not_before": _iso(self.not_before),
-            "not_after": _iso(self.not_after),
+            "not_before": iso(self.not_before),
+            "not_after": iso(self.not_after),
             **_request_facts(self.names, self.eku, self.key, self.signature),
             "crl_distribution_points": list(self.crl_urls),
         }
@@ -124,8 +125,6 @@ def days_left(not_after: dt.datetime, now: dt.datetime) -> int:
     return (not_after - now) // dt.timedelta(days=1)
 
 
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def read_der_string(value: bytes) -> str | None:

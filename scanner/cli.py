@@ -46,6 +46,7 @@ from scanner.cli_common import (
     stdout_console,
 )
 from scanner.findings import worst
+from scanner.isotime import iso
 
 # ------------------------------------------------------------------------ commands
 
@@ -95,7 +96,11 @@ def scan(
             help="Total seconds per endpoint (connect to handshake).")
     ] = 10.0,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, metavar="N",
-        help="Handshakes at once.")] = 64,
+        help="Endpoints at work at once (TLS, parsing); a peer we wait for does not count.")] = 64,
+    connections: Annotated[int, typer.Option("--connections", min=1, metavar="N",
+        help="Open connections at once, waiting ones included (capped by the open-file limit).")] = 4096,
+    per_address: Annotated[int, typer.Option("--per-address", min=0, metavar="N",
+        help="Open connections to one IP address at once (0: no cap).")] = 4,
     client_cert: Annotated[
         Path | None, typer.Option("--client-cert", metavar="FILE",
             help="Present this client certificate (PEM chain).")
@@ -120,7 +125,7 @@ def scan(
     from scanner.handshake import ClientCredentials
     from scanner.scan import ScanOptions
     from scanner.shard import Shard
-    from scanner.srv import DEFAULT_SERVICES, SERVICES
+    from scanner.srv import DEFAULT_SERVICES, parse_services
 
     try:
         names = _all_domains(domains, domains_file)
@@ -131,10 +136,10 @@ def scan(
             from_domain = domain_value(from_domain, "--from-domain")
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    services = tuple(dict.fromkeys(service or DEFAULT_SERVICES))
-    unknown = [s for s in services if s not in SERVICES]
-    if unknown:
-        raise UserError(f"unknown --service {unknown[0]!r} (choose from {', '.join(SERVICES)})")
+    try:
+        services = parse_services(service or DEFAULT_SERVICES, "--service")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     if (client_cert is None) != (client_key is None):
         raise UserError("--client-cert and --client-key go together")
     credentials = None
@@ -148,6 +153,8 @@ def scan(
         policy=make_policy(client_auth, warn_days, crit_days),
         timeout=timeout,
         concurrency=concurrency,
+        connections=connections,
+        per_address=per_address,
         credentials=credentials,
         from_domain=from_domain,
     )
@@ -296,7 +303,7 @@ def cert(
         print_json(
             {
                 "schema_version": 1,
-                "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "generated_at": iso(now),
                 "status": worst(c.status for c in checks).name,
                 "files": [c.to_json() for c in checks],
             }

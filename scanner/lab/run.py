@@ -93,6 +93,16 @@ class LabInfo:
         return cls(data["nameserver"], Path(data["ca_file"]), data["net"], domains, data["ports"], certs)
 
 
+def lab_address(net: str, host: int) -> str:
+    """The address of lab host ``host`` on ``net`` (``a.b.c``): ``a.b.c.host`` up to 255; from
+    256 on, the next /24s, 250 hosts each (``.2``-``.251``), for labs of thousands of nodes."""
+    if host < 256:
+        return f"{net}.{host}"
+    a, b, c = net.split(".")
+    index = host - 256
+    return f"{a}.{b}.{int(c) + 1 + index // 250}.{2 + index % 250}"
+
+
 def _records(world: LabWorld, net: str, ports: Mapping[str, int]) -> dict[tuple[str, str], list[str]]:
     records: dict[tuple[str, str], list[str]] = {}
     for srv in world.srv:
@@ -100,7 +110,7 @@ def _records(world: LabWorld, net: str, ports: Mapping[str, int]) -> dict[tuple[
         target = "." if srv.target == "." else srv.target + "."
         records.setdefault((srv.name, "SRV"), []).append(f"0 0 {port} {target}")
     for host, octets in world.hosts.items():
-        records[(host, "A")] = [f"{net}.{o}" for o in octets]
+        records[(host, "A")] = [lab_address(net, o) for o in octets]
     for host in world.ipv6_hosts:
         records[(host, "AAAA")] = [IPV6_LOOPBACK]
     for key, texts in world.records.items():
@@ -181,7 +191,7 @@ async def run_lab(
                 # the AAAA node listens on the same port as the A node (one SRV record)
                 port = await _start_listener(nursery, world, pki, listener, IPV6_LOOPBACK, port)
             ports[listener.key] = await _start_listener(
-                nursery, world, pki, listener, f"{net}.{listener.host}", port
+                nursery, world, pki, listener, lab_address(net, listener.host), port
             )
         records = _records(world, net, ports)
         dns_address = f"{net}.1"
@@ -192,6 +202,7 @@ async def run_lab(
                 address=dns_address,
                 port=dns_port,
                 behaviours=world.dns_behaviours,
+                delay=world.dns_delay,
             )
         )
         task_status.started(
