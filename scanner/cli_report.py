@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scanner.cli_common import UserError, app, print_json, stdout_console
+from scanner.cli_common import UserError, app, print_json, reader_may_leave, stdout_console
 
 report_app = typer.Typer(help="Work with saved scan outputs (merge shards).", no_args_is_help=True)
 app.add_typer(report_app, name="report")
@@ -52,10 +52,11 @@ def merge(
     except MergeError as exc:
         raise UserError(str(exc)) from None
     report = merger.report()
-    if output is MergeFormat.json:
-        print_json(report)
-    else:
-        _table(report)
+    with reader_may_leave():
+        if output is MergeFormat.json:
+            print_json(report)
+        else:
+            _table(report)
     raise typer.Exit(report["exit_code"])
 
 

@@ -35,7 +35,7 @@ import trio
 
 from scanner.deployment import Deployment
 from scanner.discovery import AddressCache, ServiceDiscovery, discover_service
-from scanner.findings import Finding, finding
+from scanner.findings import Finding, finding, status_of
 from scanner.handshake import ClientCredentials, HandshakeResult, Target, handshake
 from scanner.names import Identity, IdentityKind
 from scanner.results import DomainResult, EndpointResult, ScanReport, ServiceResult
@@ -250,6 +250,7 @@ class Scan:
         result = self._by_domain[domain]
         result.finished = True
         result.findings += pool_findings(result.endpoints)
+        result.findings += empty_domain_findings(result, self.options.services)
         result.services.sort(key=lambda s: self.options.services.index(s.service))
         result.endpoints.sort(key=_endpoint_order(self.options.services))
         self.sink.domain_done(result)
@@ -267,6 +268,23 @@ def _endpoint_order(services: Sequence[str]) -> Callable[[EndpointResult], tuple
 
 def _service_result(found: ServiceDiscovery) -> ServiceResult:
     return ServiceResult(found.service, found.srv_records, found.findings, found.hosted)
+
+
+def empty_domain_findings(result: DomainResult, services: Sequence[str]) -> list[Finding]:
+    """Say "no such domain" once, in place of the notes that would describe a domain that
+    does not exist; and "nothing to scan" when no endpoint was found and nothing else is wrong,
+    so that an empty result is UNKNOWN, never "OK, 0 endpoints"."""
+    if any(f.code == "domain-not-found" for s in result.services for f in s.findings):
+        for s in result.services:  # the srv-fallback / srv-missing notes of a name that is not
+            s.findings = tuple(f for f in s.findings if f.code not in ("srv-fallback", "srv-missing"))
+        return []
+    if result.endpoints or any(s.hosted for s in result.services):
+        return []
+    if status_of(result.all_findings).rank > 0:
+        return []  # already says what is wrong (srv-missing for SIP, dns-error, ...)
+    return [finding("nothing-to-scan",
+                    f"nothing to scan: {result.domain} publishes none of {', '.join(services)}",
+                    services=list(services))]
 
 
 def pool_findings(endpoints: Sequence[EndpointResult]) -> list[Finding]:
