@@ -47,6 +47,7 @@ from scanner.cli_common import (
     stdout_console,
 )
 from scanner.findings import worst
+from scanner.isotime import iso
 
 # ------------------------------------------------------------------------ commands
 
@@ -126,7 +127,7 @@ def scan(
     from scanner.handshake import ClientCredentials
     from scanner.scan import ScanOptions
     from scanner.shard import Shard
-    from scanner.srv import DEFAULT_SERVICES, SERVICES
+    from scanner.srv import DEFAULT_SERVICES, parse_services
 
     try:
         names = _all_domains(domains, domains_file)
@@ -137,10 +138,10 @@ def scan(
             from_domain = domain_value(from_domain, "--from-domain")
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    services = tuple(dict.fromkeys(service or DEFAULT_SERVICES))
-    unknown = [s for s in services if s not in SERVICES]
-    if unknown:
-        raise UserError(f"unknown --service {unknown[0]!r} (choose from {', '.join(SERVICES)})")
+    try:
+        services = parse_services(service or DEFAULT_SERVICES, "--service")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     if (client_cert is None) != (client_key is None):
         raise UserError("--client-cert and --client-key go together")
     credentials = None
@@ -303,7 +304,7 @@ def cert(
         print_json(
             {
                 "schema_version": 1,
-                "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "generated_at": iso(now),
                 "status": worst(c.status for c in checks).name,
                 "files": [c.to_json() for c in checks],
             }

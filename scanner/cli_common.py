@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 from scanner.findings import Status
+from scanner.isotime import parse_iso
 
 app = typer.Typer(
     name="fedscan",
@@ -99,10 +100,9 @@ def parse_now(at: str | None) -> dt.datetime:
     if at is None:
         return dt.datetime.now(dt.UTC)
     try:
-        t = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+        return parse_iso(at)
     except ValueError:
         raise UserError(f"--at: not an ISO 8601 time: {at!r}") from None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def make_policy(client_auth: ClientAuth, warn_days: int, crit_days: int) -> Any:

@@ -28,6 +28,7 @@ from scanner.cli_common import (
     password_source,
     print_json,
 )
+from scanner.isotime import iso
 
 if TYPE_CHECKING:  # the config module pulls in DNS and trio: import it when a command runs
     from scanner.config import Config
@@ -229,7 +230,7 @@ def readiness(
     now = parse_now(at)
     required = config.deployment.client_auth_required
     if cert is not None:
-        report = ready.from_file(_check_cert(config, cert, password, ca_file, now), dep, _iso(now),
+        report = ready.from_file(_check_cert(config, cert, password, ca_file, now), dep, iso(now),
                                  client_auth_required=required)
     else:
         from scanner.monitor import apply_suppressions
@@ -281,5 +282,3 @@ def _check_cert(
     return checks[0]
 
 
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

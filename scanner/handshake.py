@@ -39,6 +39,7 @@ import trio
 
 from scanner.findings import Finding, finding
 from scanner.results import TlsInfo as TlsInfo
+from scanner.srv import SERVICES
 from scanner.xmpp import (
     Event,
     Features,
@@ -51,7 +52,6 @@ from scanner.xmpp import (
     XmppNegotiator,
 )
 
-SERVICES: Final = frozenset({"sip-federation", "sip-access", "xmpp-server", "xmpps-server"})
 XMPPS_ALPN: Final = "xmpp-server"
 MAX_READ: Final = 8192
 CLIENT_CERT_PROBE_SECONDS: Final = 0.3  # ceiling of the post-handshake wait for an alert
@@ -102,7 +102,7 @@ class Target:
     @property
     def sni(self) -> str:
         """SIP peers name the SRV target; XMPP peers name the XMPP domain (RFC 6120 13.7)."""
-        if self.service.startswith("xmpp") and self.xmpp_domain:
+        if SERVICES[self.service].xmpp and self.xmpp_domain:
             return self.xmpp_domain
         return self.host
 
@@ -356,7 +356,7 @@ class _Attempt:
         try:
             self.stream = await self._connect()
             self._lap("connect")
-            if self.target.service == "xmpp-server":
+            if not SERVICES[self.target.service].direct_tls:  # XMPP STARTTLS
                 self.phase = "starttls"
                 await self._starttls(self.stream)
                 self._lap("starttls")

@@ -20,14 +20,13 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from scanner.findings import Finding, Status, status_of, worst
+from scanner.isotime import iso as iso
 from scanner.srv import Endpoint, SrvRecord
 from scanner.verify import Coverage
 
 SCHEMA_VERSION = 1
 
 
-def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from scanner.certinfo import load_pem_certificates
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
 from scanner.names import Identity, IdentityKind
@@ -34,7 +34,7 @@ CONTOSO_IDENTITIES = (
 
 def pem_chain_der(name: str) -> list[bytes]:
     """The certificates of a corpus PEM file, as DER, in file order."""
-    certs = x509.load_pem_x509_certificates((CERTS / name).read_bytes())
+    certs = load_pem_certificates((CERTS / name).read_bytes())
     return [c.public_bytes(Encoding.DER) for c in certs]
 
 

@@ -124,7 +124,7 @@ def test_hostile_names_are_escaped_in_html() -> None:
     doc = render_html(hostile_report())
     assert "<script" not in doc
     assert html.escape(HOSTILE) in doc
-    assert doc.count("<table>") == 3
+    assert doc.count('<table class="stack">') == 3
 
 
 def test_hostile_names_are_escaped_in_markdown() -> None:

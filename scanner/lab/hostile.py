@@ -342,7 +342,8 @@ def _utc(year: int) -> dt.datetime:
 
 
 def _leaf_builder(names: Sequence[str], key: rsa.RSAPrivateKey, issuer: x509.Name,
-                  serial: int) -> x509.CertificateBuilder:
+                  serial: int, issuer_key: x509.AuthorityKeyIdentifier) -> x509.CertificateBuilder:
+    """A web-PKI-conformant leaf (AKI included), so that only the intended fault shows."""
     return (
         x509.CertificateBuilder()
         .subject_name(_name(names[0]))
@@ -352,6 +353,7 @@ def _leaf_builder(names: Sequence[str], key: rsa.RSAPrivateKey, issuer: x509.Nam
         .not_valid_before(_utc(2026))
         .not_valid_after(_utc(2040))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(issuer_key, critical=False)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
                        critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
@@ -385,7 +387,8 @@ def _hostile_pki(names: tuple[str, ...]) -> HostilePki:
     key_pem = pki.key("edge").read_bytes()
     serial = int.from_bytes(hashlib.sha256("\0".join(names).encode()).digest()[:8], "big")
 
-    healthy = _leaf_builder(names, key, inter.subject, serial).sign(inter_key, hashes.SHA256())
+    inter_aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(inter_key.public_key())
+    healthy = _leaf_builder(names, key, inter.subject, serial, inter_aki).sign(inter_key, hashes.SHA256())
     (out / "healthy.pem").write_bytes(_pem(healthy, inter))
 
     # 99 EC CAs (cheap to make), each issuing the next, the top one issued by the root
@@ -402,11 +405,12 @@ def _hostile_pki(names: tuple[str, ...]) -> HostilePki:
         cas.append(ca)
         issuer_name, signer = ca.subject, ca_key
     del issuer_key
-    long_leaf = _leaf_builder(names, key, issuer_name, serial + 1).sign(signer, hashes.SHA256())
+    long_aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key())
+    long_leaf = _leaf_builder(names, key, issuer_name, serial + 1, long_aki).sign(signer, hashes.SHA256())
     (out / "long.pem").write_bytes(_pem(long_leaf, *reversed(cas)))
 
     filler = b"\x04\x83" + BIG_CERT_BYTES.to_bytes(3, "big") + b"A" * BIG_CERT_BYTES
-    big = (_leaf_builder(names, key, inter.subject, serial + 2)
+    big = (_leaf_builder(names, key, inter.subject, serial + 2, inter_aki)
            .add_extension(x509.UnrecognizedExtension(
                x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), filler), critical=False)
            .sign(inter_key, hashes.SHA256()))
