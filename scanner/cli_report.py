@@ -89,5 +89,9 @@ def _table(report: dict[str, Any]) -> None:
     console.print(table)
     extra = f"{len(shards['incomplete'])} shard(s) incomplete: {', '.join(shards['incomplete'])}" \
         if shards["incomplete"] else ""
+    bad = {"critical", "warning", "unknown"}
+    dns = sum(1 for d in report["domains"]
+              if any(f.get("severity") in bad for f in d.get("findings", []))
+              or any(f.get("severity") in bad for s in d.get("services", []) for f in s.get("findings", [])))
     console.print(summary_line(Status[report["status"]], report["endpoint_counts"], len(report["domains"]),
-                               report["interrupted"], extra))
+                               report["interrupted"], extra, domain_problems=dns))
