@@ -83,6 +83,11 @@ def scan(
         list[str] | None,
         typer.Option("--nameserver", help="Ask this DNS server (HOST[:PORT]); default: the system's."),
     ] = None,
+    dnssec_resolver: Annotated[
+        str | None,
+        typer.Option("--dnssec-resolver", help="Check DANE (TLSA) through this validating "
+                     "resolver (HOST[:PORT]); its AD bit is trusted. Without it DANE is not checked."),
+    ] = None,
     ca_file: CaFile = None,
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, help="Total seconds per endpoint (connect to handshake).")
@@ -113,6 +118,7 @@ def scan(
         if shard is not None:
             names = Shard.parse(shard).select(names)
         servers = [parse_nameserver(n) for n in nameserver] if nameserver else None
+        dnssec = parse_nameserver(dnssec_resolver) if dnssec_resolver is not None else None
         if from_domain is not None:
             from_domain = normalize_domain(from_domain)
     except ValueError as exc:
@@ -136,6 +142,7 @@ def scan(
         concurrency=concurrency,
         credentials=credentials,
         from_domain=from_domain,
+        dnssec_resolver=dnssec,
     )
     from scanner.live import run_scan
 

@@ -75,6 +75,7 @@ class ScanSettings:
     concurrency: int = 64
     nameservers: tuple[str, ...] = ()
     ca_file: Path | None = None
+    dnssec_resolver: str | None = None  # a validating resolver: DANE is checked through it
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ def _thresholds(t: _Table) -> Thresholds:
 
 
 def _scan(t: _Table, base_dir: Path | None) -> ScanSettings:
-    t.only("timeout", "concurrency", "nameservers", "ca_file")
+    t.only("timeout", "concurrency", "nameservers", "ca_file", "dnssec_resolver")
     default = ScanSettings()
     timeout = t.number("timeout", default.timeout, minimum=0.1)
     concurrency = t.integer("concurrency", default.concurrency, minimum=1)
@@ -243,6 +244,12 @@ def _scan(t: _Table, base_dir: Path | None) -> ScanSettings:
             parse_nameserver(s)
         except ValueError as exc:
             t.fail(f"nameservers[{i}]", str(exc))
+    dnssec = t.string("dnssec_resolver")
+    if dnssec is not None:
+        try:
+            parse_nameserver(dnssec)
+        except ValueError as exc:
+            t.fail("dnssec_resolver", str(exc))
     ca_text = t.string("ca_file")
     ca_file = None
     if ca_text is not None:
@@ -251,7 +258,7 @@ def _scan(t: _Table, base_dir: Path | None) -> ScanSettings:
             ca_file = base_dir / ca_file
         if not ca_file.is_file():
             t.fail("ca_file", f"{ca_file}: no such file")
-    return ScanSettings(timeout, concurrency, tuple(servers), ca_file)
+    return ScanSettings(timeout, concurrency, tuple(servers), ca_file, dnssec)
 
 
 def _check_unique(deployment: DeploymentConfig, partners: Sequence[Partner], source: str) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from scanner.config import Config, Suppression
 from scanner.deployment import Deployment
+from scanner.discovery import parse_nameserver
 from scanner.findings import Finding, Status, finding
 from scanner.history import Change
 from scanner.live import run_scans
@@ -144,6 +145,7 @@ class ScanJob:
 def plan_jobs(config: Config, policy: Policy) -> list[ScanJob]:
     """The scans one run needs: one per (view, service set); deployment domains first."""
     s = config.scan
+    dnssec = parse_nameserver(s.dnssec_resolver) if s.dnssec_resolver else None
     jobs: list[ScanJob] = []
     dep = config.deployment
     own: dict[tuple[str, ...], list[str]] = {}
@@ -151,14 +153,14 @@ def plan_jobs(config: Config, policy: Policy) -> list[ScanJob]:
         own.setdefault(dep.services_for(domain), []).append(domain)
     for services, names in own.items():
         opts = ScanOptions(services=services, deployment=dep.deployment, policy=policy,
-                           timeout=s.timeout, concurrency=s.concurrency)
+                           timeout=s.timeout, concurrency=s.concurrency, dnssec_resolver=dnssec)
         jobs.append(ScanJob(tuple(names), opts))
     partners: dict[tuple[str, ...], list[str]] = {}
     for p in config.partners:
         partners.setdefault(p.services, []).append(p.domain)
     for services, names in partners.items():
         opts = ScanOptions(services=services, deployment=Deployment(), policy=policy,
-                           timeout=s.timeout, concurrency=s.concurrency)
+                           timeout=s.timeout, concurrency=s.concurrency, dnssec_resolver=dnssec)
         jobs.append(ScanJob(tuple(names), opts))
     return jobs
 

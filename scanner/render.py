@@ -8,10 +8,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from scanner.dane import DaneState
 from scanner.findings import Finding, Severity, Status, worst_finding
 from scanner.offline import FileCheck
 from scanner.plan import CertificatePlan
-from scanner.results import ScanReport
+from scanner.results import EndpointResult, ScanReport
 
 STATUS_STYLE = {
     Status.OK: "bold green",
@@ -97,6 +98,25 @@ def render_plan(console: Console, plan: CertificatePlan) -> None:
     console.print(table)
 
 
+def dane_line(r: EndpointResult) -> Text | None:
+    """The endpoint's DANE verdict in one line, when DANE was checked."""
+    if r.dane is None or r.dane.state is DaneState.NOT_CHECKED:
+        return None
+    style = {DaneState.MATCH: "green", DaneState.MISMATCH: "bold red",
+             DaneState.ERROR: "magenta"}.get(r.dane.state, "yellow")
+    line = Text("    DANE     ", style="bold")
+    line.append(r.dane.summary, style=None if r.dane.state is DaneState.NO_TLSA else style)
+    return line
+
+
+def dane_not_checked(report: ScanReport) -> str | None:
+    """Why DANE was not checked in this scan, once for the whole report (or None)."""
+    for r in report.endpoints:
+        if r.dane is not None and r.dane.state is DaneState.NOT_CHECKED:
+            return r.dane.summary
+    return None
+
+
 def render_scan(console: Console, report: ScanReport) -> None:
     """One row per endpoint with its findings beneath; discovery findings under the domain.
 
@@ -105,6 +125,7 @@ def render_scan(console: Console, report: ScanReport) -> None:
     """
     header = ("DOMAIN", "SERVICE", "TARGET", "ADDRESS", "STATUS", "EXPIRES", "WORST FINDING")
     rows: list[tuple[tuple[str, ...], Status, list[Finding]]] = []
+    dane_at: dict[int, Text | None] = {}  # row index -> the endpoint's DANE line
     for domain in report.domains:
         if not domain.endpoints:
             worst_f = worst_finding(domain.all_findings)
@@ -118,6 +139,7 @@ def render_scan(console: Console, report: ScanReport) -> None:
             address = f"[{e.address}]:{e.port}" if ":" in e.address else f"{e.address}:{e.port}"
             cells = (domain.domain, e.service, e.target, address, r.status.name,
                      (r.not_after or "-")[:10], worst_f.code if worst_f else "-")
+            dane_at[len(rows)] = dane_line(r)
             rows.append((cells, r.status, list(r.findings)))
             if index == len(domain.endpoints) - 1 and domain.all_findings:
                 rows.append(((domain.domain, "(DNS and pool)"), domain.status, domain.all_findings))
@@ -125,7 +147,7 @@ def render_scan(console: Console, report: ScanReport) -> None:
               for i, h in enumerate(header)]
     console.print(Text("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), style="bold"))
     previous = None
-    for cells, status, beneath in rows:
+    for row_index, (cells, status, beneath) in enumerate(rows):
         if previous is not None and previous != cells[0]:
             console.print()
         previous = cells[0]
@@ -141,7 +163,11 @@ def render_scan(console: Console, report: ScanReport) -> None:
         console.print(line, overflow="ignore", crop=False)
         for fl in findings_lines(beneath, "    "):
             console.print(fl, overflow="fold")
+        if (dane := dane_at.get(row_index)) is not None:
+            console.print(dane, overflow="fold")
     console.print()
+    if not_checked := dane_not_checked(report):
+        console.print(Text(f"DANE: {not_checked}", style="dim"))
     summary = Text("Overall: ")
     summary.append_text(status_text(report.status))
     counts = {name: n for name, n in report.counts().items() if n}

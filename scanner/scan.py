@@ -33,6 +33,8 @@ from typing import Any
 import dns.asyncresolver
 import trio
 
+from scanner.dane import DaneReport, TlsaAnswer, assess
+from scanner.dane_dns import DaneResolver
 from scanner.deployment import Deployment
 from scanner.discovery import AddressCache, ServiceDiscovery, discover_service
 from scanner.findings import Finding, finding
@@ -56,6 +58,7 @@ class ScanOptions:
     dns_concurrency: int = 32
     credentials: ClientCredentials | None = None
     from_domain: str | None = None
+    dnssec_resolver: tuple[str, int] | None = None  # validating resolver for DANE (TLSA)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class _Judgement:
     leaf: dict[str, Any] | None
     chain: tuple[dict[str, Any], ...]
     coverage: tuple[Coverage, ...]
+    trusted: bool = False  # the Web PKI path validated (PKIX-TA/EE TLSA usages need it)
 
 
 @dataclass(frozen=True)
@@ -76,13 +80,16 @@ class Shared:
     tls: trio.CapacityLimiter
     dns: trio.CapacityLimiter
     addresses: AddressCache
+    dane: DaneResolver | None = None  # None: DANE not checked (no validating resolver)
 
     @classmethod
     def for_options(cls, options: ScanOptions) -> Shared:
+        resolver = options.dnssec_resolver
         return cls(
             trio.CapacityLimiter(options.concurrency),
             trio.CapacityLimiter(options.dns_concurrency),
             AddressCache(),
+            DaneResolver(resolver, timeout=min(options.timeout, 5.0)) if resolver else None,
         )
 
 
@@ -149,6 +156,7 @@ class Scan:
         self._tls_limiter = shared.tls
         self._dns_limiter = shared.dns
         self._addresses = shared.addresses
+        self._dane = shared.dane
         window = max(options.concurrency, options.dns_concurrency) * DOMAIN_WINDOW_PER_SLOT
         self._window = trio.Semaphore(window)
 
@@ -187,13 +195,19 @@ class Scan:
                 from_domain=self.options.from_domain,
                 credentials=self.options.credentials,
             )
-        result = self._judge(endpoint, shake)
+        answer = None
+        if self._dane is not None:
+            async with self._dns_limiter:
+                answer = await self._dane.answer_for(endpoint)
+        result = self._judge(endpoint, shake, answer)
         self._by_domain[endpoint.domain].endpoints.append(result)
         self.sink.endpoint_done(result)
         self._pending[endpoint.domain] -= 1
         self._maybe_domain_done(endpoint.domain)
 
-    def _judge(self, endpoint: Endpoint, shake: HandshakeResult) -> EndpointResult:
+    def _judge(
+        self, endpoint: Endpoint, shake: HandshakeResult, answer: TlsaAnswer | None = None
+    ) -> EndpointResult:
         findings: list[Finding] = [shake.failure] if shake.failure else []
         if shake.starttls_required is False and shake.tls is not None:
             domain = endpoint.xmpp_domain or endpoint.domain
@@ -201,21 +215,31 @@ class Scan:
                                     f"{domain}: STARTTLS is offered but not required",
                                     features=list(shake.xmpp_features)))
         if not shake.chain:
+            dane = self._dane_report(endpoint, answer, (), trusted=False)
             return EndpointResult(
-                endpoint, tuple(findings), shake.tls, None, (), (), dict(shake.timings),
-                shake.xmpp_features,
+                endpoint, (*findings, *dane.findings), shake.tls, None, (), (),
+                dict(shake.timings), shake.xmpp_features, dane,
             )
         judged = self._judgement(shake.chain, identities_for(endpoint, self.options.deployment))
+        dane = self._dane_report(endpoint, answer, shake.chain, trusted=judged.trusted)
         return EndpointResult(
             endpoint,
-            (*findings, *judged.findings),
+            (*findings, *judged.findings, *dane.findings),
             shake.tls,
             judged.leaf,
             judged.chain,
             judged.coverage,
             dict(shake.timings),
             shake.xmpp_features,
+            dane,
         )
+
+    def _dane_report(
+        self, endpoint: Endpoint, answer: TlsaAnswer | None, chain: tuple[bytes, ...], *,
+        trusted: bool,
+    ) -> DaneReport:
+        where = f"{endpoint.target}:{endpoint.port}"
+        return assess(answer, chain, pkix_valid=trusted, where=where)
 
     def _judgement(self, chain: tuple[bytes, ...], identities: tuple[Identity, ...]) -> _Judgement:
         key = (chain, identities)
@@ -236,6 +260,7 @@ class Scan:
             leaf.summary(self.now) if leaf else None,
             tuple(c.summary(self.now) for c in verdict.chain[1:]),
             verdict.coverage,
+            bool(verdict.trusted),
         )
         self._verdicts[key] = judged
         if len(self._verdicts) > VERDICT_CACHE_SIZE:
