@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -120,12 +121,24 @@ def make_deployment(
         raise UserError(str(exc)) from None
 
 
+def output_width() -> int | None:
+    """How wide stdout's lines may be: the terminal's width; ``COLUMNS`` when stdout is a file
+    or a pipe and it is set; else no limit (a file or cron mail must never lose text)."""
+    if sys.stdout.isatty():
+        return max(40, shutil.get_terminal_size().columns)
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        return None
+    return max(40, columns) if columns > 0 else None
+
+
 def stdout_console() -> Console:
     from rich.console import Console  # only tables need it: ~12 ms off JSON and cron runs
 
-    return Console(
-        width=None if sys.stdout.isatty() else 160, highlight=False, soft_wrap=not sys.stdout.isatty()
-    )
+    width = output_width()
+    # without a limit, rich still needs a width for its tables: one no line reaches
+    return Console(width=width or 100_000, highlight=False, soft_wrap=width is None)
 
 
 def print_json(data: Any) -> None:

@@ -221,7 +221,12 @@ def readiness(
         servers, trust = _scan_inputs(config, nameserver, ca_file)
         raw = scan_config(config, nameservers=servers, trust=trust, now=now, deployment_only=True)
         filtered, _ = apply_suppressions(raw, config.suppressions(), now.astimezone(dt.UTC).date())
-        report = ready.from_scan(filtered, dep, client_auth_required=required)
+        from scanner.live import resolve_addresses
+
+        # the DNS table reports on these names: ask DNS about them, not the scan's endpoints
+        addresses = resolve_addresses(ready.address_hosts(filtered, dep), servers,
+                                      min(config.scan.timeout, 5.0))
+        report = ready.from_scan(filtered, dep, client_auth_required=required, addresses=addresses)
     written = []
     for path, text in ((html_out, ready.render_html), (markdown_out, ready.render_markdown)):
         if path is not None:

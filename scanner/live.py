@@ -73,7 +73,33 @@ def run_scans(scans: Sequence[Scan]) -> bool:
                 return
 
     trio.run(main)
+    if interrupted:  # what had not finished was not checked: UNKNOWN, never a silent OK
+        for scan in scans:
+            for domain in scan.report.domains:
+                domain.interrupted = not domain.finished
     return interrupted
+
+
+def resolve_addresses(
+    hosts: Sequence[str], nameservers: Sequence[tuple[str, int]] | None, timeout: float = 5.0
+) -> dict[str, tuple[str, ...] | None]:
+    """A and AAAA of each host (readiness asks what it reports on): the addresses, ``()`` when
+    none is published, ``None`` when DNS could not answer."""
+    from scanner.discovery import make_resolver, resolve_hosts
+    from scanner.srv import Outcome
+
+    resolver = make_resolver(nameservers, timeout=timeout)
+
+    async def main() -> dict[str, tuple[str, ...] | None]:
+        found = await resolve_hosts(resolver, hosts, trio.CapacityLimiter(16))
+        out: dict[str, tuple[str, ...] | None] = {}
+        for host, lookups in found.items():
+            values = tuple(v for lookup in lookups for v in lookup.values)
+            failed = all(lookup.outcome is Outcome.ERROR for lookup in lookups)
+            out[host] = None if failed and not values else values
+        return out
+
+    return trio.run(main)
 
 
 def serve_lab(net: str, dns_port: int, state_file: Path | None) -> None:

@@ -120,7 +120,7 @@ def apply_suppressions(
         endpoints = [replace(e, findings=tuple(keep(e.findings, e))) for e in d.endpoints]
         domain_findings = keep(d.findings, None)
         domain_findings += [_expired(d.domain, s) for s in rules if s.expired(on)]
-        domains.append(DomainResult(d.domain, services, endpoints, domain_findings))
+        domains.append(replace(d, services=services, endpoints=endpoints, findings=domain_findings))
     return replace(report, domains=domains), hidden
 
 

@@ -13,8 +13,9 @@ Theory of this module
   the worst status, as everywhere in fedscan.
 * The model (:class:`Readiness`) is built by pure functions from a :class:`ScanReport` or an
   offline :class:`FileCheck`; Markdown and HTML are two renderings of it. Everything that comes
-  from the network or a certificate is escaped in both (``html.escape``; Markdown renderers
-  pass inline HTML through, and ``|`` would break a table), so a hostile SAN cannot script the
+  from the network or a certificate is escaped in both (``html.escape`` in HTML; backslash
+  escapes in Markdown, whose renderers pass inline HTML through and where ``|`` would break a
+  table), so a hostile SAN cannot script the
   page a change board opens.
 * The HTML is one self-contained file: inline CSS, no scripts, no external assets, and a print
   stylesheet, because it ends up attached to tickets and printed for change boards.
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ from scanner.results import EndpointResult, ScanReport, iso
 from scanner.verify import Coverage
 
 PRESENT, MISSING, UNKNOWN, NA = "present", "missing", "unknown", "n/a"
+NOT_CHECKED = "not checked"  # cannot be known from what fedscan sees; never blocks a go-live
 SRV_TTL = 3600
 _PORTS = {"sip-federation": 5061, "xmpp-server": 5269}
 _SRV_PREFIX = {"sip-federation": "_sipfederationtls._tcp", "xmpp-server": "_xmpp-server._tcp"}
@@ -114,12 +116,16 @@ class _Evidence:
 # ------------------------------------------------------------------------ building
 
 
-def from_scan(report: ScanReport, dep: Deployment, *, client_auth_required: bool = True) -> Readiness:
-    """Readiness of our Edge from a live own-Edge scan of the deployment's domains."""
+def from_scan(report: ScanReport, dep: Deployment, *, client_auth_required: bool = True,
+              addresses: Mapping[str, tuple[str, ...] | None] | None = None) -> Readiness:
+    """Readiness of our Edge from a live own-Edge scan of the deployment's domains.
+
+    ``addresses``: the A/AAAA answers for :func:`address_hosts` (looked up by the caller, so
+    the report states what DNS says of each name, not what the scan happened to reach)."""
     plan = certificate_plan(dep)
     evidence = _scan_evidence(report.endpoints)
     requirements = _requirements(plan, evidence, client_auth_required)
-    dns = _dns_rows(report, dep)
+    dns = _dns_rows(report, dep, addresses)
     endpoints = tuple(_endpoint_row(e) for e in report.endpoints)
     findings = [(d.domain, "DNS", f) for d in report.domains for f in d.all_findings]
     findings += [(e.endpoint.domain, _where(e), f) for e in report.endpoints for f in e.findings]
@@ -146,7 +152,7 @@ def from_file(check: FileCheck, dep: Deployment, generated_at: str, *,
     status = worst([check.status, *(_req_status(r) for r in requirements)])
     reasons = _reasons(status, requirements, None, None, remedies, False)
     return Readiness(
-        generated_at, f"{check.kind} file {check.path.name}", status,
+        generated_at, f"{check.kind} file {check.path.name} (DNS and endpoints not checked)", status,
         status.rank < Status.UNKNOWN.rank, tuple(reasons), plan.subject,
         tuple(e.label for e in evidence), tuple(requirements), None, None, tuple(remedies),
     )
@@ -198,8 +204,14 @@ def _requirements(
     row("EKU", "clientAuth",
         "federation is mutual TLS" if client_auth_required else "advised (client_auth = optional)",
         (_eku_state(ev, "clientAuth") for ev in evidence))
-    row("Key", plan.key, "Lync/SfB and older peers",
+    key, _, exportable = plan.key.partition(", ")
+    row("Key", key, "Lync/SfB and older peers",
         (_code_state(ev, ("weak-key",), "key") for ev in evidence))
+    if exportable:
+        # neither a served certificate nor a CSR shows how its private key was stored
+        out.append(Requirement("Key", exportable, "every node of a pool installs the same key",
+                               NOT_CHECKED, "a certificate does not show it: check the key's export "
+                               "policy where the request was made"))
     row("Signature", plan.signature, "Lync/SfB do not support RSASSA-PSS",
         (_code_state(ev, ("weak-signature", "pss-signature"), "signature") for ev in evidence))
     row("CRL distribution point", "required", "Lync/SfB check revocation",
@@ -285,7 +297,35 @@ def srv_record_text(service: str, domain: str, target: str) -> str:
     return f"{_SRV_PREFIX[service]}.{domain}. {SRV_TTL} IN SRV 0 0 {_PORTS[service]} {target}."
 
 
-def _dns_rows(report: ScanReport, dep: Deployment) -> tuple[DnsRow, ...]:
+def address_hosts(report: ScanReport, dep: Deployment) -> list[str]:
+    """The names whose A/AAAA records the DNS table reports on (SRV targets, or the expected
+    ones when an SRV record is missing)."""
+    return _srv_rows(report, dep)[1]
+
+
+def _dns_rows(report: ScanReport, dep: Deployment,
+              addresses: Mapping[str, tuple[str, ...] | None] | None) -> tuple[DnsRow, ...]:
+    rows, targets = _srv_rows(report, dep)
+    endpoints = report.endpoints
+    for host in targets:
+        if addresses is not None and host in addresses:
+            found_addresses = addresses[host]
+        else:  # no lookup given: what the scan reached
+            found_addresses = tuple(sorted({e.endpoint.address for e in endpoints
+                                            if e.endpoint.target == host}))
+        if found_addresses is None:
+            rows.append(DnsRow(f"{host} A/AAAA", "an address of the Access Edge",
+                               "DNS error (could not look)", False, None))
+            continue
+        ok = bool(found_addresses)
+        rows.append(DnsRow(
+            f"{host} A/AAAA", "an address of the Access Edge", ", ".join(found_addresses) or "none published",
+            ok, None if ok else f"{host}. {SRV_TTL} IN A <public IP of the Access Edge>",
+        ))
+    return tuple(rows)
+
+
+def _srv_rows(report: ScanReport, dep: Deployment) -> tuple[list[DnsRow], list[str]]:
     by_domain = {d.domain: d for d in report.domains}
     rows: list[DnsRow] = []
     targets: dict[str, None] = {}
@@ -293,7 +333,8 @@ def _dns_rows(report: ScanReport, dep: Deployment) -> tuple[DnsRow, ...]:
     for domain, service in wanted:
         target = expected_target(dep, domain)
         owner = f"{_SRV_PREFIX[service]}.{domain}"
-        expected = f"0 0 {_PORTS[service]} {target}."
+        # the port is the Edge's choice (5061/5269 by convention): judged is the target
+        expected = f"target {target}. (port {_PORTS[service]} by convention)"
         result = by_domain.get(domain)
         svc = next((s for s in result.services if s.service == service), None) if result else None
         codes = {f.code for f in svc.findings} if svc else set()
@@ -314,15 +355,7 @@ def _dns_rows(report: ScanReport, dep: Deployment) -> tuple[DnsRow, ...]:
             targets.setdefault(target)
         publish = None if ok else srv_record_text(service, domain, target)
         rows.append(DnsRow(f"{owner} SRV", expected, found, ok, publish))
-    endpoints = report.endpoints
-    for host in targets:
-        addresses = sorted({e.endpoint.address for e in endpoints if e.endpoint.target == host})
-        ok = bool(addresses)
-        rows.append(DnsRow(
-            f"{host} A/AAAA", "the Access Edge's public address", ", ".join(addresses) or "none found",
-            ok, None if ok else f"{host}. {SRV_TTL} IN A <public IP of the Access Edge>",
-        ))
-    return tuple(rows)
+    return rows, list(targets)
 
 
 def _endpoint_row(e: EndpointResult) -> EndpointRow:
@@ -397,8 +430,12 @@ def _reasons(
             reasons.append(f"every required check passes; {len(warnings)} warning"
                            f"{'' if len(warnings) == 1 else 's'} to review ({', '.join(warnings)})")
         else:
-            checked = f", all {len(endpoints)} endpoints OK" if endpoints else ""
-            reasons.append(f"every required name, usage and record is in place{checked}")
+            if dns is None:  # a file: nothing was looked up or connected to
+                reasons.append("every required name and usage is in the certificate; DNS records "
+                               "and endpoints were not checked")
+            else:
+                checked = f", all {len(endpoints)} endpoints OK" if endpoints else ""
+                reasons.append(f"every required name, usage and record is in place{checked}")
     return reasons
 
 
@@ -406,9 +443,11 @@ def _reasons(
 
 
 def _md(text: object) -> str:
-    """Escape text from certificates/the network for a Markdown table cell."""
-    s = html.escape(str(text), quote=False).replace("\n", " ").replace("\r", " ")
-    return re.sub(r"([\\`*_\[\]|#!])", r"\\\1", s)
+    """Escape text from certificates/the network for a Markdown table cell: every character
+    Markdown or inline HTML gives a meaning is backslash-escaped (CommonMark shows ``\\<`` as
+    ``<``), so the text reads as itself in a renderer and in the raw file (no ``&lt;``)."""
+    s = str(text).replace("\n", " ").replace("\r", " ")
+    return re.sub(r"([\\`*_\[\]|#!<>&])", r"\\\1", s)
 
 
 def render_markdown(r: Readiness) -> str:

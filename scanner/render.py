@@ -8,11 +8,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from scanner.dane import DaneState
-from scanner.findings import Finding, Severity, Status, worst_finding
+from scanner.findings import Finding, Severity, Status
 from scanner.offline import FileCheck
 from scanner.plan import CertificatePlan
-from scanner.results import EndpointResult, ScanReport
+from scanner.results import ScanReport
 
 STATUS_STYLE = {
     Status.OK: "bold green",
@@ -45,7 +44,8 @@ def findings_lines(findings: Sequence[Finding], indent: str = "  ") -> list[Text
 
 def render_file_checks(console: Console, checks: Sequence[FileCheck]) -> None:
     for check in checks:
-        head = Text(f"{check.path}  ({check.kind})  ")
+        part = f"  {check.part}" if check.part else ""  # "certificate 1 of 2": one file, two leaves
+        head = Text(f"{check.path}{part}  ({check.kind})  ")
         head.append_text(status_text(check.status))
         console.print(head)
         s = check.summary
@@ -98,83 +98,9 @@ def render_plan(console: Console, plan: CertificatePlan) -> None:
     console.print(table)
 
 
-def dane_line(r: EndpointResult) -> Text | None:
-    """The endpoint's DANE verdict in one line, when DANE was checked."""
-    if r.dane is None or r.dane.state is DaneState.NOT_CHECKED:
-        return None
-    style = {DaneState.MATCH: "green", DaneState.MISMATCH: "bold red",
-             DaneState.ERROR: "magenta"}.get(r.dane.state, "yellow")
-    line = Text("    DANE     ", style="bold")
-    line.append(r.dane.summary, style=None if r.dane.state is DaneState.NO_TLSA else style)
-    return line
+def render_scan(console: Console, report: ScanReport, *, problems_only: bool = False) -> None:
+    """The scan table (:mod:`scanner.scan_table`), as wide as stdout allows."""
+    from scanner.cli_common import output_width
+    from scanner.scan_table import render_scan as table
 
-
-def dane_not_checked(report: ScanReport) -> str | None:
-    """Why DANE was not checked in this scan, once for the whole report (or None)."""
-    for r in report.endpoints:
-        if r.dane is not None and r.dane.state is DaneState.NOT_CHECKED:
-            return r.dane.summary
-    return None
-
-
-def render_scan(console: Console, report: ScanReport) -> None:
-    """One row per endpoint with its findings beneath; discovery findings under the domain.
-
-    A fixed-width layout rather than a rich Table: finding lines must span the full width
-    beneath their row, which table cells cannot do.
-    """
-    header = ("DOMAIN", "SERVICE", "TARGET", "ADDRESS", "STATUS", "EXPIRES", "WORST FINDING")
-    rows: list[tuple[tuple[str, ...], Status, list[Finding]]] = []
-    dane_at: dict[int, Text | None] = {}  # row index -> the endpoint's DANE line
-    for domain in report.domains:
-        if not domain.endpoints:
-            worst_f = worst_finding(domain.all_findings)
-            cells: tuple[str, ...] = (domain.domain, "-", "-", "-", domain.status.name, "-",
-                                      worst_f.code if worst_f else "no endpoints")
-            rows.append((cells, domain.status, domain.all_findings))
-            continue
-        for index, r in enumerate(domain.endpoints):
-            e = r.endpoint
-            worst_f = worst_finding(r.findings)
-            address = f"[{e.address}]:{e.port}" if ":" in e.address else f"{e.address}:{e.port}"
-            cells = (domain.domain, e.service, e.target, address, r.status.name,
-                     (r.not_after or "-")[:10], worst_f.code if worst_f else "-")
-            dane_at[len(rows)] = dane_line(r)
-            rows.append((cells, r.status, list(r.findings)))
-            if index == len(domain.endpoints) - 1 and domain.all_findings:
-                rows.append(((domain.domain, "(DNS and pool)"), domain.status, domain.all_findings))
-    widths = [max([len(h), *(len(c[i]) for c, _, _ in rows if len(c) == len(header))])
-              for i, h in enumerate(header)]
-    console.print(Text("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), style="bold"))
-    previous = None
-    for row_index, (cells, status, beneath) in enumerate(rows):
-        if previous is not None and previous != cells[0]:
-            console.print()
-        previous = cells[0]
-        if len(cells) != len(header):  # a domain's own findings: no row of cells
-            console.print(Text(f"  {cells[1]}", style="dim"))
-            for fl in findings_lines(beneath, "    "):
-                console.print(fl, overflow="fold")
-            continue
-        line = Text()
-        for i, (cell, width) in enumerate(zip(cells, widths, strict=True)):
-            style = STATUS_STYLE[status] if i == 4 else None
-            line.append(cell.ljust(width) + ("  " if i < len(cells) - 1 else ""), style=style)
-        console.print(line, overflow="ignore", crop=False)
-        for fl in findings_lines(beneath, "    "):
-            console.print(fl, overflow="fold")
-        if (dane := dane_at.get(row_index)) is not None:
-            console.print(dane, overflow="fold")
-    console.print()
-    if not_checked := dane_not_checked(report):
-        console.print(Text(f"DANE: {not_checked}", style="dim"))
-    summary = Text("Overall: ")
-    summary.append_text(status_text(report.status))
-    counts = {name: n for name, n in report.counts().items() if n}
-    total = sum(counts.values())
-    summary.append(f"  {total} endpoint{'' if total == 1 else 's'}")
-    if counts:
-        summary.append(": " + ", ".join(f"{n} {name.lower()}" for name, n in counts.items()))
-    if report.interrupted:
-        summary.append("  (interrupted: partial results)", style="bold magenta")
-    console.print(summary)
+    table(console, report, width=output_width(), problems_only=problems_only)

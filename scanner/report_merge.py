@@ -33,6 +33,7 @@ class MergeError(ValueError):
 @dataclass
 class _Domain:
     source: str
+    shard: int  # which add() call: the same file given twice is two shards with one name
     line: dict[str, Any] | None = None
     endpoints: list[dict[str, Any]] = field(default_factory=list)
 
@@ -47,8 +48,8 @@ class Merger:
     incomplete: list[str] = field(default_factory=list)  # sources without a summary line
 
     def add(self, source: str, lines: Iterable[str]) -> None:
+        shard = len(self.sources)
         self.sources.append(source)
-        seen_here: set[str] = set()
         summary = False
         for number, raw in enumerate(lines, 1):
             if not raw.strip():
@@ -74,11 +75,15 @@ class Merger:
                 raise MergeError(f"{source}:{number}: {kind} line without a domain")
             entry = self.domains.get(name)
             if entry is None:
-                entry = self.domains[name] = _Domain(source)
-            elif entry.source != source:
-                raise MergeError(f"{name} is in both {entry.source} and {source}: "
-                                 "shards must not overlap")
-            seen_here.add(name)
+                entry = self.domains[name] = _Domain(source, shard)
+            elif entry.shard != shard:
+                # by content, not by name: the same path twice (overlapping globs) or a copy
+                again = f" (argument {shard + 1})" if source == entry.source else ""
+                raise MergeError(f"{name} is in both {entry.source} and {source}{again}: shards must "
+                                 "not overlap (the same file given twice, or overlapping globs?)")
+            elif entry.line is not None:
+                raise MergeError(f"{source}:{number}: {name} is complete already (its domain line "
+                                 "came earlier): a shard must not hold a domain twice")
             if kind == "domain":
                 entry.line = obj
             else:
@@ -107,13 +112,16 @@ class Merger:
             "tool": "fedscan",
             "started_at": min(started) if started else None,
             "finished_at": max(finished) if finished and not self.incomplete else None,
-            "evaluated_at": evaluated[0] if len(evaluated) == 1 else evaluated or None,
+            # always a string (schema_version 1 never changes a field's type): the earliest;
+            # shards judged at different times list every time under "shards"
+            "evaluated_at": evaluated[0] if evaluated else None,
             "interrupted": interrupted,
             "status": status.name,
             "exit_code": int(status),
             "endpoint_counts": counts,
             "deployment": next((s.get("deployment") for s in self.summaries), None),
-            "shards": {"files": len(self.sources), "incomplete": list(self.incomplete)},
+            "shards": {"files": len(self.sources), "incomplete": list(self.incomplete),
+                       "evaluated_at": evaluated},
             "domains": domains,
         }
 

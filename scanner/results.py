@@ -113,6 +113,8 @@ class DomainResult:
     endpoints: list[EndpointResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # domain-wide (pool mismatch)
     released: dict[Status, int] = field(default_factory=dict)  # endpoints reported and dropped
+    finished: bool = False  # every discovery and handshake of the domain is done
+    interrupted: bool = False  # the scan stopped (Ctrl-C) before the domain was finished
 
     @property
     def all_findings(self) -> list[Finding]:
@@ -123,7 +125,11 @@ class DomainResult:
 
     @property
     def status(self) -> Status:
-        return worst([status_of(self.all_findings), *(e.status for e in self.endpoints), *self.released])
+        """The worst of its findings and endpoints; UNKNOWN at least when it was not finished
+        (an unfinished domain with no bad news yet is not OK: it was not checked)."""
+        unfinished = [Status.UNKNOWN] if self.interrupted else []
+        return worst([status_of(self.all_findings), *(e.status for e in self.endpoints), *self.released,
+                      *unfinished])
 
     def endpoint_counts(self) -> dict[Status, int]:
         out = dict(self.released)
@@ -140,6 +146,7 @@ class DomainResult:
         return {
             "domain": self.domain,
             "status": self.status.name,
+            "interrupted": self.interrupted,
             "findings": [f.to_json() for f in self.findings],
             "services": [s.to_json() for s in self.services],
             "endpoints": [e.to_json() for e in self.endpoints],
@@ -172,6 +179,10 @@ class ScanReport:
             for status, count in d.endpoint_counts().items():
                 out[status.name] += count
         return out
+
+    def summary_line(self, extra: str = "") -> str:
+        """The one summary line of every command (scan, monitor, report merge)."""
+        return summary_line(self.status, self.counts(), len(self.domains), self.interrupted, extra)
 
     def to_json_head(self) -> dict[str, Any]:
         """Everything but the domains: the envelope of the JSON report, the jsonl summary."""
@@ -206,3 +217,21 @@ class ScanReport:
             out.write(textwrap.indent(block, "    "))
             out.write(",\n" if index < len(self.domains) - 1 else "\n")
         out.write("  ]" + after + "\n")
+
+
+def summary_line(status: Status, counts: dict[str, int], domains: int, interrupted: bool,
+                 extra: str = "") -> str:
+    """``Overall: CRITICAL — 22 endpoints of 11 domains: 16 OK, 6 CRITICAL``: one wording for
+    every command, status words as everywhere else, counts only of the states that occur."""
+    total = sum(counts.values())
+    of = f"{domains} domain{'' if domains == 1 else 's'}"
+    if total:
+        states = ", ".join(f"{counts[s.name]} {s.name}" for s in Status if counts.get(s.name))
+        text = f"Overall: {status.name} — {total} endpoint{'' if total == 1 else 's'} of {of}: {states}"
+    else:
+        text = f"Overall: {status.name} — no endpoints in {of}: nothing was scanned"
+    if extra:
+        text += f"; {extra}"
+    if interrupted:
+        text += " (interrupted: partial results)"
+    return text

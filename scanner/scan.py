@@ -273,6 +273,7 @@ class Scan:
         del self._pending[domain]
         self._window.release()
         result = self._by_domain[domain]
+        result.finished = True
         result.findings += pool_findings(result.endpoints)
         result.services.sort(key=lambda s: self.options.services.index(s.service))
         result.endpoints.sort(key=_endpoint_order(self.options.services))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -70,8 +71,8 @@ def test_broken_edge_is_not_ready_and_says_what_to_publish_and_fix(
     assert ("| SAN | contoso.test | XMPP namespace of contoso.test: XMPP peers check the bare domain "
             "| MISSING |") in text
     assert "| SAN | sip.fabrikam.test |" in text and "| present |" in text
-    assert ("| \\_sipfederationtls.\\_tcp.fabrikam.test SRV | 0 0 5061 sip.fabrikam.test. "
-            "| not published | NO |") in text
+    assert ("| \\_sipfederationtls.\\_tcp.fabrikam.test SRV | target sip.fabrikam.test. "
+            "(port 5061 by convention) | not published | NO |") in text
     assert "```\n_sipfederationtls._tcp.fabrikam.test. 3600 IN SRV 0 0 5061 sip.fabrikam.test.\n```" in text
     assert "### CRITICAL: san-missing" in text
     assert f"**Fix:** {CODES['san-missing'].remedy}" in text
@@ -84,7 +85,10 @@ def test_offline_certificate_and_csr(tmp_path: Path, capsys: pytest.CaptureFixtu
     cfg.write_text(OWN + f'[scan]\nca_file = "{CERTS / "ca-bundle.pem"}"\n')
     assert run(["readiness", "--config", str(cfg), *AT, "--cert", str(CERTS / "edge.pem")]) == 0
     out = capsys.readouterr().out
-    assert "**READY** (OK): every required name, usage and record is in place" in out
+    # a file says nothing of DNS: the verdict must not claim records are in place
+    assert ("**READY** (OK): every required name and usage is in the certificate; DNS records and "
+            "endpoints were not checked") in out
+    assert "| Key | exportable | every node of a pool installs the same key | not checked |" in out
     assert "## DNS" not in out and "## Endpoints" not in out
     assert run(["readiness", "--config", str(cfg), *AT, "--cert", str(CERTS / "csr-missing-xmpp.csr")]) == 2
     out = capsys.readouterr().out
@@ -135,8 +139,9 @@ def test_hostile_names_are_escaped_in_markdown() -> None:
         body.append(block)
         outside = before + after
     assert body == [HOSTILE]
-    assert "<script" not in outside
-    assert "&lt;script&gt;alert(\"x\")&lt;/script&gt;\\|\\`\\*\\_\\[x\\](javascript:y)" in text
+    assert re.search(r"(?<!\\)[<>]", outside) is None  # no tag can open: every < is escaped
+    assert "\\<script\\>alert(\"x\")\\</script\\>\\|\\`\\*\\_\\[x\\](javascript:y)" in text
+    assert "&lt;" not in outside  # readable as itself in the raw file too
     rows = [line for line in text.splitlines() if line.startswith("| SAN |")]
     assert len(rows) == 1 and rows[0].count(" | ") == 4  # the pipe did not add a column
 

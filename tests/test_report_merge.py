@@ -64,7 +64,7 @@ def test_merged_shards_equal_one_unsharded_run(
     assert merged["status"] == whole["status"]
     assert merged["endpoint_counts"] == whole["endpoint_counts"]
     assert merged["interrupted"] is False
-    assert merged["shards"] == {"files": SHARDS, "incomplete": []}
+    assert merged["shards"] == {"files": SHARDS, "incomplete": [], "evaluated_at": ["2030-01-01T00:00:00Z"]}
 
     assert run(["report", "merge", *files, "--format", "table"]) == 2
     table = capsys.readouterr().out

@@ -1,0 +1,272 @@
+"""The scan table for people: fits the terminal, loses nothing in a pipe, says each thing once.
+
+Theory of this module
+---------------------
+* Width is decided once, by the caller (:func:`scanner.cli_common.output_width`): the
+  terminal's width, or ``COLUMNS`` when output goes to a file or a pipe, or no limit at all
+  (cron mail, ``> report.txt``: long lines are better than lost words). Every line is laid out
+  here, by word, never cut; rich only colours it (``soft_wrap``: rich neither wraps nor crops).
+* Columns give way in a fixed order when a row does not fit: the worst-finding column first
+  (the findings are printed beneath anyway), then the expiry date, then the domain column
+  becomes a heading line above its rows. Findings are indented lines beneath their row, their
+  message wrapped at word boundaries under a hanging indent.
+* Each thing is said once. Endpoints that serve one certificate with the same certificate
+  findings (a consolidated Edge answering for several domains and services) get those findings
+  once, under the first of them, with the list of endpoints; the others point there. An optional
+  service that is simply not published (INFO ``srv-missing``) is one line for the whole scan.
+* ``problems_only`` (``scan -q``): only endpoints and findings above info, and the summary.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.text import Text
+
+from scanner.findings import CODES, Finding, Severity, Status, worst_finding
+from scanner.results import DomainResult, EndpointResult, ScanReport
+
+STATUS_STYLE = {
+    Status.OK: "bold green",
+    Status.WARNING: "bold yellow",
+    Status.CRITICAL: "bold red",
+    Status.UNKNOWN: "bold magenta",
+}
+SEVERITY_STYLE = {
+    Severity.INFO: "cyan",
+    Severity.WARNING: "yellow",
+    Severity.CRITICAL: "red",
+    Severity.UNKNOWN: "magenta",
+}
+HEADER = ("DOMAIN", "SERVICE", "TARGET", "ADDRESS", "STATUS", "EXPIRES", "WORST FINDING")
+_STATUS_COLUMN = 4
+# columns given up, in this order, when a row does not fit (indexes into HEADER)
+_DROP_ORDER = (6, 5)
+GAP = "  "
+
+
+def wrap(text: str, width: int | None, first: str, rest: str) -> list[str]:
+    """``text`` under ``first`` then ``rest`` indents, broken only between words."""
+    if width is None or len(first) + len(text) <= width:
+        return [first + text]
+    return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False) or [first]
+
+
+def finding_lines(f: Finding, width: int | None, indent: str = "    ", code_width: int = 0) -> list[Text]:
+    """``SEVERITY code message``, the message wrapped under a hanging indent."""
+    label = f"{f.severity.value.upper():8} "
+    code = f"{f.code:{code_width}}  " if code_width else f"{f.code}  "
+    hang = indent + " " * len(label)
+    head = indent + label + code
+    if width is not None and len(head) > width // 2:  # narrow: the message on its own lines
+        lines = [indent + label + f.code, *wrap(f.message, width, hang + "  ", hang + "  ")]
+    else:
+        lines = wrap(f.message, width, head, " " * len(head) if width is None or width >= 100 else hang)
+    out = []
+    for i, line in enumerate(lines):
+        text = Text(line)
+        if i == 0:
+            text.stylize(SEVERITY_STYLE[f.severity], len(indent), len(indent) + len(label) - 1)
+            text.stylize("bold", len(indent) + len(label), len(indent) + len(label) + len(f.code))
+        out.append(text)
+    return out
+
+
+@dataclass
+class _Row:
+    domain: DomainResult
+    result: EndpointResult | None  # None: the domain has no endpoint (a row of dashes)
+    cells: tuple[str, ...]
+    status: Status
+
+
+def _address(r: EndpointResult) -> str:
+    e = r.endpoint
+    return f"[{e.address}]:{e.port}" if ":" in e.address else f"{e.address}:{e.port}"
+
+
+def _rows(report: ScanReport, problems_only: bool) -> list[_Row]:
+    rows = []
+    for d in report.domains:
+        if not d.endpoints:
+            worst_f = worst_finding(_visible(d.all_findings, problems_only))
+            label = "interrupted" if d.interrupted else (worst_f.code if worst_f else "no endpoints")
+            if not problems_only or d.status is not Status.OK:
+                rows.append(_Row(d, None, (d.domain, "-", "-", "-", d.status.name, "-", label), d.status))
+            continue
+        for r in d.endpoints:
+            if problems_only and r.status is Status.OK:
+                continue
+            worst_f = worst_finding(r.findings)
+            rows.append(_Row(d, r, (d.domain, r.endpoint.service, r.endpoint.target, _address(r),
+                                    r.status.name, (r.not_after or "-")[:10],
+                                    worst_f.code if worst_f else "-"), r.status))
+    return rows
+
+
+def _visible(findings: Iterable[Finding], problems_only: bool) -> list[Finding]:
+    return [f for f in findings if not problems_only or f.severity is not Severity.INFO]
+
+
+def _folded(f: Finding) -> bool:
+    """An optional service that is simply not published: said once for the whole scan."""
+    return f.code == "srv-missing" and f.severity is Severity.INFO
+
+
+def _layout(rows: Sequence[_Row], width: int | None) -> tuple[list[int], list[int], bool]:
+    """Which columns are shown, their widths, and whether the domain is a heading line."""
+    shown = list(range(len(HEADER)))
+    heading = False
+
+    def widths(cols: Sequence[int]) -> list[int]:
+        return [max([len(HEADER[i]), *(len(r.cells[i]) for r in rows)]) for i in cols]
+
+    def total(cols: Sequence[int], indent: int) -> int:
+        return indent + sum(widths(cols)) + len(GAP) * (len(cols) - 1)
+
+    for drop in _DROP_ORDER:
+        if width is None or total(shown, 0) <= width:
+            break
+        shown.remove(drop)
+    if width is not None and total(shown, 0) > width:
+        heading = True
+        shown.remove(0)
+    return shown, widths(shown), heading
+
+
+def _cert_groups(report: ScanReport) -> dict[tuple[str, tuple[tuple[str, str], ...]], list[EndpointResult]]:
+    """Endpoints serving one certificate with the same certificate findings."""
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[EndpointResult]] = defaultdict(list)
+    for r in report.endpoints:
+        own = tuple((f.code, f.message) for f in r.findings if _is_cert_finding(f))
+        if r.leaf_sha256 and own:
+            groups[(r.leaf_sha256, own)].append(r)
+    return {k: v for k, v in groups.items() if len(v) > 1}
+
+
+def _is_cert_finding(f: Finding) -> bool:
+    info = CODES.get(f.code)
+    return info is not None and info.stage == "certificate"
+
+
+def render_scan(console: Console, report: ScanReport, *, width: int | None,
+                problems_only: bool = False) -> None:
+    rows = _rows(report, problems_only)
+    shown, widths, heading = _layout(rows, width)
+    indent = "  " if heading else ""
+
+    def emit(line: Text | str) -> None:
+        console.print(line if isinstance(line, Text) else Text(line), soft_wrap=True)
+
+    def cells_line(cells: Sequence[str], status: Status | None) -> Text:
+        line = Text(indent)
+        for n, (i, w) in enumerate(zip(shown, widths, strict=True)):
+            last = n == len(shown) - 1
+            line.append(cells[i] if last else cells[i].ljust(w) + GAP,
+                        style=STATUS_STYLE[status] if status is not None and i == _STATUS_COLUMN else None)
+        return line
+
+    groups = _cert_groups(report)
+    group_of = {id(r): key for key, members in groups.items() for r in members}
+    said: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    code_width = 0 if width is not None and width < 100 else 28
+    if rows:
+        emit(Text(cells_line(HEADER, None).plain, style="bold"))
+    folded: list[str] = []
+    previous: DomainResult | None = None
+    by_domain: dict[int, list[_Row]] = defaultdict(list)
+    for row in rows:
+        by_domain[id(row.domain)].append(row)
+    for d in report.domains:
+        domain_rows = by_domain.get(id(d), [])
+        own = [f for f in _visible(d.all_findings, problems_only) if not _folded(f)]
+        folded += [d.domain for f in d.all_findings if _folded(f)]
+        if not domain_rows and not own and not d.interrupted:
+            continue
+        if not domain_rows and problems_only and d.status is Status.OK:
+            continue
+        if previous is not None:
+            emit("")
+        previous = d
+        if heading:
+            emit(Text(d.domain, style="bold"))
+        for row in domain_rows:
+            emit(cells_line(row.cells, row.status))
+            r = row.result
+            if r is None:
+                continue
+            mine = _visible(r.findings, problems_only)
+            key = group_of.get(id(r))
+            if key is not None:
+                mine = [f for f in mine if not _is_cert_finding(f)]
+            for f in sorted(mine, key=lambda f: -f.status.rank):
+                for line in finding_lines(f, width, indent + "    ", code_width):
+                    emit(line)
+            if key is None:
+                continue
+            shared = [f for f in _visible(r.findings, problems_only) if _is_cert_finding(f)]
+            if key in said:
+                first = groups[key][0]
+                for plain in wrap(f"same certificate as {first.endpoint.domain} {_address(first)} "
+                                  f"({len(shared)} finding{'' if len(shared) == 1 else 's'} there)",
+                                 width, indent + "    ", indent + "      "):
+                    emit(Text(plain, style="dim"))
+                continue
+            said.add(key)
+            for plain in wrap(f"certificate {key[0][:16]}… on {len(groups[key])} endpoints "
+                              f"({_members(groups[key])}):", width, indent + "    ", indent + "      "):
+                emit(Text(plain, style="dim"))
+            for f in sorted(shared, key=lambda f: -f.status.rank):
+                for line in finding_lines(f, width, indent + "    ", code_width):
+                    emit(line)
+        if d.interrupted:
+            for plain in wrap("interrupted before this domain was finished: its status is UNKNOWN",
+                             width, indent + "  ", indent + "    "):
+                emit(Text(plain, style="bold magenta"))
+        if own:
+            emit(Text(f"{indent}  (DNS and pool)", style="dim"))
+            for f in sorted(own, key=lambda f: -f.status.rank):
+                for line in finding_lines(f, width, indent + "    ", code_width):
+                    emit(line)
+    if folded and not problems_only:
+        emit("")
+        for plain in wrap(_folded_text(report, folded), width, "", "  "):
+            emit(Text(plain, style="cyan"))
+    emit("")
+    summary = Text("Overall: ")
+    summary.append(report.status.name, style=STATUS_STYLE[report.status])
+    for n, plain in enumerate(wrap(report.summary_line().removeprefix(f"Overall: {report.status.name}"),
+                                  None if width is None else width - len(summary), "", "  ")):
+        emit(summary + plain if n == 0 else Text(plain))
+
+
+def _members(endpoints: Sequence[EndpointResult]) -> str:
+    """``contoso.test sip-federation x2, xmpp-server x2; fabrikam.test sip-federation``."""
+    by_domain: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in endpoints:
+        by_domain[r.endpoint.domain][r.endpoint.service] += 1
+    return "; ".join(
+        f"{domain} " + ", ".join(f"{service} x{n}" if n > 1 else service for service, n in services.items())
+        for domain, services in by_domain.items()
+    )
+
+
+def _folded_text(report: ScanReport, domains: Sequence[str]) -> str:
+    names = list(dict.fromkeys(domains))
+    services = sorted({str(f.details.get("service", "")) for d in report.domains
+                       for f in d.all_findings if _folded(f)} - {""})
+    what = ", ".join(services) or "an optional service"
+    others = [d.domain for d in report.domains if d.domain not in names]
+    if len(names) <= 3:
+        where = ", ".join(names)
+    elif len(others) <= 3:
+        where = f"{len(names)} domains (all but {', '.join(others) or 'none'})" if others else \
+            f"all {len(names)} domains"
+    else:
+        where = f"{len(names)} domains (listed in --format json)"
+    return f"INFO srv-missing (optional, not published): {what} on {where}"
