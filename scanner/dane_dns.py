@@ -84,6 +84,7 @@ class DaneResolver:
                 records.append(TlsaRecord.parse(text))
             except ValueError:
                 continue  # dnspython already parsed it from wire; cannot happen in practice
+        records.sort(key=lambda r: (r.usage, r.selector, r.mtype, r.data))  # DNS order is arbitrary
         return TlsaAnswer(name, reply.security, tuple(records), srv_owner, srv_security,
                           self.label, reply.reason)
 

@@ -7,6 +7,7 @@ responder starts last, with records built from what was bound. Everything is on 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from typing import Any
 
 import trio
 
-from scanner.lab.dns import serve_dns
+from scanner.lab.dane import expand_tlsa
+from scanner.lab.dns import Zone, serve_dns
 from scanner.lab.listeners import (
     DEFAULT_BEHAVIOUR,
     serve_sip_tls,
@@ -47,6 +49,8 @@ class LabInfo:
     net: str
     domains: tuple[LabDomain, ...]
     ports: Mapping[str, int]
+    trust_anchors: tuple[str, ...] = ()  # DNSKEYs of the signed zones, for a validator
+    zones: tuple[str, ...] = ()  # every zone the lab DNS is authoritative for (stub zones)
 
     def scan_args(self, domains: Sequence[str] | None = None) -> list[str]:
         names = list(domains) if domains is not None else [d.domain for d in self.domains]
@@ -66,6 +70,8 @@ class LabInfo:
                 for d in self.domains
             ],
             "ports": dict(self.ports),
+            "trust_anchors": list(self.trust_anchors),
+            "zones": list(self.zones),
         }
 
     @classmethod
@@ -76,7 +82,8 @@ class LabInfo:
             LabDomain(d["domain"], d["story"], Status[d["status"]], tuple(d["codes"]))
             for d in data["domains"]
         )
-        return cls(data["nameserver"], Path(data["ca_file"]), data["net"], domains, data["ports"])
+        return cls(data["nameserver"], Path(data["ca_file"]), data["net"], domains, data["ports"],
+                   tuple(data.get("trust_anchors", ())), tuple(data.get("zones", ())))
 
 
 def _records(world: LabWorld, net: str, ports: Mapping[str, int]) -> dict[tuple[str, str], list[str]]:
@@ -89,9 +96,15 @@ def _records(world: LabWorld, net: str, ports: Mapping[str, int]) -> dict[tuple[
         records[(host, "A")] = [f"{net}.{o}" for o in octets]
     for host in world.ipv6_hosts:
         records[(host, "AAAA")] = [IPV6_LOOPBACK]
-    for key, texts in world.records.items():
-        records.setdefault(key, []).extend(_with_ports(t, ports) for t in texts)
+    for (owner, rdtype), texts in world.records.items():
+        key = (_owner(owner, ports), rdtype)
+        records.setdefault(key, []).extend(expand_tlsa(_with_ports(t, ports), CERTS) for t in texts)
     return records
+
+
+def _owner(owner: str, ports: Mapping[str, int]) -> str:
+    """An owner name whose ``port-of:KEY`` label part becomes the bound port (TLSA owners)."""
+    return re.sub(PORT_OF + r"([A-Za-z0-9-]+)", lambda m: str(ports[m[1]]), owner)
 
 
 def _with_ports(text: str, ports: Mapping[str, int]) -> str:
@@ -168,18 +181,17 @@ async def run_lab(
                 nursery, world, listener, f"{net}.{listener.host}", port
             )
         records = _records(world, net, ports)
+        bogus = [_owner(b, ports) for b in world.bogus]
+        zone = Zone.build(records, world.dns_behaviours, signed=world.signed, bogus=bogus)
         dns_address = f"{net}.1"
         bound_dns: int = await nursery.start(
-            partial(
-                serve_dns,
-                records,
-                address=dns_address,
-                port=dns_port,
-                behaviours=world.dns_behaviours,
-            )
+            partial(serve_dns, {}, address=dns_address, port=dns_port, zone=zone)
         )
+        anchors = zone.signed.trust_anchors() if zone.signed else ()
+        zones = tuple(dict.fromkeys([*world.signed, *(d.domain for d in world.domains)]))
         task_status.started(
-            LabInfo(f"{dns_address}:{bound_dns}", CERTS / "ca-bundle.pem", net, world.domains, ports)
+            LabInfo(f"{dns_address}:{bound_dns}", CERTS / "ca-bundle.pem", net, world.domains, ports,
+                    anchors, zones)
         )
 
 

@@ -66,6 +66,10 @@ class LabWorld:
     refused: frozenset[str] = field(default_factory=frozenset)
     silent: frozenset[str] = field(default_factory=frozenset)  # accept TCP, never answer
     records: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    # DNSSEC (the DANE world): zones to sign, owners whose signatures are broken on purpose;
+    # owners may say "port-of:KEY" too, and TLSA rdata "tlsa-of:CERT:INDEX" (see lab/dane.py)
+    signed: tuple[str, ...] = ()
+    bogus: tuple[str, ...] = ()
 
 
 PORT_OF = "port-of:"
