@@ -59,7 +59,8 @@ def scan(lab: LabInfo, *args: str, domains: list[str] | None = None) -> dict[str
 def endpoint(report: dict[str, Any], domain: str, service: str) -> dict[str, Any]:
     [d] = [d for d in report["domains"] if d["domain"] == domain]
     [e] = [e for e in d["endpoints"] if e["service"] == service]
-    return e
+    found: dict[str, Any] = e
+    return found
 
 
 def dane_findings(e: dict[str, Any]) -> list[dict[str, Any]]:
