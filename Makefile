@@ -3,17 +3,24 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the runtime dependencies as wheels, so that `make smoke` installs fedscan's wheel into a
+# fresh venv without the network (tests run in a network namespace)
+WHEELHOUSE := $(VENV)/wheelhouse
+# every interpreter `make smoke` proves the wheel on (the oldest supported: requires-python)
+SMOKE_PYTHONS ?= $(PY)
 
-.PHONY: test demo lint typecheck unit bench lab clean corpus
+.PHONY: test smoke demo lint typecheck unit test-unit test-lab test-interop bench lab clean corpus
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) . && rm -f $(WHEELHOUSE)/fedscan-*.whl
 	touch $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check scanner tests bench test-certs
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -21,10 +28,24 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# build sdist + wheel, install the wheel in a fresh venv outside the checkout, run every command
+smoke: $(STAMP)
+	.ci/wheel-smoke $(BIN)/python $(WHEELHOUSE) $(SMOKE_PYTHONS)
+
+test: lint typecheck unit smoke
+
+# One tier alone (tests/conftest.py assigns each test module its tier).
+test-unit: $(STAMP)
+	$(BIN)/pytest -m unit
+
+test-lab: $(STAMP)
+	$(BIN)/pytest -m lab
+
+test-interop: $(STAMP)
+	$(BIN)/pytest -m interop
 
 demo: $(STAMP)
-	$(BIN)/python -m scanner.lab.demo
+	$(BIN)/fedscan demo
 
 lab: $(STAMP)
 	$(BIN)/fedscan lab

@@ -35,15 +35,18 @@ from scanner.cli_common import (
     WebconfFqdn,
     XmppDomains,
     app,
+    domain_value,
     load_trust,
     make_deployment,
     make_policy,
+    nameservers,
     parse_now,
     password_source,
     print_json,
     stdout_console,
 )
 from scanner.findings import worst
+from scanner.isotime import iso
 
 # ------------------------------------------------------------------------ commands
 
@@ -57,15 +60,17 @@ class ScanFormat(StrEnum):
 @app.command()
 def scan(
     domains: Annotated[
-        list[str] | None, typer.Argument(help="Domains to scan (partners, or your own).")
+        list[str] | None, typer.Argument(metavar="[DOMAIN]...",
+            help="Domains to scan (partners, or your own).", show_default=False)
     ] = None,
     domains_file: Annotated[
         str | None,
-        typer.Option("--domains-file", help="Read domains from FILE, one per line ('-': stdin)."),
+        typer.Option("--domains-file", metavar="FILE",
+            help="Read domains from FILE, one per line ('-': stdin)."),
     ] = None,
     shard: Annotated[
         str | None,
-        typer.Option("--shard", help="Scan only shard K of N (0-based, K/N): a stable split."),
+        typer.Option("--shard", metavar="K/N", help="Scan only shard K of N (0-based, K/N): a stable split."),
     ] = None,
     sip_domain: SipDomains = None,
     xmpp_domain: XmppDomains = None,
@@ -76,12 +81,14 @@ def scan(
         list[str] | None,
         typer.Option(
             "--service",
+            metavar="SERVICE",
             help="sip-federation, xmpp-server, xmpps-server (the defaults) or sip-access; repeatable.",
         ),
     ] = None,
     nameserver: Annotated[
         list[str] | None,
-        typer.Option("--nameserver", help="Ask this DNS server (HOST[:PORT]); default: the system's."),
+        typer.Option("--nameserver", metavar="HOST[:PORT]",
+            help="Ask this DNS server (HOST[:PORT]); default: the system's."),
     ] = None,
     dnssec_resolver: Annotated[
         str | None,
@@ -90,43 +97,51 @@ def scan(
     ] = None,
     ca_file: CaFile = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Total seconds per endpoint (connect to handshake).")
+        float, typer.Option("--timeout", min=0.1, metavar="SECONDS",
+            help="Total seconds per endpoint (connect to handshake).")
     ] = 10.0,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Handshakes at once.")] = 64,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, metavar="N",
+        help="Handshakes at once.")] = 64,
     client_cert: Annotated[
-        Path | None, typer.Option("--client-cert", help="Present this client certificate (PEM chain).")
+        Path | None, typer.Option("--client-cert", metavar="FILE",
+            help="Present this client certificate (PEM chain).")
     ] = None,
-    client_key: Annotated[Path | None, typer.Option("--client-key", help="Its private key (PEM).")] = None,
+    client_key: Annotated[Path | None, typer.Option("--client-key", metavar="FILE",
+        help="Its private key (PEM).")] = None,
     from_domain: Annotated[
-        str | None, typer.Option("--from-domain", help="XMPP stream 'from' (your XMPP domain).")
+        str | None, typer.Option("--from-domain", metavar="DOMAIN",
+            help="XMPP stream 'from' (your XMPP domain).")
     ] = None,
     client_auth: ClientAuthOpt = ClientAuth.required,
     warn_days: WarnDays = 30,
     crit_days: CritDays = 14,
     at: At = None,
-    output: Annotated[ScanFormat, typer.Option("--format", "-f", help="Output format.")] = ScanFormat.table,
+    output: Annotated[
+        ScanFormat,
+        typer.Option("--format", "-f", help="table (for people), json, or jsonl (a line per endpoint as it "
+                     "finishes)."),
+    ] = ScanFormat.table,
 ) -> None:
     """Discover every federation endpoint of DOMAIN(s), handshake with each, verify, report."""
-    from scanner.discovery import normalize_domain, parse_nameserver
     from scanner.handshake import ClientCredentials
     from scanner.scan import ScanOptions
     from scanner.shard import Shard
-    from scanner.srv import DEFAULT_SERVICES, SERVICES
+    from scanner.srv import DEFAULT_SERVICES, parse_services
 
     try:
-        names = [normalize_domain(d) for d in _all_domains(domains, domains_file)]
+        names = _all_domains(domains, domains_file)
         if shard is not None:
             names = Shard.parse(shard).select(names)
-        servers = [parse_nameserver(n) for n in nameserver] if nameserver else None
-        dnssec = parse_nameserver(dnssec_resolver) if dnssec_resolver is not None else None
+        servers = nameservers(nameserver)
+        dnssec = nameservers([dnssec_resolver])[0] if dnssec_resolver is not None else None  # type: ignore[index]
         if from_domain is not None:
-            from_domain = normalize_domain(from_domain)
+            from_domain = domain_value(from_domain, "--from-domain")
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    services = tuple(dict.fromkeys(service or DEFAULT_SERVICES))
-    unknown = [s for s in services if s not in SERVICES]
-    if unknown:
-        raise UserError(f"unknown --service {unknown[0]!r} (choose from {', '.join(SERVICES)})")
+    try:
+        services = parse_services(service or DEFAULT_SERVICES, "--service")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     if (client_cert is None) != (client_key is None):
         raise UserError("--client-cert and --client-key go together")
     credentials = None
@@ -144,9 +159,9 @@ def scan(
         from_domain=from_domain,
         dnssec_resolver=dnssec,
     )
-    from scanner.live import run_scan
+    from scanner.sinks import scan_for_output
 
-    report = run_scan(names, options, servers, trust, parse_now(at) if at else None, output.value)
+    report = scan_for_output(names, options, servers, trust, parse_now(at) if at else None, output.value)
     if output is ScanFormat.json:
         report.write_json(sys.stdout)
     elif output is ScanFormat.table:
@@ -165,35 +180,93 @@ def _check_client_credentials(cert: Path, key: Path) -> None:
             raise UserError(f"{p}: no such file")
         if not p.is_file():
             raise UserError(f"{p}: not a regular file")
+    for p, what in ((cert, "--client-cert"), (key, "--client-key")):
+        problem = _not_pem(p, what)
+        if problem:
+            raise UserError(problem)
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key)
-    except (ssl.SSLError, OSError) as exc:
-        raise UserError(f"{cert}: cannot load the client certificate/key: {exc}") from None
+    except ssl.SSLError as exc:
+        if "KEY_VALUES_MISMATCH" in str(exc) or "key values mismatch" in str(exc):
+            raise UserError(f"{cert}: cannot load the client certificate/key: {key} is not the private "
+                            "key of this certificate") from None
+        raise UserError(f"{cert}: cannot load the client certificate/key: not a PEM certificate "
+                        f"chain and its PEM private key ({_error_words(exc)})") from None
+    except OSError as exc:
+        raise UserError(f"{cert}: cannot load the client certificate/key: {exc.strerror or exc}") from None
+
+
+def _not_pem(path: Path, option: str) -> str | None:
+    """A PFX or DER file given where PEM is expected: say what it is and how to convert it."""
+    try:
+        data = path.read_bytes()[:1 << 20]
+    except OSError:
+        return None  # load_cert_chain reports it
+    if b"-----BEGIN" in data or not data.startswith(b"\x30"):
+        return None
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    try:
+        x509.load_der_x509_certificate(data)
+        return (f"{path}: this is a DER certificate; {option} takes PEM "
+                f"(convert: openssl x509 -inform der -in {path} -out {path.stem}.pem)")
+    except ValueError:
+        pass
+    try:
+        pkcs12.load_pkcs12(data, None)
+        is_pfx = True
+    except ValueError as exc:
+        is_pfx = "password" in str(exc).lower() or "mac" in str(exc).lower()
+    if is_pfx:
+        return (f"{path}: this is a PKCS#12 (PFX) file; {option} takes PEM (convert: openssl pkcs12 "
+                f"-in {path} -out {path.stem}.pem -nodes, then give that file as --client-cert and "
+                "--client-key)")
+    return None
+
+
+def _error_words(exc: BaseException) -> str:
+    """OpenSSL's reason without its source location: ``PEM lib``, not ``[SSL] PEM lib (_ssl.c:3905)``."""
+    text = str(getattr(exc, "reason", None) or exc)
+    return text.split(" (_ssl.c:")[0].replace("[SSL] ", "").replace("_", " ").lower()
 
 
 def _all_domains(given: list[str] | None, domains_file: str | None) -> list[str]:
-    from scanner.shard import read_domains
+    """The domains to scan, normalised; a bad one in a file is named by ``file:line``."""
+    from scanner.shard import numbered_domains
 
-    names = list(given or [])
-    if domains_file == "-":
-        names += read_domains(sys.stdin)
-    elif domains_file is not None:
+    names = [domain_value(d, None) for d in given or []]
+    if domains_file is not None:
+        label = "<stdin>" if domains_file == "-" else domains_file
         try:
-            with Path(domains_file).open(encoding="utf-8") as fh:
-                names += read_domains(fh)
+            if domains_file == "-":
+                listed = list(numbered_domains(sys.stdin))
+            else:
+                if Path(domains_file).is_dir():
+                    raise UserError(f"{domains_file}: is a directory, not a list of domains")
+                with Path(domains_file).open(encoding="utf-8") as fh:
+                    listed = list(numbered_domains(fh))
         except OSError as exc:
             raise UserError(f"{domains_file}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise UserError(f"{domains_file}: not a UTF-8 text file") from None
+        if not listed:
+            raise UserError(f"{label}: no domains in it (empty, or only blank lines and # comments)")
+        for number, text in listed:
+            try:
+                names.append(domain_value(text, None))
+            except ValueError as exc:
+                raise UserError(f"{label}:{number}: {exc}") from None
     if not names:
-        raise UserError("no domains to scan: give DOMAIN arguments or --domains-file")
+        raise UserError("no domains to scan: give DOMAIN arguments or --domains-file FILE")
     return names
 
 
 @app.command()
 def cert(
     files: Annotated[
-        list[Path], typer.Argument(help="Certificate (PEM/DER), chain, PFX/PKCS#12 or CSR files.")
+        list[Path], typer.Argument(metavar="FILE...",
+            help="Certificate (PEM/DER), chain, PFX/PKCS#12 or CSR files.")
     ],
     sip_domain: SipDomains = None,
     xmpp_domain: XmppDomains = None,
@@ -203,7 +276,8 @@ def cert(
     ca_file: CaFile = None,
     password: Annotated[
         str | None,
-        typer.Option("--password", help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
+        typer.Option("--password", metavar="PASSWORD",
+            help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
     ] = None,
     client_auth: ClientAuthOpt = ClientAuth.required,
     warn_days: WarnDays = 30,
@@ -230,7 +304,7 @@ def cert(
         print_json(
             {
                 "schema_version": 1,
-                "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "generated_at": iso(now),
                 "status": worst(c.status for c in checks).name,
                 "files": [c.to_json() for c in checks],
             }
@@ -249,8 +323,10 @@ def plan(
     extra_san: ExtraSans = None,
     edge_fqdn: EdgeFqdn = None,
     webconf_fqdn: WebconfFqdn = None,
-    csr: Annotated[Path | None, typer.Option("--csr", help="Write a CSR requesting exactly this.")] = None,
-    key: Annotated[Path | None, typer.Option("--key", help="Where to write the new private key.")] = None,
+    csr: Annotated[Path | None, typer.Option("--csr", metavar="FILE",
+        help="Write a CSR requesting exactly this.")] = None,
+    key: Annotated[Path | None, typer.Option("--key", metavar="FILE",
+        help="Where to write the new private key.")] = None,
     output: FormatOpt = OutputFormat.table,
 ) -> None:
     """Print the subject, SANs and EKUs your external Edge certificate needs (and a CSR)."""
@@ -283,34 +359,43 @@ def plan(
 # The monitoring and report commands live in their own modules; imported here so that
 # `fedscan --help` lists them after scan, cert and plan, and before the lab and codes.
 import scanner.cli_monitor  # noqa: E402
-import scanner.cli_report  # noqa: E402, F401
+import scanner.cli_report  # noqa: E402
 
 
 @app.command()
 def lab(
     net: Annotated[
-        str, typer.Option("--net", help="First three octets of the lab's 127.x.y.0/24.")
+        str, typer.Option("--net", metavar="A.B.C", help="First three octets of the lab's 127.x.y.0/24.")
     ] = "127.77.0",
-    dns_port: Annotated[int, typer.Option("--dns-port", min=0, max=65535, help="DNS port (0: any).")] = 0,
+    dns_port: Annotated[int, typer.Option("--dns-port", min=0, max=65535, metavar="PORT",
+        help="DNS port (0: any).")] = 0,
     state_file: Annotated[
-        Path | None, typer.Option("--state-file", help="Write where the lab is (JSON) for scripts.")
+        Path | None, typer.Option("--state-file", metavar="FILE",
+            help="Write where the lab is (JSON) for scripts.")
     ] = None,
+    hostile: Annotated[
+        bool,
+        typer.Option("--hostile", help="Serve the misbehaving peers of the README's 'Hostile and broken "
+                     "peers' table (one domain each) instead of the federation situations."),
+    ] = False,
 ) -> None:
     """Run the embedded loopback lab in the foreground and print the scan line to try."""
-    from scanner.live import serve_lab
+    from scanner.cli_lab import lab_start_error
+    from scanner.lab.pki import LabPkiError
+    from scanner.lab.run import serve_lab
 
     if not net.startswith("127.") or net.count(".") != 2:
         raise UserError(f"--net must be three octets inside 127.0.0.0/8, e.g. 127.77.0 (got {net!r})")
     try:
-        serve_lab(net, dns_port, state_file)
-    except* OSError as group:
-        exc = group.exceptions[0]
+        serve_lab(net, dns_port, state_file, hostile=hostile)
+    except* (OSError, LabPkiError) as group:
+        exc: BaseException = group.exceptions[0]
         while isinstance(exc, BaseExceptionGroup):
             exc = exc.exceptions[0]
-        raise UserError(
-            f"cannot start the lab: {exc} (is another server listening on all addresses, "
-            "e.g. an XMPP server on 5269? try another --net or stop it)"
-        ) from None
+        raise UserError(lab_start_error(exc, net)) from None
+
+
+import scanner.cli_lab  # noqa: E402, F401  (`fedscan demo`, listed after the lab)
 
 
 @app.command()
@@ -357,7 +442,8 @@ def _root(
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code; never lets a traceback reach the user."""
     try:
-        result = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        result = app(args=list(argv) if argv is not None else None, prog_name="fedscan",
+                     standalone_mode=False)
     except UserError as exc:
         return _fail(str(exc))
     except (typer.Abort, KeyboardInterrupt):
@@ -366,11 +452,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         if _has(exc, BrokenPipeError):  # `fedscan scan ... | head`: the reader left
             _silence_stdout()
             return EXIT_UNKNOWN
-        # Usage errors (typer's vendored click exceptions, not public API) carry
-        # format_message(); anything else is a bug and keeps its traceback.
-        format_message = getattr(exc, "format_message", None)
-        if callable(format_message):
-            return _fail(str(format_message()))
+        # Usage errors (typer's vendored click exceptions, not public API) in our words;
+        # anything else is a bug and keeps its traceback.
+        from scanner.cli_errors import usage_message
+
+        message = usage_message(exc)
+        if message is not None:
+            return _fail(message)
         raise
     return int(result) if isinstance(result, int) else 0
 

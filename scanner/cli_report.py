@@ -26,9 +26,11 @@ class MergeFormat(StrEnum):
 @report_app.command("merge")
 def merge(
     files: Annotated[
-        list[Path], typer.Argument(help="jsonl outputs of `fedscan scan --format jsonl` ('-': stdin).")
+        list[Path], typer.Argument(metavar="FILE...",
+            help="jsonl outputs of `fedscan scan --format jsonl` ('-': stdin).")
     ],
-    output: Annotated[MergeFormat, typer.Option("--format", "-f", help="Output format.")] = MergeFormat.json,
+    output: Annotated[MergeFormat, typer.Option("--format", "-f",
+        help="json (the scan report schema) or table.")] = MergeFormat.json,
 ) -> None:
     """Merge the jsonl outputs of `scan --shard K/N` runs into one report."""
     import sys
@@ -58,19 +60,33 @@ def merge(
 
 
 def _table(report: dict[str, Any]) -> None:
+    """Per domain: status, endpoints and each finding code with its severity, worst first."""
     from rich.table import Table
 
-    table = Table("domain", "status", "endpoints", "findings", title="fedscan: merged shards")
+    from scanner.findings import Status
+    from scanner.results import summary_line
+
+    shards = report["shards"]
+    incomplete = f", {len(shards['incomplete'])} incomplete" if shards["incomplete"] else ""
+    table = Table("domain", "status", "endpoints", "findings (severity code)",
+                  title=f"Merged report: {len(report['domains'])} domains from {shards['files']} shard "
+                        f"file{'' if shards['files'] == 1 else 's'}{incomplete}",
+                  title_justify="left")
+    rank = {"critical": 0, "unknown": 1, "warning": 2, "info": 3}
     for d in report["domains"]:
-        codes = [f["code"] for f in d.get("findings", [])]
+        found = [*d.get("findings", [])]
         for s in d.get("services", []):
-            codes += [f["code"] for f in s.get("findings", [])]
+            found += s.get("findings", [])
         for e in d["endpoints"]:
-            codes += [f["code"] for f in e.get("findings", [])]
-        table.add_row(d["domain"], d["status"], str(len(d["endpoints"])), ", ".join(sorted(set(codes))))
+            found += e.get("findings", [])
+        pairs = sorted({(f.get("severity", "unknown"), f["code"]) for f in found},
+                       key=lambda p: (rank.get(p[0], 1), p[1]))
+        status = d["status"] + (" (incomplete)" if d.get("incomplete") else "")
+        table.add_row(d["domain"], status, str(len(d["endpoints"])),
+                      ", ".join(f"{sev.upper()} {code}" for sev, code in pairs))
     console = stdout_console()
     console.print(table)
-    counts = ", ".join(f"{k} {v}" for k, v in report["endpoint_counts"].items())
-    note = " (INTERRUPTED: a shard is incomplete)" if report["interrupted"] else ""
-    console.print(f"Overall: {report['status']}{note} — {len(report['domains'])} domains from "
-                  f"{report['shards']['files']} files; endpoints: {counts}")
+    extra = f"{len(shards['incomplete'])} shard(s) incomplete: {', '.join(shards['incomplete'])}" \
+        if shards["incomplete"] else ""
+    console.print(summary_line(Status[report["status"]], report["endpoint_counts"], len(report["domains"]),
+                               report["interrupted"], extra))

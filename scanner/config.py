@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from scanner.deployment import Deployment
-from scanner.discovery import normalize_domain, parse_nameserver
 from scanner.findings import CODES
-from scanner.names import InvalidName
-from scanner.srv import DEFAULT_SERVICES, SERVICES
+from scanner.names import InvalidName, normalize_domain, parse_nameserver
+from scanner.srv import DEFAULT_SERVICES, SIP_DOMAIN_SERVICES, XMPP_DOMAIN_SERVICES, parse_services
 
 
 class ConfigError(ValueError):
@@ -94,12 +93,12 @@ class DeploymentConfig:
 
     def services_for(self, domain: str) -> tuple[str, ...]:
         """A SIP domain publishes SIP federation; an XMPP domain both XMPP server services."""
-        out: list[str] = []
+        out: tuple[str, ...] = ()
         if domain in self.deployment.sip_domains:
-            out.append("sip-federation")
+            out += SIP_DOMAIN_SERVICES
         if domain in self.deployment.xmpp_domains:
-            out += ["xmpp-server", "xmpps-server"]
-        return tuple(out)
+            out += XMPP_DOMAIN_SERVICES
+        return out
 
 
 @dataclass(frozen=True)
@@ -200,11 +199,13 @@ def _partner(t: _Table) -> Partner:
     if services is None:
         services = DEFAULT_SERVICES
     for i, s in enumerate(services):
-        if s not in SERVICES:
-            t.fail(f"services[{i}]", f"unknown service {json.dumps(s)} (choose from {', '.join(SERVICES)})")
+        try:
+            parse_services([s], "service", json.dumps)
+        except ValueError as exc:
+            t.fail(f"services[{i}]", str(exc))
     if not services:
         t.fail("services", "expected at least one service")
-    return Partner(domain, tuple(dict.fromkeys(services)), _suppressions(t))
+    return Partner(domain, parse_services(services, "service"), _suppressions(t))
 
 
 def _suppressions(t: _Table) -> tuple[Suppression, ...]:

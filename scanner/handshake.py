@@ -38,6 +38,8 @@ from typing import Any, Final
 import trio
 
 from scanner.findings import Finding, finding
+from scanner.results import TlsInfo as TlsInfo
+from scanner.srv import SERVICES
 from scanner.xmpp import (
     Event,
     Features,
@@ -50,7 +52,6 @@ from scanner.xmpp import (
     XmppNegotiator,
 )
 
-SERVICES: Final = frozenset({"sip-federation", "sip-access", "xmpp-server", "xmpps-server"})
 XMPPS_ALPN: Final = "xmpp-server"
 MAX_READ: Final = 8192
 CLIENT_CERT_PROBE_SECONDS: Final = 0.3  # ceiling of the post-handshake wait for an alert
@@ -101,7 +102,7 @@ class Target:
     @property
     def sni(self) -> str:
         """SIP peers name the SRV target; XMPP peers name the XMPP domain (RFC 6120 13.7)."""
-        if self.service.startswith("xmpp") and self.xmpp_domain:
+        if SERVICES[self.service].xmpp and self.xmpp_domain:
             return self.xmpp_domain
         return self.host
 
@@ -110,15 +111,6 @@ class Target:
 class ClientCredentials:
     cert_file: Path
     key_file: Path
-
-
-@dataclass(frozen=True)
-class TlsInfo:
-    version: str  # "TLSv1.3", "TLSv1.2", ...
-    cipher: str
-    alpn: str | None
-    client_cert_requested: bool
-    client_cert_sent: bool
 
 
 @dataclass(frozen=True)
@@ -364,7 +356,7 @@ class _Attempt:
         try:
             self.stream = await self._connect()
             self._lap("connect")
-            if self.target.service == "xmpp-server":
+            if not SERVICES[self.target.service].direct_tls:  # XMPP STARTTLS
                 self.phase = "starttls"
                 await self._starttls(self.stream)
                 self._lap("starttls")
@@ -579,8 +571,11 @@ def _describe_tls_failure(alert: str | None, reason: str | None, cause: BaseExce
     """One phrase for why a TLS handshake failed, from the strongest evidence we have."""
     if alert is not None:
         return f"the server sent the alert {alert}"
-    if head and head[0] not in _TLS_CONTENT_TYPES:
-        return f"the server does not speak TLS here; it sent {_printable(head)}"
+    after = _after_alerts(head)
+    if after and after[0] not in _TLS_CONTENT_TYPES:
+        lead = "after a TLS alert, " if after != head else ""
+        return (f"the server does not speak TLS here: {lead}it sent {_printable(after)} "
+                f"({looks_like(after)})")
     if isinstance(cause, ConnectionResetError):
         return f"the server reset the connection ({count} bytes received)"
     eof = isinstance(cause, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING"
@@ -591,7 +586,40 @@ def _describe_tls_failure(alert: str | None, reason: str | None, cause: BaseExce
     if reason == "EXCESSIVE_MESSAGE_SIZE":
         return ("a handshake message (usually the certificate chain) exceeds the 100 KiB "
                 "a TLS client accepts")
-    return reason or _error_text(cause)
+    text = _error_text(cause)
+    if "ASN1" in (reason or "") or "ASN1" in text:
+        return ("what the server sent does not parse (malformed ASN.1: usually a certificate "
+                "that is not valid DER)")
+    return reason or text
+
+
+def _after_alerts(head: bytes) -> bytes:
+    """The bytes after any whole TLS alert records at the start (a warning alert, then the
+    real answer): what the server said once it was done alerting."""
+    while len(head) >= 5 and head[0] == _CT_ALERT:
+        length = int.from_bytes(head[3:5], "big")
+        if len(head) < 5 + length:
+            break
+        head = head[5 + length:]
+    return head
+
+
+def looks_like(data: bytes) -> str:
+    """A guess at what a non-TLS answer is, for the one line a person reads."""
+    upper = data.lstrip().upper()
+    for prefix, what in ((b"HTTP/", "plaintext HTTP"), (b"SIP/2.0", "plaintext SIP"),
+                         (b"<?XML", "plaintext XML, perhaps XMPP without TLS"),
+                         (b"<STREAM", "plaintext XMPP"), (b"SSH-", "an SSH server"),
+                         (b"220 ", "an SMTP or FTP banner"), (b"+OK", "a POP3 banner"),
+                         (b"* OK", "an IMAP banner")):
+        if upper.startswith(prefix):
+            return what
+    if data.strip(b"\x00") == b"":
+        return "zero bytes"
+    text = data.decode("ascii", "replace")
+    if all(c.isprintable() or c in "\r\n\t" for c in text):
+        return "plaintext of an unknown protocol"
+    return "binary data of no protocol fedscan knows"
 
 
 def _error_text(exc: BaseException) -> str:
@@ -601,11 +629,12 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _printable(data: bytes) -> str:
-    """Peer bytes for a report: text as text (a banner), anything else as a repr."""
+    """Peer bytes for a report: text as text (a banner's first line), anything else as a
+    short hex excerpt (``a5 e9 fd 2c ...``), never Python's ``b'\\xa5...'``."""
     text = data.decode("ascii", "replace")
     if all(c.isprintable() or c in "\r\n\t" for c in text):
         return repr(text.split("\r\n")[0].split("\n")[0])
-    return repr(data[:16]) + ("..." if len(data) > 16 else "")
+    return "hex " + data[:12].hex(" ") + (" ..." if len(data) > 12 else "")
 
 
 def _is_client_cert_alert(name: str | None) -> bool:

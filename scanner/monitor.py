@@ -12,27 +12,24 @@ Theory of this module
   finding is taken out of a copy of the report (so every status, count, metric and exit code
   downstream is computed the same way as for ``scan``) and kept aside with its reason. A lapsed
   suppression hides nothing and adds ``suppression-expired`` to its domain.
-* Everything here except :func:`scan_config` is pure and tested without sockets. Output
-  formats live in their own modules (:mod:`scanner.prometheus`, :mod:`scanner.nagios`); this
-  module holds the human text and the JSON.
+* Everything here is pure and tested without sockets: the model of a run, suppressions, the
+  human text and the JSON. Running the scans is :mod:`scanner.monitor_run`'s job, so output
+  formats (:mod:`scanner.prometheus`, :mod:`scanner.nagios`) never depend on the runner.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scanner.config import Config, Suppression
-from scanner.deployment import Deployment
-from scanner.discovery import parse_nameserver
 from scanner.findings import Finding, Status, finding
 from scanner.history import Change
-from scanner.live import run_scans
 from scanner.results import DomainResult, EndpointResult, ScanReport
-from scanner.scan import Scan, ScanOptions, Shared
-from scanner.verify import Policy, TrustStore
+from scanner.verify import Policy
 
 
 @dataclass(frozen=True)
@@ -136,69 +133,9 @@ def _expired(domain: str, s: Suppression) -> Finding:
 # ------------------------------------------------------------------------ scanning
 
 
-@dataclass(frozen=True)
-class ScanJob:
-    domains: tuple[str, ...]
-    options: ScanOptions
-
-
-def plan_jobs(config: Config, policy: Policy) -> list[ScanJob]:
-    """The scans one run needs: one per (view, service set); deployment domains first."""
-    s = config.scan
-    dnssec = parse_nameserver(s.dnssec_resolver) if s.dnssec_resolver else None
-    jobs: list[ScanJob] = []
-    dep = config.deployment
-    own: dict[tuple[str, ...], list[str]] = {}
-    for domain in dep.domains:
-        own.setdefault(dep.services_for(domain), []).append(domain)
-    for services, names in own.items():
-        opts = ScanOptions(services=services, deployment=dep.deployment, policy=policy,
-                           timeout=s.timeout, concurrency=s.concurrency, dnssec_resolver=dnssec)
-        jobs.append(ScanJob(tuple(names), opts))
-    partners: dict[tuple[str, ...], list[str]] = {}
-    for p in config.partners:
-        partners.setdefault(p.services, []).append(p.domain)
-    for services, names in partners.items():
-        opts = ScanOptions(services=services, deployment=Deployment(), policy=policy,
-                           timeout=s.timeout, concurrency=s.concurrency, dnssec_resolver=dnssec)
-        jobs.append(ScanJob(tuple(names), opts))
-    return jobs
-
-
 def policy_for(config: Config) -> Policy:
     t = config.thresholds
     return Policy(config.deployment.client_auth_required, t.warn_days, t.crit_days)
-
-
-def scan_config(
-    config: Config,
-    *,
-    nameservers: Sequence[tuple[str, int]] | None,
-    trust: TrustStore,
-    now: dt.datetime,
-    deployment_only: bool = False,
-) -> ScanReport:
-    """Run every job of the config concurrently (:func:`scanner.live.run_scans`) and merge.
-
-    Ctrl-C / SIGTERM stop the run; finished endpoints are kept and the report is marked
-    interrupted (UNKNOWN), as ``fedscan scan`` does.
-    """
-    from scanner.discovery import make_resolver
-
-    jobs = plan_jobs(config, policy_for(config))
-    if deployment_only:
-        jobs = [j for j in jobs if j.options.deployment.declared]
-    resolver = make_resolver(nameservers, timeout=min(config.scan.timeout, 5.0))
-    # one concurrency budget and one address cache for the whole run, whatever the views
-    shared = Shared.for_options(jobs[0].options) if jobs else None
-    scans = [
-        Scan(j.domains, j.options, resolver=resolver, trust=trust, now=now, shared=shared)
-        for j in jobs
-    ]
-    started = dt.datetime.now(dt.UTC)
-    interrupted = run_scans(scans)
-    return merge_reports([s.report for s in scans], now=now, started=started, interrupted=interrupted,
-                         deployment=deployment_json(config))
 
 
 def merge_reports(
@@ -236,7 +173,7 @@ def deployment_json(config: Config) -> dict[str, Any]:
 # ------------------------------------------------------------------------ human text
 
 
-def render_text(result: MonitorResult, *, verbose: bool) -> str:
+def render_text(result: MonitorResult, *, verbose: bool, width: int | None = None) -> str:
     """Cron's mail body: changes first, then what is wrong; empty when all is well.
 
     "All is well" means OK *and* nothing changed since the last run: a replaced certificate
@@ -268,15 +205,16 @@ def render_text(result: MonitorResult, *, verbose: bool) -> str:
             until = f" until {s.suppression.until.isoformat()}" if s.suppression.until else ""
             lines.append(f"  {s.domain} {where}: {s.finding.code} — {s.suppression.reason}{until}")
         lines.append("")
-    counts = report.counts()
-    lines.append(
-        f"Overall: {result.status.name} — {len(report.endpoints)} endpoints of "
-        f"{len(report.domains)} domains: "
-        + ", ".join(f"{counts[s.name]} {s.name}" for s in Status)
-        + (f"; {len(result.suppressed)} suppressed" if result.suppressed else "")
-        + (" (interrupted)" if report.interrupted else "")
-    )
-    return "\n".join(lines) + "\n"
+    lines.append(report.summary_line(f"{len(result.suppressed)} suppressed" if result.suppressed else ""))
+    if width is None:
+        return "\n".join(lines) + "\n"
+    # wrapped at word boundaries, continuation lines indented under their first word
+    out: list[str] = []
+    for line in lines:
+        indent = " " * (len(line) - len(line.lstrip(" ")))
+        out += textwrap.wrap(line, width, subsequent_indent=indent + "    ", break_long_words=False,
+                             break_on_hyphens=False) or [""]
+    return "\n".join(out) + "\n"
 
 
 def endpoint_phrase(e: EndpointResult) -> str:
@@ -301,4 +239,5 @@ def problem_lines(report: ScanReport, *, include_ok: bool = False) -> list[str]:
 
 
 def _row(f: Finding, domain: str, where: str) -> tuple[int, str]:
-    return f.status.rank, f"{f.status.name:8} {domain} {where}: {f.code}: {f.message}"
+    # the finding's severity (INFO, not the "OK" of the status it maps to), as scan prints it
+    return f.status.rank, f"{f.severity.value.upper():8} {domain} {where}: {f.code}: {f.message}"

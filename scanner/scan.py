@@ -11,40 +11,33 @@ Theory of this module
   endpoint of a 10,000-endpoint census would be discovered up front and wait, in memory.
 * Results are handed to ``sink`` the moment they exist, so a ``jsonl`` writer streams and a
   Ctrl-C still leaves every finished endpoint in the report (which is filled in place).
-* An endpoint's chain is verified, summarised and dropped. A chain served by many nodes (a
-  pool, or one Edge answering for several domains) is verified once per identity set: the
-  judgement (findings, summaries, coverage) is kept in a bounded LRU, never the chain itself.
+* An endpoint's chain is judged (:class:`scanner.judge.Judge`: names, chain, verdict cache)
+  and dropped; this module only schedules and collects.
 * A streaming scan (``retain_endpoints=False``, the ``jsonl`` format) forgets a domain's
   endpoint results once the sink has them, keeping only status counts: memory stays flat
   however many domains are scanned.
-* Which names an endpoint must cover: a SIP endpoint its SRV target, an XMPP endpoint its
-  XMPP domain (what peers check); with a declared deployment, also every namespace it serves.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import dns.asyncresolver
 import trio
 
-from scanner.dane import DaneReport, TlsaAnswer, assess
 from scanner.dane_dns import DaneResolver
 from scanner.deployment import Deployment
 from scanner.discovery import AddressCache, ServiceDiscovery, discover_service
-from scanner.findings import Finding, finding
-from scanner.handshake import ClientCredentials, HandshakeResult, Target, handshake
-from scanner.names import Identity, IdentityKind
+from scanner.handshake import ClientCredentials, Target, handshake
+from scanner.judge import Judge, pool_findings
 from scanner.results import DomainResult, EndpointResult, ScanReport, ServiceResult
-from scanner.srv import SERVICES, Endpoint
-from scanner.verify import Coverage, Policy, TrustStore, verify_chain
+from scanner.srv import Endpoint
+from scanner.verify import Policy, TrustStore
 
-VERDICT_CACHE_SIZE = 1024
 DOMAIN_WINDOW_PER_SLOT = 2  # domains in progress per handshake slot (a domain is ~4 endpoints)
 
 
@@ -59,17 +52,6 @@ class ScanOptions:
     credentials: ClientCredentials | None = None
     from_domain: str | None = None
     dnssec_resolver: tuple[str, int] | None = None  # validating resolver for DANE (TLSA)
-
-
-@dataclass(frozen=True)
-class _Judgement:
-    """What an endpoint result takes from a verified chain (all of it JSON-ready, no certs)."""
-
-    findings: tuple[Finding, ...]
-    leaf: dict[str, Any] | None
-    chain: tuple[dict[str, Any], ...]
-    coverage: tuple[Coverage, ...]
-    trusted: bool = False  # the Web PKI path validated (PKIX-TA/EE TLSA usages need it)
 
 
 @dataclass(frozen=True)
@@ -106,21 +88,6 @@ class Sink:
         """A domain finished, with its domain-wide findings (pool mismatch) added."""
 
 
-def identities_for(endpoint: Endpoint, deployment: Deployment) -> tuple[Identity, ...]:
-    spec = SERVICES[endpoint.service]
-    if spec.xmpp:
-        domain = endpoint.xmpp_domain or endpoint.domain
-        own = Identity(domain, IdentityKind.XMPP_DOMAIN, "the XMPP domain, which XMPP peers check")
-    else:
-        own = Identity(
-            endpoint.target,
-            IdentityKind.SRV_TARGET,
-            f"the SRV target of {spec.srv_prefix}.{endpoint.domain}, which SIP peers check",
-        )
-    rest = deployment.identities() if deployment.declared else []
-    return (own, *(i for i in rest if i.name != own.name))
-
-
 class Scan:
     """One scan run. ``report`` is filled in place as results arrive."""
 
@@ -148,9 +115,7 @@ class Scan:
         self._by_domain = {d: DomainResult(d) for d in self.domains}
         self.report.domains = list(self._by_domain.values())
         self.retain_endpoints = retain_endpoints
-        self._verdicts: OrderedDict[tuple[tuple[bytes, ...], tuple[Identity, ...]], _Judgement] = (
-            OrderedDict()
-        )
+        self._judge = Judge(policy=options.policy, deployment=options.deployment, trust=trust, now=now)
         self._pending: dict[str, int] = defaultdict(int)
         shared = shared or Shared.for_options(options)
         self._tls_limiter = shared.tls
@@ -199,73 +164,11 @@ class Scan:
         if self._dane is not None:
             async with self._dns_limiter:
                 answer = await self._dane.answer_for(endpoint)
-        result = self._judge(endpoint, shake, answer)
+        result = self._judge.endpoint(endpoint, shake, answer)
         self._by_domain[endpoint.domain].endpoints.append(result)
         self.sink.endpoint_done(result)
         self._pending[endpoint.domain] -= 1
         self._maybe_domain_done(endpoint.domain)
-
-    def _judge(
-        self, endpoint: Endpoint, shake: HandshakeResult, answer: TlsaAnswer | None = None
-    ) -> EndpointResult:
-        findings: list[Finding] = [shake.failure] if shake.failure else []
-        if shake.starttls_required is False and shake.tls is not None:
-            domain = endpoint.xmpp_domain or endpoint.domain
-            findings.append(finding("starttls-optional",
-                                    f"{domain}: STARTTLS is offered but not required",
-                                    features=list(shake.xmpp_features)))
-        if not shake.chain:
-            dane = self._dane_report(endpoint, answer, (), trusted=False)
-            return EndpointResult(
-                endpoint, (*findings, *dane.findings), shake.tls, None, (), (),
-                dict(shake.timings), shake.xmpp_features, dane,
-            )
-        judged = self._judgement(shake.chain, identities_for(endpoint, self.options.deployment))
-        dane = self._dane_report(endpoint, answer, shake.chain, trusted=judged.trusted)
-        return EndpointResult(
-            endpoint,
-            (*findings, *judged.findings, *dane.findings),
-            shake.tls,
-            judged.leaf,
-            judged.chain,
-            judged.coverage,
-            dict(shake.timings),
-            shake.xmpp_features,
-            dane,
-        )
-
-    def _dane_report(
-        self, endpoint: Endpoint, answer: TlsaAnswer | None, chain: tuple[bytes, ...], *,
-        trusted: bool,
-    ) -> DaneReport:
-        where = f"{endpoint.target}:{endpoint.port}"
-        return assess(answer, chain, pkix_valid=trusted, where=where)
-
-    def _judgement(self, chain: tuple[bytes, ...], identities: tuple[Identity, ...]) -> _Judgement:
-        key = (chain, identities)
-        judged = self._verdicts.get(key)
-        if judged is not None:
-            self._verdicts.move_to_end(key)
-            return judged
-        try:
-            verdict = verify_chain(chain, identities, self.options.policy, self.trust, self.now)
-        except Exception as exc:  # a verifier bug costs this endpoint, never the whole scan
-            error = finding(
-                "scan-error", f"internal error verifying the chain: {exc!r}", error=repr(exc)
-            )
-            return _Judgement((error,), None, (), ())
-        leaf = verdict.leaf
-        judged = _Judgement(
-            verdict.findings,
-            leaf.summary(self.now) if leaf else None,
-            tuple(c.summary(self.now) for c in verdict.chain[1:]),
-            verdict.coverage,
-            bool(verdict.trusted),
-        )
-        self._verdicts[key] = judged
-        if len(self._verdicts) > VERDICT_CACHE_SIZE:
-            self._verdicts.popitem(last=False)
-        return judged
 
     def _maybe_domain_done(self, domain: str) -> None:
         if self._pending[domain] != 0:
@@ -292,27 +195,3 @@ def _endpoint_order(services: Sequence[str]) -> Callable[[EndpointResult], tuple
 
 def _service_result(found: ServiceDiscovery) -> ServiceResult:
     return ServiceResult(found.service, found.srv_records, found.findings, found.hosted)
-
-
-def pool_findings(endpoints: Sequence[EndpointResult]) -> list[Finding]:
-    """Nodes behind one SRV target that present different leaf certificates."""
-    groups: dict[tuple[str, str, int], dict[str, str]] = defaultdict(dict)
-    for r in endpoints:
-        if r.leaf_sha256:
-            e = r.endpoint
-            groups[(e.service, e.target, e.port)][e.address] = r.leaf_sha256
-    out = []
-    for (service, target, port), by_address in sorted(groups.items()):
-        if len(set(by_address.values())) > 1:
-            out.append(
-                finding(
-                    "pool-certificate-mismatch",
-                    f"{service} {target}:{port}: {len(by_address)} nodes present "
-                    f"{len(set(by_address.values()))} different certificates",
-                    service=service,
-                    target=target,
-                    port=port,
-                    certificates=dict(sorted(by_address.items())),
-                )
-            )
-    return out

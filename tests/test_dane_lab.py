@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from scanner.cli import run
 from scanner.lab.dane import dane_world
+from scanner.lab.pki import LabPki
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
-from tests.conftest import CERTS
 from tests.dane_env import unbound_for
 
 NET = "127.77.16"
@@ -67,8 +67,10 @@ def dane_findings(e: dict[str, Any]) -> list[dict[str, Any]]:
     return [f for f in e["findings"] if f["code"].startswith("dane-") or f["code"] == "dns-error"]
 
 
-def spki_311(pem: str) -> str:
-    cert = x509.load_pem_x509_certificates((CERTS / pem).read_bytes())[0]
+def spki_311(lab: LabInfo, stem: str) -> str:
+    """The 3 1 1 record of a lab certificate (the lab makes its PKI: nothing is hard-coded)."""
+    assert lab.certs is not None
+    cert = x509.load_pem_x509_certificates(LabPki(lab.certs).chain(stem).read_bytes())[0]
     spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return "3 1 1 " + hashlib.sha256(spki).hexdigest()
 
@@ -93,7 +95,7 @@ def test_every_dane_lab_domain_reports_exactly_its_findings(
     assert report["_exit"] == 2
 
 
-def test_secure_dane_ee_match(report: dict[str, Any]) -> None:
+def test_secure_dane_ee_match(report: dict[str, Any], dane_lab: LabInfo) -> None:
     e = endpoint(report, "contoso.test", "sip-federation")
     [f] = dane_findings(e)
     assert f["code"] == "dane-ok" and f["severity"] == "info"
@@ -102,7 +104,7 @@ def test_secure_dane_ee_match(report: dict[str, Any]) -> None:
     assert dane["status"] == "match"
     assert dane["dnssec"] == "secure" and dane["srv_dnssec"] == "secure"
     assert dane["tlsa_name"] == f"_{e['port']}._tcp.sip.contoso.test"
-    assert dane["records"][0]["record"] == spki_311("edge.pem")
+    assert dane["records"][0]["record"] == spki_311(dane_lab, "edge")
 
 
 def test_secure_dane_ta_matches_the_served_intermediate(report: dict[str, Any]) -> None:
@@ -111,12 +113,12 @@ def test_secure_dane_ta_matches_the_served_intermediate(report: dict[str, Any]) 
     assert "DANE-TA(2) Cert(0) SHA2-256(1) matches the issuer certificate 1" in f["message"]
 
 
-def test_key_change_under_a_stale_tlsa_is_critical(report: dict[str, Any]) -> None:
+def test_key_change_under_a_stale_tlsa_is_critical(report: dict[str, Any], dane_lab: LabInfo) -> None:
     e = endpoint(report, "fabrikam.test", "sip-federation")
     [f] = dane_findings(e)
     assert (f["code"], f["severity"]) == ("dane-mismatch", "critical")
-    assert f["details"]["published"] == [spki_311("ecdsa-p256.pem")]  # the old key
-    assert f["details"]["served"] == spki_311("edge.pem")  # what to publish now
+    assert f["details"]["published"] == [spki_311(dane_lab, "lab/edge-previous")]  # the old key
+    assert f["details"]["served"] == spki_311(dane_lab, "edge")  # what to publish now
     assert "DANE-validating peers refuse the connection" in f["message"]
     assert e["status"] == "CRITICAL" and e["dane"]["status"] == "mismatch"
 

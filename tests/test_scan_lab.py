@@ -149,15 +149,13 @@ def test_declared_namespaces_are_required_on_every_endpoint(
 
 
 def test_client_certificate_is_presented_when_given(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
-    from tests.conftest import CERTS
-
     code, doc = scan_json(
         capsys,
         lab,
         "--client-cert",
-        str(CERTS / "client.pem"),
+        str(lab.client_cert),
         "--client-key",
-        str(CERTS / "client.key"),
+        str(lab.client_key),
         "--service",
         "sip-federation",
         domains=["contoso.test"],
@@ -353,7 +351,7 @@ def test_streamed_json_is_exactly_the_json_document(lab: LabInfo) -> None:
 
     report = run_scan(
         ["contoso.test", "litware.test", "m365.test"], ScanOptions(services=DEFAULT_SERVICES),
-        [parse_nameserver(lab.nameserver)], load_ca_file(lab.ca_file), NOW, "json",
+        [parse_nameserver(lab.nameserver)], load_ca_file(lab.ca_file), NOW,
     )
     out = io.StringIO()
     report.write_json(out)

@@ -14,6 +14,7 @@ whose TLSA lives at ``_5269._tcp.<domain>``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
@@ -26,13 +27,14 @@ from scanner.lab.zones import SIP, XMPP, LabDomain, LabWorld, Listener, Srv
 TLSA_OF = "tlsa-of:"
 
 
-def expand_tlsa(text: str, certs: Path) -> str:
-    """``U S M tlsa-of:CERT:INDEX`` -> ``U S M <hex>`` from the certificate file ``CERT.pem``."""
+def expand_tlsa(text: str, chain: Callable[[str], Path]) -> str:
+    """``U S M tlsa-of:CERT:INDEX`` -> ``U S M <hex>`` from the lab certificate ``CERT``
+    (``chain`` maps a stem to its PEM file: :meth:`scanner.lab.pki.LabPki.chain`)."""
     words = text.split()
     if len(words) != 4 or not words[3].startswith(TLSA_OF):
         return text
     name, _, index = words[3][len(TLSA_OF):].rpartition(":")
-    cert = x509.load_pem_x509_certificates((certs / f"{name}.pem").read_bytes())[int(index)]
+    cert = x509.load_pem_x509_certificates(chain(name).read_bytes())[int(index)]
     selector, mtype = int(words[1]), int(words[2])
     data = spki_der(cert) if selector == 1 else cert.public_bytes(Encoding.DER)
     return " ".join([*words[:3], association(data, mtype).hex()])
@@ -78,7 +80,7 @@ def dane_world() -> LabWorld:
         (tlsa_owner_of("contoso-sip", "sip.contoso.test"), "TLSA"): ("3 1 1 tlsa-of:edge:0",),
         (tlsa_owner_of("contoso-xmpp", "sip.contoso.test"), "TLSA"): ("2 0 1 tlsa-of:edge:1",),
         # renewed with a new key; the TLSA still names the key of the previous certificate
-        (tlsa_owner_of("fabrikam-sip", "sip.fabrikam.test"), "TLSA"): ("3 1 1 tlsa-of:ecdsa-p256:0",),
+        (tlsa_owner_of("fabrikam-sip", "sip.fabrikam.test"), "TLSA"): ("3 1 1 tlsa-of:lab/edge-previous:0",),
         (tlsa_owner_of("fabrikam-xmpp", "sip.fabrikam.test"), "TLSA"): (
             "3 1 1 tlsa-of:edge:0",
             "3 1 9 00112233445566778899aabbccddeeff00112233",  # no such matching type

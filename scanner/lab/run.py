@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import signal
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -25,8 +27,8 @@ from scanner.lab.listeners import (
     serve_xmpp_starttls,
     serve_xmpps,
 )
+from scanner.lab.pki import LabPki, lab_pki
 from scanner.lab.zones import (
-    CERTS,
     OWN_EDGE_ARGS,
     OWN_EDGE_DOMAINS,
     PORT_OF,
@@ -49,8 +51,18 @@ class LabInfo:
     net: str
     domains: tuple[LabDomain, ...]
     ports: Mapping[str, int]
+    certs: Path | None = None  # the lab's certificate directory (scanner.lab.pki)
     trust_anchors: tuple[str, ...] = ()  # DNSKEYs of the signed zones, for a validator
     zones: tuple[str, ...] = ()  # every zone the lab DNS is authoritative for (stub zones)
+
+    @property
+    def client_cert(self) -> Path:
+        """A client certificate (clientAuth, issued by the lab CA) for ``--client-cert``."""
+        return LabPki(self.certs or self.ca_file.parent).client_cert
+
+    @property
+    def client_key(self) -> Path:
+        return LabPki(self.certs or self.ca_file.parent).client_key
 
     def scan_args(self, domains: Sequence[str] | None = None) -> list[str]:
         names = list(domains) if domains is not None else [d.domain for d in self.domains]
@@ -70,6 +82,7 @@ class LabInfo:
                 for d in self.domains
             ],
             "ports": dict(self.ports),
+            "certs": str(self.certs) if self.certs else None,
             "trust_anchors": list(self.trust_anchors),
             "zones": list(self.zones),
         }
@@ -82,11 +95,14 @@ class LabInfo:
             LabDomain(d["domain"], d["story"], Status[d["status"]], tuple(d["codes"]))
             for d in data["domains"]
         )
-        return cls(data["nameserver"], Path(data["ca_file"]), data["net"], domains, data["ports"],
+        certs = Path(data["certs"]) if data.get("certs") else None
+        return cls(data["nameserver"], Path(data["ca_file"]), data["net"], domains, data["ports"], certs,
                    tuple(data.get("trust_anchors", ())), tuple(data.get("zones", ())))
 
 
-def _records(world: LabWorld, net: str, ports: Mapping[str, int]) -> dict[tuple[str, str], list[str]]:
+def _records(
+    world: LabWorld, net: str, ports: Mapping[str, int], pki: LabPki
+) -> dict[tuple[str, str], list[str]]:
     records: dict[tuple[str, str], list[str]] = {}
     for srv in world.srv:
         port = ports[srv.listener] if srv.listener else srv.port
@@ -98,7 +114,7 @@ def _records(world: LabWorld, net: str, ports: Mapping[str, int]) -> dict[tuple[
         records[(host, "AAAA")] = [IPV6_LOOPBACK]
     for (owner, rdtype), texts in world.records.items():
         key = (_owner(owner, ports), rdtype)
-        records.setdefault(key, []).extend(expand_tlsa(_with_ports(t, ports), CERTS) for t in texts)
+        records.setdefault(key, []).extend(expand_tlsa(_with_ports(t, ports), pki.chain) for t in texts)
     return records
 
 
@@ -131,15 +147,16 @@ async def _silent_port(address: str, port: int, task_status: trio.TaskStatus[int
 
 
 async def _start_listener(
-    nursery: trio.Nursery, world: LabWorld, listener: Listener, address: str, port: int
+    nursery: trio.Nursery, world: LabWorld, pki: LabPki, listener: Listener, address: str, port: int
 ) -> int:
     if listener.key in world.refused or listener.key in world.silent:
         how = _refusing_port if listener.key in world.refused else _silent_port
         bound_port: int = await nursery.start(how, address, port)
         return bound_port
-    chain = CERTS / f"{listener.cert}.pem"  # an absolute listener.cert wins over CERTS
-    key = CERTS / f"{listener.cert}.key"
-    ca = CERTS / "ca-bundle.pem"
+    chain, key, ca = pki.chain(listener.cert), pki.key(listener.cert), pki.ca_file
+    for path in (chain, key):
+        if not path.is_file():
+            raise FileNotFoundError(2, f"listener {listener.key!r}: no certificate file", str(path))
     behaviour = world.behaviours.get(listener.key, DEFAULT_BEHAVIOUR)
     if listener.kind == "sip":
         serve = partial(serve_sip_tls, address, port, chain, key, client_ca_file=ca, behaviour=behaviour)
@@ -169,6 +186,7 @@ async def run_lab(
 ) -> None:
     """Serve the lab until cancelled; ``task_status.started`` gets the :class:`LabInfo`."""
     world = world or default_world()
+    pki = await trio.to_thread.run_sync(lab_pki)
     v6_octets = {o for h in world.ipv6_hosts for o in world.hosts[h]}
     async with trio.open_nursery() as nursery:
         ports: dict[str, int] = {}
@@ -176,11 +194,11 @@ async def run_lab(
             port = ports[listener.same_port_as] if listener.same_port_as else listener.port
             if listener.host in v6_octets:
                 # the AAAA node listens on the same port as the A node (one SRV record)
-                port = await _start_listener(nursery, world, listener, IPV6_LOOPBACK, port)
+                port = await _start_listener(nursery, world, pki, listener, IPV6_LOOPBACK, port)
             ports[listener.key] = await _start_listener(
-                nursery, world, listener, f"{net}.{listener.host}", port
+                nursery, world, pki, listener, f"{net}.{listener.host}", port
             )
-        records = _records(world, net, ports)
+        records = _records(world, net, ports, pki)
         bogus = [_owner(b, ports) for b in world.bogus]
         zone = Zone.build(records, world.dns_behaviours, signed=world.signed, bogus=bogus)
         dns_address = f"{net}.1"
@@ -190,7 +208,7 @@ async def run_lab(
         anchors = zone.signed.trust_anchors() if zone.signed else ()
         zones = tuple(dict.fromkeys([*world.signed, *(d.domain for d in world.domains)]))
         task_status.started(
-            LabInfo(f"{dns_address}:{bound_dns}", CERTS / "ca-bundle.pem", net, world.domains, ports,
+            LabInfo(f"{dns_address}:{bound_dns}", pki.ca_file, net, world.domains, ports, pki.dir,
                     anchors, zones)
         )
 
@@ -208,10 +226,14 @@ def describe(info: LabInfo) -> str:
         "",
         "Scan every lab domain as a partner would:",
         f"  {info.scan_command()}",
-        "",
-        "Scan your own consolidated Edge against every namespace it serves:",
-        "  " + shlex.join(["fedscan", "scan", *info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS]),
     ]
+    served = {d.domain for d in info.domains}
+    if set(OWN_EDGE_DOMAINS) <= served:  # the default world (not --hostile)
+        lines += [
+            "",
+            "Scan your own consolidated Edge against every namespace it serves:",
+            "  " + shlex.join(["fedscan", "scan", *info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS]),
+        ]
     return "\n".join(lines)
 
 
@@ -219,3 +241,28 @@ def write_state(path: Path, info: LabInfo) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(info.to_json(), indent=2))
     tmp.replace(path)
+
+
+def serve_lab(net: str, dns_port: int, state_file: Path | None, *, hostile: bool = False) -> None:
+    """``fedscan lab``: serve in the foreground until SIGINT/SIGTERM; ``hostile``: the
+    misbehaving peers of :mod:`scanner.lab.hostile` instead of the default world."""
+    world = None
+    if hostile:
+        from scanner.lab.hostile import hostile_world
+
+        world = hostile_world()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            info = await nursery.start(lambda task_status: run_lab(net=net, dns_port=dns_port, world=world,
+                                                                   task_status=task_status))
+            print(describe(info), flush=True)
+            if state_file is not None:
+                write_state(state_file, info)
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    break
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    print("lab stopped", file=sys.stderr)

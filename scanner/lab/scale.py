@@ -37,7 +37,7 @@ import trio
 
 from scanner.findings import Status
 from scanner.lab.listeners import MAX_READ, Behaviour
-from scanner.lab.zones import CERTS, SIP, XMPP, LabDomain, LabWorld, Listener, Srv
+from scanner.lab.zones import SIP, XMPP, LabDomain, LabWorld, Listener, Srv
 
 SUFFIX = "bench.test"
 ENDPOINTS_PER_DOMAIN = 4  # SIP + XMPP, two pool nodes each
@@ -180,14 +180,24 @@ def ensure_certificates(cert_dir: Path, domains: Sequence[str]) -> dict[str, Pat
     """``cert_dir/<domain>`` (+ ``.pem`` chain, ``.key``) for every domain; existing ones are kept.
 
     Returns the stem of each (what :class:`Listener.cert` takes: an absolute stem works because
-    ``CERTS / "/abs/stem"`` is ``/abs/stem``).
+    ``dir / "/abs/stem"`` is ``/abs/stem``). They are signed by the lab's issuing CA
+    (:mod:`scanner.lab.pki`); when that CA is new, every one is made again.
     """
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    from scanner.lab.pki import lab_pki
+
     cert_dir.mkdir(parents=True, exist_ok=True)
     stems = {d: cert_dir / d for d in domains}
+    issuing = lab_pki().issuer()
+    inter_pem = issuing.pem
+    stamp = cert_dir / "issuer.pem"
+    if not stamp.exists() or stamp.read_bytes() != inter_pem:
+        for old in cert_dir.glob("*.pem"):
+            old.unlink()
+        stamp.write_bytes(inter_pem)
     missing = [d for d, stem in stems.items() if not Path(f"{stem}.pem").exists()]
     if not missing:
         return stems
@@ -203,10 +213,7 @@ def ensure_certificates(cert_dir: Path, domains: Sequence[str]) -> dict[str, Pat
             )
         )
     key_pem = key_path.read_bytes()
-    inter_pem = (CERTS / "intermediate.pem").read_bytes()
-    inter = x509.load_pem_x509_certificate(inter_pem)
-    inter_key = serialization.load_pem_private_key((CERTS / "intermediate.key").read_bytes(), None)
-    assert isinstance(inter_key, rsa.RSAPrivateKey)
+    inter, inter_key = issuing.cert, issuing.key
     ski = inter.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     for domain in missing:
         cert = _leaf(domain, key, inter.subject, inter_key, ski)

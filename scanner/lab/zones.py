@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scanner.findings import Status
 
 if TYPE_CHECKING:
     from scanner.lab.listeners import Behaviour
-
-CERTS = Path(__file__).resolve().parents[2] / "test-certs"
-
 
 @dataclass(frozen=True)
 class Listener:
@@ -28,7 +24,7 @@ class Listener:
     key: str  # name used to refer to its bound port in records
     kind: str  # "sip" | "xmpp" | "xmpps"
     host: int  # last octet of the address in the lab's /24
-    cert: str  # path relative to test-certs/, without ".pem"
+    cert: str  # a stem of scanner.lab.pki.LAB_CERTS (or an absolute path), without ".pem"
     xmpp_domains: tuple[str, ...] = ()
     port: int = 0
     same_port_as: str | None = None  # pool nodes share one SRV record, hence one port
