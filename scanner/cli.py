@@ -133,7 +133,7 @@ def scan(
         if shard is not None:
             names = Shard.parse(shard).select(names)
         servers = nameservers(nameserver)
-        dnssec = nameservers([dnssec_resolver])[0] if dnssec_resolver is not None else None  # type: ignore[index]
+        dnssec = dnssec_resolver_value(dnssec_resolver)
         if from_domain is not None:
             from_domain = domain_value(from_domain, "--from-domain")
     except ValueError as exc:
@@ -169,6 +169,19 @@ def scan(
 
         render_scan(stdout_console(), report)
     raise typer.Exit(int(report.status))
+
+
+def dnssec_resolver_value(text: str | None) -> tuple[str, int] | None:
+    """``--dnssec-resolver``: an IP address (a validating resolver is trusted by address, never
+    through a name some other resolver answered for)."""
+    from scanner.names import parse_nameserver
+
+    if text is None:
+        return None
+    try:
+        return parse_nameserver(text)
+    except ValueError as exc:
+        raise ValueError(f"--dnssec-resolver: {exc}") from None
 
 
 def _check_client_credentials(cert: Path, key: Path) -> None:
