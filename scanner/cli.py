@@ -101,7 +101,11 @@ def scan(
             help="Total seconds per endpoint (connect to handshake).")
     ] = 10.0,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, metavar="N",
-        help="Handshakes at once.")] = 64,
+        help="Endpoints at work at once (TLS, parsing); a peer we wait for does not count.")] = 64,
+    connections: Annotated[int, typer.Option("--connections", min=1, metavar="N",
+        help="Open connections at once, waiting ones included (capped by the open-file limit).")] = 4096,
+    per_address: Annotated[int, typer.Option("--per-address", min=0, metavar="N",
+        help="Open connections to one IP address at once (0: no cap).")] = 4,
     client_cert: Annotated[
         Path | None, typer.Option("--client-cert", metavar="FILE",
             help="Present this client certificate (PEM chain).")
@@ -155,6 +159,8 @@ def scan(
         policy=make_policy(client_auth, warn_days, crit_days),
         timeout=timeout,
         concurrency=concurrency,
+        connections=connections,
+        per_address=per_address,
         credentials=credentials,
         from_domain=from_domain,
         dnssec_resolver=dnssec,

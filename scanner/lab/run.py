@@ -100,6 +100,16 @@ class LabInfo:
                    tuple(data.get("trust_anchors", ())), tuple(data.get("zones", ())))
 
 
+def lab_address(net: str, host: int) -> str:
+    """The address of lab host ``host`` on ``net`` (``a.b.c``): ``a.b.c.host`` up to 255; from
+    256 on, the next /24s, 250 hosts each (``.2``-``.251``), for labs of thousands of nodes."""
+    if host < 256:
+        return f"{net}.{host}"
+    a, b, c = net.split(".")
+    index = host - 256
+    return f"{a}.{b}.{int(c) + 1 + index // 250}.{2 + index % 250}"
+
+
 def _records(
     world: LabWorld, net: str, ports: Mapping[str, int], pki: LabPki
 ) -> dict[tuple[str, str], list[str]]:
@@ -109,7 +119,7 @@ def _records(
         target = "." if srv.target == "." else srv.target + "."
         records.setdefault((srv.name, "SRV"), []).append(f"0 0 {port} {target}")
     for host, octets in world.hosts.items():
-        records[(host, "A")] = [f"{net}.{o}" for o in octets]
+        records[(host, "A")] = [lab_address(net, o) for o in octets]
     for host in world.ipv6_hosts:
         records[(host, "AAAA")] = [IPV6_LOOPBACK]
     for (owner, rdtype), texts in world.records.items():
@@ -196,14 +206,15 @@ async def run_lab(
                 # the AAAA node listens on the same port as the A node (one SRV record)
                 port = await _start_listener(nursery, world, pki, listener, IPV6_LOOPBACK, port)
             ports[listener.key] = await _start_listener(
-                nursery, world, pki, listener, f"{net}.{listener.host}", port
+                nursery, world, pki, listener, lab_address(net, listener.host), port
             )
         records = _records(world, net, ports, pki)
         bogus = [_owner(b, ports) for b in world.bogus]
         zone = Zone.build(records, world.dns_behaviours, signed=world.signed, bogus=bogus)
         dns_address = f"{net}.1"
         bound_dns: int = await nursery.start(
-            partial(serve_dns, {}, address=dns_address, port=dns_port, zone=zone)
+            partial(serve_dns, {}, address=dns_address, port=dns_port, zone=zone,
+                    delay=world.dns_delay)
         )
         anchors = zone.signed.trust_anchors() if zone.signed else ()
         zones = tuple(dict.fromkeys([*world.signed, *(d.domain for d in world.domains)]))
