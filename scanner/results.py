@@ -171,6 +171,7 @@ class ScanReport:
     finished: dt.datetime | None = None
     interrupted: bool = False
     deployment: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None  # how the scan was run (services, deadlines, thresholds)
 
     @property
     def status(self) -> Status:
@@ -207,6 +208,7 @@ class ScanReport:
             "exit_code": int(self.status),
             "endpoint_counts": self.counts(),
             "deployment": self.deployment,
+            "options": self.options,
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dns.asyncresolver
 import trio
@@ -59,6 +60,19 @@ class ScanOptions:
     credentials: ClientCredentials | None = None
     from_domain: str | None = None
     dnssec_resolver: tuple[str, int] | None = None  # validating resolver for DANE (TLSA)
+
+    def to_json(self) -> dict[str, Any]:
+        """What a report records of how it was made (the JSON ``options``; no secrets)."""
+        return {
+            "services": list(self.services),
+            "timeout": self.timeout,
+            "concurrency": self.concurrency,
+            "warn_days": self.policy.warn_days,
+            "crit_days": self.policy.crit_days,
+            "client_auth": "required" if self.policy.client_auth_required else "optional",
+            "client_certificate": self.credentials is not None,
+            "from_domain": self.from_domain,
+        }
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,8 @@ class Scan:
         self.now = now
         self.sink = sink or Sink()
         self.rng = rng or random.Random()
-        self.report = ScanReport(started=dt.datetime.now(dt.UTC), evaluated_at=now, domains=[])
+        self.report = ScanReport(started=dt.datetime.now(dt.UTC), evaluated_at=now, domains=[],
+                                 options=options.to_json())
         self._by_domain = {d: DomainResult(d) for d in self.domains}
         self.report.domains = list(self._by_domain.values())
         self.retain_endpoints = retain_endpoints
