@@ -92,8 +92,9 @@ def scan(
     ] = None,
     dnssec_resolver: Annotated[
         str | None,
-        typer.Option("--dnssec-resolver", metavar="IP[:PORT]", help="Check DANE (TLSA) through this validating "
-                     "resolver (HOST[:PORT]); its AD bit is trusted. Without it DANE is not checked."),
+        typer.Option("--dnssec-resolver", metavar="IP[:PORT]",
+                     help="Check DANE (TLSA) through this validating resolver; its AD bit is "
+                     "trusted. Without it DANE is not checked."),
     ] = None,
     ca_file: CaFile = None,
     timeout: Annotated[
