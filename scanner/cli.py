@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -46,6 +46,9 @@ from scanner.cli_common import (
     stdout_console,
 )
 from scanner.findings import worst
+
+if TYPE_CHECKING:
+    from scanner.offline import FileCheck
 from scanner.isotime import iso
 
 # ------------------------------------------------------------------------ commands
@@ -302,6 +305,17 @@ def cert(
     client_auth: ClientAuthOpt = ClientAuth.required,
     warn_days: WarnDays = 30,
     crit_days: CritDays = 14,
+    dane: Annotated[
+        list[str] | None,
+        typer.Option("--dane", metavar="DOMAIN",
+                     help="Renewal check: will the TLSA records DOMAIN publishes now match this "
+                     "certificate (or CSR key)? Needs --dnssec-resolver. Repeatable."),
+    ] = None,
+    dnssec_resolver: Annotated[
+        str | None,
+        typer.Option("--dnssec-resolver", metavar="IP[:PORT]",
+                     help="The validating resolver --dane asks (its AD bit is trusted)."),
+    ] = None,
     at: At = None,
     output: FormatOpt = OutputFormat.table,
 ) -> None:
@@ -320,6 +334,8 @@ def cert(
             checks += check_file(path, dep.identities(), policy, trust, now, password_source(password))
         except LoadError as exc:
             raise UserError(str(exc)) from None
+    if dane:
+        checks = _dane_renewal(checks, dane, dnssec_resolver)
     if output is OutputFormat.json:
         print_json(
             {
@@ -334,6 +350,26 @@ def cert(
 
         render_file_checks(stdout_console(), checks)
     raise typer.Exit(int(worst(c.status for c in checks)))
+
+
+def _dane_renewal(
+    checks: list[FileCheck], domains: list[str], resolver_text: str | None
+) -> list[FileCheck]:
+    """Each file judged against the TLSA its domains publish now (asked of the validator)."""
+    from scanner.live import lookup_published_tlsa
+    from scanner.offline import with_dane
+    from scanner.srv import DEFAULT_SERVICES
+
+    try:
+        resolver = dnssec_resolver_value(resolver_text)
+        names = [domain_value(d, "--dane") for d in domains]
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if resolver is None:
+        raise UserError("--dane needs --dnssec-resolver IP[:PORT]: only a validating resolver's "
+                        "answer says whether peers use the TLSA")
+    answers = lookup_published_tlsa(resolver, names, DEFAULT_SERVICES)
+    return [with_dane(c, answers) for c in checks]
 
 
 @app.command()

@@ -207,3 +207,44 @@ def test_bad_dnssec_resolver_is_one_line(capsys: pytest.CaptureFixture[str], tmp
     err = capsys.readouterr().err
     assert err.startswith("fedscan: error: ") and "is not an IP address" in err
     assert err.count("\n") == 1
+
+
+def renewal(lab: LabInfo, resolver: str, stem: str, *domains: str) -> tuple[int, list[dict[str, Any]]]:
+    import contextlib
+    import io
+
+    assert lab.certs is not None
+    dane = [a for d in domains for a in ("--dane", d)]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = run(["cert", str(LabPki(lab.certs).chain(stem)), "--ca-file", str(lab.ca_file), *dane,
+                    "--dnssec-resolver", resolver, "--format", "json"])
+    findings: list[dict[str, Any]] = json.loads(out.getvalue())["files"][0]["findings"]
+    return code, [f for f in findings if f["code"].startswith("dane-") or f["code"] == "dns-error"]
+
+
+def test_renewal_with_a_new_key_says_publish_first_then_rotate(dane_lab: LabInfo, resolver: str) -> None:
+    # contoso.test's SIP TLSA names the key of "edge": a renewal onto another key breaks it
+    code, found = renewal(dane_lab, resolver, "lab/edge-previous", "contoso.test")
+    assert code == 2
+    mismatch = [f for f in found if f["code"] == "dane-mismatch"]
+    assert len(mismatch) == 1
+    assert mismatch[0]["details"]["publish"] == spki_311(dane_lab, "lab/edge-previous")
+    assert "beside the current record now, wait two TTLs, install" in mismatch[0]["message"]
+    # the DANE-TA record of the issuing CA survives any key from the same CA
+    assert [f["code"] for f in found if "DANE-TA(2)" in f["message"]] == ["dane-ok"]
+
+
+def test_renewal_keeping_the_key_still_matches(dane_lab: LabInfo, resolver: str) -> None:
+    code, found = renewal(dane_lab, resolver, "edge", "contoso.test")
+    assert code == 0
+    assert [f["code"] for f in found] == ["dane-ok", "dane-ok"]
+
+
+def test_renewal_check_needs_a_validating_resolver(capsys: pytest.CaptureFixture[str],
+                                                  dane_lab: LabInfo) -> None:
+    assert dane_lab.certs is not None
+    assert run(["cert", str(LabPki(dane_lab.certs).chain("edge")), "--dane", "contoso.test"]) == 3
+    assert capsys.readouterr().err == (
+        "fedscan: error: --dane needs --dnssec-resolver IP[:PORT]: only a validating resolver's "
+        "answer says whether peers use the TLSA\n")
