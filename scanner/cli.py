@@ -49,6 +49,7 @@ from scanner.findings import worst
 
 if TYPE_CHECKING:
     from scanner.offline import FileCheck
+    from scanner.plan import TlsaEntry
 from scanner.isotime import iso
 
 # ------------------------------------------------------------------------ commands
@@ -383,6 +384,9 @@ def plan(
         help="Write a CSR requesting exactly this.")] = None,
     key: Annotated[Path | None, typer.Option("--key", metavar="FILE",
         help="Where to write the new private key.")] = None,
+    dane: Annotated[Path | None, typer.Option("--dane", metavar="FILE",
+        help="Print the TLSA records to publish for this certificate or CSR (may be the --csr "
+             "just written).")] = None,
     output: FormatOpt = OutputFormat.table,
 ) -> None:
     """Print the subject, SANs and EKUs your external Edge certificate needs (and a CSR)."""
@@ -392,24 +396,59 @@ def plan(
     try:
         the_plan = certificate_plan(dep)
     except PlanError as exc:
-        raise UserError(str(exc)) from None
+        if dane is None or dep.declared:
+            raise UserError(str(exc)) from None
+        the_plan = None  # only TLSA records asked for, and no host known: placeholder owners
     if (csr is None) != (key is None):
         raise UserError("--csr and --key go together")
-    if csr is not None and key is not None:
+    if csr is not None and key is not None and the_plan is not None:
         if key.exists():
             raise UserError(f"{key}: already exists; refusing to overwrite a private key")
         try:
             write_csr(the_plan, csr, key)
         except OSError as exc:
             raise UserError(f"cannot write {exc.filename}: {exc.strerror}") from None
+    tlsa = _tlsa_plan(dane, the_plan.subject if the_plan else None) if dane is not None else None
     if output is OutputFormat.json:
-        print_json({"schema_version": 1, "plan": the_plan.to_json()})
-    else:
-        from scanner.render import render_plan
+        doc: dict[str, object] = {"schema_version": 1, "plan": the_plan.to_json() if the_plan else None}
+        if tlsa is not None:
+            doc["dane"] = [e.to_json() for e in tlsa]
+        print_json(doc)
+        return
+    from scanner.render import render_plan
 
+    if the_plan is not None:
         render_plan(stdout_console(), the_plan)
-        if csr is not None:
-            print(f"wrote {csr} and {key} (keep the key private)")
+    if csr is not None:
+        print(f"wrote {csr} and {key} (keep the key private)")
+    if tlsa is not None:
+        print(f"TLSA records for {dane} (publish in the DNSSEC-signed zone of the SRV target, "
+              "before the certificate is installed):")
+        for e in tlsa:
+            print(f"  {e.zone_line}")
+            print(f"      ; {e.record.acronym}: {e.why}")
+
+
+def _tlsa_plan(path: Path, host: str | None) -> tuple[TlsaEntry, ...]:
+    from cryptography import x509
+
+    from scanner.loaders import LoadError, load_file
+    from scanner.plan import tlsa_plan
+    from scanner.verify import chains_in
+
+    try:
+        loaded = load_file(path, password_source(None))
+    except LoadError as exc:
+        raise UserError(str(exc)) from None
+    if loaded.csr_bytes is not None:
+        data = loaded.csr_bytes
+        request = x509.load_pem_x509_csr(data) if b"-----BEGIN" in data else x509.load_der_x509_csr(data)
+        return tlsa_plan(host, request)
+    chains = chains_in(loaded.certs)
+    if len(chains) != 1:
+        raise UserError(f"{path}: holds {len(chains)} end-entity certificates; give --dane one")
+    chain = chains[0]
+    return tlsa_plan(host, chain[0], chain[1] if len(chain) > 1 else None)
 
 
 # The monitoring and report commands live in their own modules; imported here so that
