@@ -38,7 +38,7 @@ def strings_world() -> LabWorld:
     )
     srv = (Srv(SIP + DOMAIN, f"sip.{DOMAIN}", "hs-sip"), Srv(XMPP + DOMAIN, f"xmpp.{DOMAIN}", "hs-xmpp"),
            Srv(XMPPS + DOMAIN, ODD_TARGET, "hs-xmpps"))
-    hosts = {f"sip.{DOMAIN}": (10,), f"xmpp.{DOMAIN}": (11,), ODD_TARGET: (10,)}
+    hosts: dict[str, tuple[int, ...]] = {f"sip.{DOMAIN}": (10,), f"xmpp.{DOMAIN}": (11,), ODD_TARGET: (10,)}
     domain = LabDomain(DOMAIN, "a peer whose certificate and errors carry markup and terminal escapes",
                        Status.CRITICAL, ())
     return LabWorld(listeners, srv, hosts, (domain,),
