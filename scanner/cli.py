@@ -90,6 +90,12 @@ def scan(
         typer.Option("--nameserver", metavar="HOST[:PORT]",
             help="Ask this DNS server (HOST[:PORT]); default: the system's."),
     ] = None,
+    dnssec_resolver: Annotated[
+        str | None,
+        typer.Option("--dnssec-resolver", metavar="IP[:PORT]",
+                     help="Check DANE (TLSA) through this validating resolver; its AD bit is "
+                     "trusted. Without it DANE is not checked."),
+    ] = None,
     ca_file: CaFile = None,
     timeout: Annotated[
         float, typer.Option("--timeout", min=0.1, metavar="SECONDS",
@@ -132,6 +138,7 @@ def scan(
         if shard is not None:
             names = Shard.parse(shard).select(names)
         servers = nameservers(nameserver)
+        dnssec = dnssec_resolver_value(dnssec_resolver)
         if from_domain is not None:
             from_domain = domain_value(from_domain, "--from-domain")
     except ValueError as exc:
@@ -157,6 +164,7 @@ def scan(
         per_address=per_address,
         credentials=credentials,
         from_domain=from_domain,
+        dnssec_resolver=dnssec,
     )
     from scanner.sinks import scan_for_output
 
@@ -168,6 +176,19 @@ def scan(
 
         render_scan(stdout_console(), report)
     raise typer.Exit(int(report.status))
+
+
+def dnssec_resolver_value(text: str | None) -> tuple[str, int] | None:
+    """``--dnssec-resolver``: an IP address (a validating resolver is trusted by address, never
+    through a name some other resolver answered for)."""
+    from scanner.names import parse_nameserver
+
+    if text is None:
+        return None
+    try:
+        return parse_nameserver(text)
+    except ValueError as exc:
+        raise ValueError(f"--dnssec-resolver: {exc}") from None
 
 
 def _check_client_credentials(cert: Path, key: Path) -> None:
