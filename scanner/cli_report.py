@@ -136,9 +136,11 @@ def html_report(
 def _table(report: dict[str, Any]) -> None:
     """Per domain: status, endpoints and each finding code with its severity, worst first."""
     from rich.table import Table
+    from rich.text import Text
 
     from scanner.findings import Status
     from scanner.results import summary_line
+    from scanner.safe_text import visible
 
     shards = report["shards"]
     incomplete = f", {len(shards['incomplete'])} incomplete" if shards["incomplete"] else ""
@@ -156,8 +158,9 @@ def _table(report: dict[str, Any]) -> None:
         pairs = sorted({(f.get("severity", "unknown"), f["code"]) for f in found},
                        key=lambda p: (rank.get(p[0], 1), p[1]))
         status = d["status"] + (" (incomplete)" if d.get("incomplete") else "")
-        table.add_row(d["domain"], status, str(len(d["endpoints"])),
-                      ", ".join(f"{sev.upper()} {code}" for sev, code in pairs))
+        # Text, not str: a str cell is rich markup, and these come from files and peers
+        table.add_row(Text(visible(str(d["domain"]))), Text(visible(status)), str(len(d["endpoints"])),
+                      Text(visible(", ".join(f"{sev.upper()} {code}" for sev, code in pairs))))
     console = stdout_console()
     console.print(table)
     extra = f"{len(shards['incomplete'])} shard(s) incomplete: {', '.join(shards['incomplete'])}" \

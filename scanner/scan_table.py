@@ -30,6 +30,7 @@ from rich.text import Text
 from scanner.dane import DaneState
 from scanner.findings import CODES, Finding, Severity, Status, worst_finding
 from scanner.results import DomainResult, EndpointResult, ScanReport
+from scanner.safe_text import visible
 
 STATUS_STYLE = {
     Status.OK: "bold green",
@@ -162,7 +163,10 @@ def render_scan(console: Console, report: ScanReport, *, width: int | None,
     indent = "  " if heading else ""
 
     def emit(line: Text | str) -> None:
-        console.print(line if isinstance(line, Text) else Text(line), soft_wrap=True)
+        # peer text (subjects, names, error texts) must not drive the terminal
+        text = line if isinstance(line, Text) else Text(line)
+        text.plain = visible(text.plain)
+        console.print(text, soft_wrap=True)
 
     def cells_line(cells: Sequence[str], status: Status | None) -> Text:
         line = Text(indent)
