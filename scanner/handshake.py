@@ -38,6 +38,7 @@ from typing import Any, Final
 import trio
 
 from scanner.findings import Finding, finding
+from scanner.limits import Paced
 from scanner.results import TlsInfo as TlsInfo
 from scanner.srv import SERVICES
 from scanner.xmpp import (
@@ -335,6 +336,9 @@ class _Attempt:
     from_domain: str | None
     has_credentials: bool
     deadline: float
+    work: trio.CapacityLimiter | None = None  # see scanner.limits: held except while waiting
+    scope: trio.CancelScope | None = None
+    paced: Paced | None = None
     phase: str = "connect"
     stream: trio.abc.Stream | None = None
     recorder: _Recorder | None = None
@@ -356,6 +360,9 @@ class _Attempt:
         try:
             self.stream = await self._connect()
             self._lap("connect")
+            if self.paced is not None:  # queueing for a work token is not the peer's time
+                await self.paced.take()
+                self._mark = trio.current_time()
             if not SERVICES[self.target.service].direct_tls:  # XMPP STARTTLS
                 self.phase = "starttls"
                 await self._starttls(self.stream)
@@ -370,11 +377,19 @@ class _Attempt:
     async def _connect(self) -> _Recorder:
         t = self.target
         try:
-            sock = await trio.open_tcp_stream(t.address, t.port)
+            sock: trio.abc.Stream = await trio.open_tcp_stream(t.address, t.port)
         except OSError as exc:
             raise _Failed(_connect_failure(exc, t)) from exc
+        if self.work is not None:
+            sock = self.paced = Paced(sock, self.work, self._queued)
         self.recorder = _Recorder(sock)
         return self.recorder
+
+    def _queued(self, seconds: float) -> None:
+        """Time spent waiting for a work token extends the deadline (scanner.limits)."""
+        self.deadline += seconds
+        if self.scope is not None:
+            self.scope.deadline += seconds
 
     async def _starttls(self, stream: trio.abc.Stream) -> None:
         domain = self.target.xmpp_domain or self.target.host
@@ -668,8 +683,10 @@ def _served_chain(tls: trio.SSLStream[trio.abc.Stream]) -> tuple[bytes, ...]:
 
 
 async def handshake(target: Target, *, timeout: float, from_domain: str | None = None,
-                    credentials: ClientCredentials | None = None) -> HandshakeResult:
-    """Connect, negotiate and handshake with one endpoint within ``timeout`` seconds.
+                    credentials: ClientCredentials | None = None,
+                    work: trio.CapacityLimiter | None = None) -> HandshakeResult:
+    """Connect, negotiate and handshake with one endpoint within ``timeout`` seconds of the
+    peer's time: with ``work`` (:mod:`scanner.limits`), time queued for a work token is added.
 
     Never raises (except ``trio.Cancelled``): every outcome is a HandshakeResult.
     """
@@ -681,9 +698,10 @@ async def handshake(target: Target, *, timeout: float, from_domain: str | None =
         return HandshakeResult((), None, finding("scan-error", f"cannot prepare TLS: {exc}",
                                                  error=str(exc)), MappingProxyType({}))
     attempt = _Attempt(target, ctx, dispatch, wire, from_domain, credentials is not None,
-                       deadline=start + timeout)
+                       deadline=start + timeout, work=work)
     try:
         with trio.move_on_after(timeout) as scope:
+            attempt.scope = scope
             await attempt.run()
         if scope.cancelled_caught and attempt.tls is None and attempt.failure is None:
             attempt.chain = attempt.chain or wire.server_chain
@@ -693,6 +711,8 @@ async def handshake(target: Target, *, timeout: float, from_domain: str | None =
     finally:
         if attempt.stream is not None:
             await _close(attempt.stream, polite=attempt.tls is not None)
+        if attempt.paced is not None:
+            attempt.paced.give()
     attempt.timings["total"] = trio.current_time() - start
     return attempt.result()
 

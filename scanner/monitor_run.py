@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from scanner.config import Config
 from scanner.deployment import Deployment
-from scanner.live import run_scans
+from scanner.live import run_scans, shared_limits
 from scanner.monitor import deployment_json, merge_reports, policy_for
+from scanner.names import parse_nameserver
 from scanner.results import ScanReport
-from scanner.scan import Scan, ScanOptions, Shared
+from scanner.scan import Scan, ScanOptions
 from scanner.verify import Policy, TrustStore
 
 
@@ -28,6 +29,7 @@ class ScanJob:
 def plan_jobs(config: Config, policy: Policy) -> list[ScanJob]:
     """The scans one run needs: one per (view, service set); deployment domains first."""
     s = config.scan
+    dnssec = parse_nameserver(s.dnssec_resolver) if s.dnssec_resolver else None
     jobs: list[ScanJob] = []
     dep = config.deployment
     own: dict[tuple[str, ...], list[str]] = {}
@@ -35,14 +37,18 @@ def plan_jobs(config: Config, policy: Policy) -> list[ScanJob]:
         own.setdefault(dep.services_for(domain), []).append(domain)
     for services, names in own.items():
         opts = ScanOptions(services=services, deployment=dep.deployment, policy=policy,
-                           timeout=s.timeout, concurrency=s.concurrency)
+                           timeout=s.timeout, concurrency=s.concurrency,
+                           connections=s.connections, per_address=s.per_address,
+                           dnssec_resolver=dnssec)
         jobs.append(ScanJob(tuple(names), opts))
     partners: dict[tuple[str, ...], list[str]] = {}
     for p in config.partners:
         partners.setdefault(p.services, []).append(p.domain)
     for services, names in partners.items():
         opts = ScanOptions(services=services, deployment=Deployment(), policy=policy,
-                           timeout=s.timeout, concurrency=s.concurrency)
+                           timeout=s.timeout, concurrency=s.concurrency,
+                           connections=s.connections, per_address=s.per_address,
+                           dnssec_resolver=dnssec)
         jobs.append(ScanJob(tuple(names), opts))
     return jobs
 
@@ -67,7 +73,7 @@ def scan_config(
         jobs = [j for j in jobs if j.options.deployment.declared]
     resolver = make_resolver(nameservers, timeout=min(config.scan.timeout, 5.0))
     # one concurrency budget and one address cache for the whole run, whatever the views
-    shared = Shared.for_options(jobs[0].options) if jobs else None
+    shared = shared_limits(jobs[0].options) if jobs else None
     scans = [
         Scan(j.domains, j.options, resolver=resolver, trust=trust, now=now, shared=shared)
         for j in jobs

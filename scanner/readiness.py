@@ -34,6 +34,7 @@ from scanner.findings import CODES, Finding, Status, worst
 from scanner.offline import FileCheck
 from scanner.plan import CertificatePlan, certificate_plan
 from scanner.results import EndpointResult, ScanReport, iso
+from scanner.safe_text import one_line
 from scanner.srv import SERVICES
 from scanner.verify import Coverage
 
@@ -524,7 +525,7 @@ def _md(text: object) -> str:
     """Escape text from certificates/the network for a Markdown table cell: every character
     Markdown or inline HTML gives a meaning is backslash-escaped (CommonMark shows ``\\<`` as
     ``<``), so the text reads as itself in a renderer and in the raw file (no ``&lt;``)."""
-    s = str(text).replace("\n", " ").replace("\r", " ")
+    s = one_line(str(text))  # also no terminal escapes for whoever reads the raw file
     return re.sub(r"([\\`*_\[\]|#!<>&])", r"\\\1", s)
 
 

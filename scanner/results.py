@@ -19,6 +19,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from scanner.dane import DaneReport
 from scanner.findings import Finding, Status, status_of, worst
 from scanner.isotime import iso as iso
 from scanner.srv import Endpoint, SrvRecord
@@ -51,6 +52,7 @@ class EndpointResult:
     coverage: tuple[Coverage, ...]
     timings: dict[str, float]
     xmpp_features: tuple[str, ...] = ()
+    dane: DaneReport | None = None  # None only for results built outside a scan
 
     @property
     def status(self) -> Status:
@@ -91,6 +93,7 @@ class EndpointResult:
             "coverage": [c.to_json() for c in self.coverage],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "findings": [f.to_json() for f in self.findings],
+            "dane": self.dane.to_json() if self.dane is not None else None,
         }
 
 
@@ -168,6 +171,7 @@ class ScanReport:
     finished: dt.datetime | None = None
     interrupted: bool = False
     deployment: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None  # how the scan was run (services, deadlines, thresholds)
 
     @property
     def status(self) -> Status:
@@ -206,6 +210,7 @@ class ScanReport:
             "exit_code": int(self.status),
             "endpoint_counts": self.counts(),
             "deployment": self.deployment,
+            "options": self.options,
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -5,10 +5,13 @@ Theory of this module
 * One nursery for the whole scan. Every (domain, service) discovery and every endpoint
   handshake is a task that turns its own failures into results: one hostile peer must never
   cancel its siblings, so nothing here raises except cancellation.
-* Handshakes are bounded by one ``CapacityLimiter`` (``--concurrency``); DNS by another.
-  Domains enter the scan through a window (``DOMAIN_WINDOW_PER_SLOT`` x concurrency domains
-  in progress at once): discovery is faster than handshakes, and without the window every
-  endpoint of a 10,000-endpoint census would be discovered up front and wait, in memory.
+* Handshakes are bounded by :mod:`scanner.limits`: open connections (``--connections``,
+  within the file-descriptor limit), endpoints at work between waits (``--concurrency``) and
+  connections per address (``--per-address``); DNS by its own limiter. A silent peer holds a
+  connection, never a work token, so dead peers cost about one timeout in all.
+  Domains enter the scan through a window (about one domain per two connection slots in
+  progress at once): discovery is faster than handshakes, and without the window every
+  endpoint of a 100,000-domain census would be discovered up front and wait, in memory.
 * Results are handed to ``sink`` the moment they exist, so a ``jsonl`` writer streams and a
   Ctrl-C still leaves every finished endpoint in the report (which is filled in place).
 * An endpoint's chain is judged (:class:`scanner.judge.Judge`: names, chain, verdict cache)
@@ -25,19 +28,23 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dns.asyncresolver
 import trio
 
+from scanner.dane_dns import DaneResolver
 from scanner.deployment import Deployment
 from scanner.discovery import AddressCache, ServiceDiscovery, discover_service
 from scanner.handshake import ClientCredentials, Target, handshake
 from scanner.judge import Judge, empty_domain_findings, pool_findings
+from scanner.limits import DEFAULT_CONNECTIONS, DEFAULT_DNS, DEFAULT_PER_ADDRESS, Limits
 from scanner.results import DomainResult, EndpointResult, ScanReport, ServiceResult
 from scanner.srv import Endpoint
 from scanner.verify import Policy, TrustStore
 
-DOMAIN_WINDOW_PER_SLOT = 2  # domains in progress per handshake slot (a domain is ~4 endpoints)
+DOMAIN_WINDOW_PER_SLOT = 2  # domains in progress per work token (a domain is ~4 endpoints)
+CONNECTIONS_PER_DOMAIN = 2  # ... and at least one domain per this many connection slots
 
 
 @dataclass(frozen=True)
@@ -46,28 +53,49 @@ class ScanOptions:
     deployment: Deployment = field(default_factory=Deployment)
     policy: Policy = field(default_factory=Policy)
     timeout: float = 10.0
-    concurrency: int = 64
-    dns_concurrency: int = 32
+    concurrency: int = 64  # endpoints at work (between waits on the peer) at once
+    dns_concurrency: int = DEFAULT_DNS
+    connections: int = DEFAULT_CONNECTIONS  # open connections at once (file descriptors)
+    per_address: int = DEFAULT_PER_ADDRESS  # open connections to one IP address (0: no cap)
     credentials: ClientCredentials | None = None
     from_domain: str | None = None
+    dnssec_resolver: tuple[str, int] | None = None  # validating resolver for DANE (TLSA)
+
+    def to_json(self) -> dict[str, Any]:
+        """What a report records of how it was made (the JSON ``options``; no secrets)."""
+        return {
+            "services": list(self.services),
+            "timeout": self.timeout,
+            "concurrency": self.concurrency,
+            "warn_days": self.policy.warn_days,
+            "crit_days": self.policy.crit_days,
+            "client_auth": "required" if self.policy.client_auth_required else "optional",
+            "client_certificate": self.credentials is not None,
+            "from_domain": self.from_domain,
+        }
 
 
 @dataclass(frozen=True)
 class Shared:
     """What the scans of one run share (``fedscan monitor`` runs one scan per view), so that
-    ``--concurrency`` bounds the run, not each scan, and a host is resolved once."""
+    the limits bound the run, not each scan, and a host is resolved once."""
 
-    tls: trio.CapacityLimiter
+    limits: Limits
     dns: trio.CapacityLimiter
     addresses: AddressCache
+    dane: DaneResolver | None = None  # None: DANE not checked (no validating resolver)
 
     @classmethod
-    def for_options(cls, options: ScanOptions) -> Shared:
-        return cls(
-            trio.CapacityLimiter(options.concurrency),
-            trio.CapacityLimiter(options.dns_concurrency),
-            AddressCache(),
-        )
+    def for_options(cls, options: ScanOptions, *, nofile: int | None = None,
+                    notify: Callable[[str], None] | None = None) -> Shared:
+        """``nofile``: plan with this descriptor limit (default: the process's soft limit);
+        ``notify``: told once if that limit is what bounds the run."""
+        limits = Limits.create(connections=options.connections, work=options.concurrency,
+                               per_address=options.per_address, dns=options.dns_concurrency,
+                               nofile=nofile, notify=notify)
+        resolver = options.dnssec_resolver
+        dane = DaneResolver(resolver, timeout=min(options.timeout, 5.0)) if resolver else None
+        return cls(limits, trio.CapacityLimiter(limits.budget.dns), AddressCache(), dane)
 
 
 class Sink:
@@ -106,17 +134,21 @@ class Scan:
         self.now = now
         self.sink = sink or Sink()
         self.rng = rng or random.Random()
-        self.report = ScanReport(started=dt.datetime.now(dt.UTC), evaluated_at=now, domains=[])
+        self.report = ScanReport(started=dt.datetime.now(dt.UTC), evaluated_at=now, domains=[],
+                                 options=options.to_json())
         self._by_domain = {d: DomainResult(d) for d in self.domains}
         self.report.domains = list(self._by_domain.values())
         self.retain_endpoints = retain_endpoints
         self._judge = Judge(policy=options.policy, deployment=options.deployment, trust=trust, now=now)
         self._pending: dict[str, int] = defaultdict(int)
         shared = shared or Shared.for_options(options)
-        self._tls_limiter = shared.tls
+        self._limits = shared.limits
         self._dns_limiter = shared.dns
         self._addresses = shared.addresses
-        window = max(options.concurrency, options.dns_concurrency) * DOMAIN_WINDOW_PER_SLOT
+        self._dane = shared.dane
+        window = max(options.concurrency * DOMAIN_WINDOW_PER_SLOT,
+                     options.dns_concurrency * DOMAIN_WINDOW_PER_SLOT,
+                     shared.limits.budget.connections // CONNECTIONS_PER_DOMAIN)
         self._window = trio.Semaphore(window)
 
     async def run(self) -> ScanReport:
@@ -147,14 +179,23 @@ class Scan:
         target = Target(
             endpoint.service, endpoint.target, endpoint.port, endpoint.address, endpoint.xmpp_domain
         )
-        async with self._tls_limiter:
+        limits = self._limits
+        await limits.open(endpoint.address)
+        try:
             shake = await handshake(
                 target,
                 timeout=self.options.timeout,
                 from_domain=self.options.from_domain,
                 credentials=self.options.credentials,
+                work=limits.work,
             )
-        result = self._judge.endpoint(endpoint, shake)
+        finally:
+            limits.close(endpoint.address)
+        answer = None
+        if self._dane is not None:
+            async with self._dns_limiter:
+                answer = await self._dane.answer_for(endpoint)
+        result = self._judge.endpoint(endpoint, shake, answer)
         self._by_domain[endpoint.domain].endpoints.append(result)
         self.sink.endpoint_done(result)
         self._pending[endpoint.domain] -= 1

@@ -70,7 +70,8 @@ def test_broken_edge_is_not_ready_and_says_what_to_publish_and_fix(
     text = md.read_text()
     assert ("| SAN | contoso.test | XMPP namespace of contoso.test: XMPP peers check the bare domain "
             "| MISSING |") in text
-    assert "| SAN | sip.fabrikam.test |" in text and "| present |" in text
+    assert ("| SAN | sip.fabrikam.test | SIP namespace of fabrikam.test: SRV target partners check "
+            "| present |  |") in text
     assert ("| \\_sipfederationtls.\\_tcp.fabrikam.test SRV | target sip.fabrikam.test. "
             "(port 5061 by convention) | not published | NO |") in text
     assert "```\n_sipfederationtls._tcp.fabrikam.test. 3600 IN SRV 0 0 5061 sip.fabrikam.test.\n```" in text

@@ -23,7 +23,7 @@ class Listener:
 
     key: str  # name used to refer to its bound port in records
     kind: str  # "sip" | "xmpp" | "xmpps"
-    host: int  # last octet of the address in the lab's /24
+    host: int  # last octet in the lab's /24; 256 and up: further /24s (run.lab_address)
     cert: str  # a stem of scanner.lab.pki.LAB_CERTS (or an absolute path), without ".pem"
     xmpp_domains: tuple[str, ...] = ()
     port: int = 0
@@ -62,6 +62,11 @@ class LabWorld:
     refused: frozenset[str] = field(default_factory=frozenset)
     silent: frozenset[str] = field(default_factory=frozenset)  # accept TCP, never answer
     records: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    dns_delay: float = 0.0  # seconds every DNS answer is held back (a resolver's RTT)
+    # DNSSEC (the DANE world): zones to sign, owners whose signatures are broken on purpose;
+    # owners may say "port-of:KEY" too, and TLSA rdata "tlsa-of:CERT:INDEX" (see lab/dane.py)
+    signed: tuple[str, ...] = ()
+    bogus: tuple[str, ...] = ()
 
 
 PORT_OF = "port-of:"
