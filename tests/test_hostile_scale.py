@@ -22,9 +22,9 @@ from scanner.lab.thread import lab_in_thread
 from scanner.results import EndpointResult, ScanReport
 from scanner.scan import Scan, ScanOptions
 from scanner.trust import load_ca_file
-from tests.conftest import NOW
+from tests.conftest import NOW, lab_net
 
-NET = "127.77.61"
+NET = lab_net(61)
 TIMEOUT = 2.0
 CONCURRENCY = 64
 SERVICES = ("sip-federation", "xmpp-server")
