@@ -377,7 +377,7 @@ class _Attempt:
     async def _connect(self) -> _Recorder:
         t = self.target
         try:
-            sock: trio.abc.Stream = await trio.open_tcp_stream(t.address, t.port)
+            sock: trio.abc.Stream = await _open_tcp(t.address, t.port)
         except OSError as exc:
             raise _Failed(_connect_failure(exc, t)) from exc
         if self.work is not None:
@@ -552,6 +552,20 @@ def _raise_for_event(event: Event, domain: str) -> None:
         reason = "stream closed before <proceed/>"
         raise _Failed(finding("protocol-error", f"{domain}: {reason}", reason=reason))
     # StreamOpened and anything informational: keep negotiating
+
+
+async def _open_tcp(address: str, port: int) -> trio.SocketStream:
+    """A TCP connection to an address literal. ``trio.open_tcp_stream`` would resolve the
+    literal and run happy eyeballs in a nursery of its own for one address: half the CPU of a
+    loopback connect (0.23 vs 0.13 s per 1,000, docs/performance.md)."""
+    sock = trio.socket.socket(trio.socket.AF_INET6 if ":" in address else trio.socket.AF_INET,
+                              trio.socket.SOCK_STREAM)
+    try:
+        await sock.connect((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
 
 
 def _connect_failure(exc: OSError, target: Target) -> Finding:
