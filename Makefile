@@ -77,7 +77,8 @@ bench: $(BENCH_STAMP) $(SSLYZE_STAMP)
 
 # the census case: 10,000 endpoints at --timeout 2, then 30 % silent peers at --timeout 5
 bench-census: $(BENCH_STAMP)
-	$(BIN)/python -m bench --endpoints 10000 --timeout 2 --dead-fraction 0.3 --dead-timeout 5 --no-sslyze
+	$(BIN)/python -m bench --endpoints 10000 --timeout 2 --dead-fraction 0.3 --dead-timeout 5 --no-sslyze \
+		--formats jsonl --stage-runs 0
 
 corpus: $(STAMP)
 	$(BIN)/python test-certs/make_corpus.py
