@@ -360,9 +360,6 @@ class _Attempt:
         try:
             self.stream = await self._connect()
             self._lap("connect")
-            if self.paced is not None:  # queueing for a work token is not the peer's time
-                await self.paced.take()
-                self._mark = trio.current_time()
             if not SERVICES[self.target.service].direct_tls:  # XMPP STARTTLS
                 self.phase = "starttls"
                 await self._starttls(self.stream)

@@ -13,16 +13,18 @@ Theory of this module
     (:func:`raise_nofile_limit`), the budget keeps a reserve for DNS sockets and files, and
     when the descriptors are what holds the run back, one notice says so.
   - **work** (``--concurrency``): endpoints *at work* at once, i.e. between two waits on the
-    peer: building a ClientHello, TLS crypto, parsing an XMPP reply. An endpoint takes a work
-    token when its connection is up and whenever the peer's bytes arrive, and gives it back
-    whenever it waits on the peer again (:class:`Paced`). A silent peer holds no token.
+    peer: TLS crypto, certificate and XMPP parsing. An endpoint takes a work token whenever
+    the peer's bytes arrive and gives it back whenever it waits on the peer again
+    (:class:`Paced`). Its first words (a ClientHello, an XMPP stream header: microseconds) go
+    out without one, so a silent peer starts its wait the moment it is connected and holds
+    no token at all: silent peers cost one timeout from their connect, not from their turn.
   - **per address** (``--per-address``): at most N connections open at once to one IP
     address. One Access Edge often serves hundreds of hosted domains, and a burst of
     connections trips its rate limits and turns into false ``connect-refused``. Taken before a
     connection slot, so a crowded address never holds slots that other addresses could use.
 
 * Deadlines measure the peer, not our queue. An endpoint's deadline starts when it has its
-  address and connection slots, and the time it then queues for a work token is added to it
+  address and connection slots, and the time it then queues for work tokens is added to it
   (:class:`Paced` moves the cancel scope's deadline). However many endpoints are in flight,
   a healthy one never times out because others were being worked on.
 * Cheap on the fast path: tokens are taken with ``acquire_nowait`` (no scheduling point) and
