@@ -75,7 +75,7 @@ class Shared:
         ``notify``: told once if that limit is what bounds the run."""
         limits = Limits.create(connections=options.connections, work=options.concurrency,
                                per_address=options.per_address, dns=options.dns_concurrency,
-                               nofile=nofile, notify=notify)
+                               timeout=options.timeout, nofile=nofile, notify=notify)
         return cls(limits, trio.CapacityLimiter(limits.budget.dns), AddressCache())
 
 
@@ -159,17 +159,17 @@ class Scan:
             endpoint.service, endpoint.target, endpoint.port, endpoint.address, endpoint.xmpp_domain
         )
         limits = self._limits
-        await limits.open(endpoint.address)
+        pace = await limits.open(endpoint.address)
         try:
             shake = await handshake(
                 target,
                 timeout=self.options.timeout,
                 from_domain=self.options.from_domain,
                 credentials=self.options.credentials,
-                work=limits.work,
+                pace=pace,
             )
         finally:
-            limits.close(endpoint.address)
+            limits.close(pace)
         result = self._judge.endpoint(endpoint, shake)
         self._by_domain[endpoint.domain].endpoints.append(result)
         self.sink.endpoint_done(result)
