@@ -566,7 +566,7 @@ async def _open_tcp(address: str, port: int, pace: Pace | None) -> trio.SocketSt
         with contextlib.suppress(BlockingIOError):
             raw.connect((address, port))
         if pace is not None:
-            await pace.wait(lambda: trio.lowlevel.wait_writable(raw), then_work=False)
+            await pace.wait(lambda: trio.lowlevel.wait_writable(raw), then_work=False, answer=False)
         else:
             await trio.lowlevel.wait_writable(raw)
     except BaseException:

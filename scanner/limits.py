@@ -18,14 +18,15 @@ Theory of this module
     (:class:`Paced`). Its first words (a ClientHello, an XMPP stream header: microseconds) go
     out without one, so a silent peer starts its wait the moment it is connected and holds
     no token at all: silent peers cost one timeout from their connect, not from their turn.
-  - **active**: endpoints whose peer is answering, at most ``ACTIVE_PER_WORK`` x
-    ``--concurrency`` at once, taken before the connect. An endpoint that waits on its peer
-    longer than a grace period (``ACTIVE_GRACE``, at most a quarter of the timeout) in one
-    wait, a connect or a read, is demoted: it waits on holding only its connection, and its
-    active slot admits the next endpoint. So silent and filtered peers leave the way within a
-    second, while live peers are never handed more handshakes at once than we can work on:
-    a lab (or an Edge) that answers every endpoint from one core is not buried under 4,096
-    ClientHellos and made to time out its own healthy endpoints.
+  - **active**: endpoints in conversation with their peer, at most ``ACTIVE_PER_WORK`` x
+    ``--concurrency`` at once, taken before the connect. An endpoint whose peer has not
+    answered (connect, then the first reply) within a grace period is demoted: it waits on
+    holding only its connection, and its active slot admits the next endpoint. The grace is a
+    few times the typical first-answer latency (at least ``ACTIVE_GRACE``, at most half the
+    timeout), so silent and filtered peers leave the way within about a second, while when
+    every peer is slow nobody is demoted and the pool keeps holding back new connections: a
+    lab (or a hosting Edge) that answers every endpoint from one core is not buried under
+    4,096 ClientHellos and made to time out its own healthy endpoints.
   - **per address** (``--per-address``): at most N connections open at once to one IP
     address. One Access Edge often serves hundreds of hosted domains, and a burst of
     connections trips its rate limits and turns into false ``connect-refused``. Taken before a
@@ -55,7 +56,8 @@ DEFAULT_WORK = 64
 DEFAULT_PER_ADDRESS = 4
 DEFAULT_DNS = 128
 ACTIVE_PER_WORK = 4  # endpoints active (their peer answering) per work token
-ACTIVE_GRACE = 1.0  # seconds of one wait after which an endpoint counts as waiting, not active
+ACTIVE_GRACE = 0.5  # least seconds to wait for a first answer before an endpoint is demoted
+GRACE_PER_LATENCY = 4  # ... else this many times the typical first-answer latency
 FD_RESERVE = 64  # stdio, the trust store, output files, the resolver's TCP fallback, trio
 T = TypeVar("T")
 
@@ -107,13 +109,25 @@ class Limits:
     budget: Budget
     work: trio.CapacityLimiter
     per_address: int  # 0: no cap
-    grace: float  # a wait on the peer longer than this makes an endpoint "waiting", not active
+    timeout: float
     notify: Callable[[str], None] | None = None
     connections: trio.CapacityLimiter = field(init=False)
     active: trio.Semaphore = field(init=False)
     _addresses: dict[str, trio.CapacityLimiter] = field(default_factory=dict)
     _noticed: bool = False
     peak_connections: int = 0
+    latency: float = 0.0  # moving average of first-answer latencies (active endpoints)
+
+    @property
+    def grace(self) -> float:
+        """How long an active endpoint may wait for its peer's first answer (connect included)
+        before it is demoted: a few times what answers typically take, so that when every
+        peer is slow (one overloaded server, a congested link) nobody is demoted and the
+        active pool keeps holding back new connections; at most half the timeout."""
+        return min(self.timeout / 2, max(ACTIVE_GRACE, GRACE_PER_LATENCY * self.latency))
+
+    def answered_after(self, seconds: float) -> None:
+        self.latency = seconds if self.latency == 0.0 else 0.9 * self.latency + 0.1 * seconds
 
     def __post_init__(self) -> None:
         self.connections = trio.CapacityLimiter(self.budget.connections)
@@ -126,8 +140,7 @@ class Limits:
         if nofile is None:
             nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         budget = Budget.plan(connections, dns, nofile)
-        grace = min(ACTIVE_GRACE, timeout / 4)
-        return cls(budget, trio.CapacityLimiter(work), per_address, grace, notify)
+        return cls(budget, trio.CapacityLimiter(work), per_address, timeout, notify)
 
     async def open(self, address: str) -> Pace:
         """Wait for a slot at ``address`` (politeness), an active slot, then a connection slot."""
@@ -181,6 +194,7 @@ class Pace:
         self.limits = limits
         self.address = address
         self.active = False
+        self.answered = False  # the peer has said something
         self.token = False
         self.on_queued: Callable[[float], None] | None = None
 
@@ -209,20 +223,28 @@ class Pace:
             self.active = False
             self.limits.active.release()
 
-    async def wait(self, peer: Callable[[], Awaitable[T]], *, then_work: bool = True) -> T:
+    async def wait(self, peer: Callable[[], Awaitable[T]], *, then_work: bool = True,
+                   answer: bool = True) -> T:
         """Wait for the peer (``peer`` must be safe to cancel and call again: a socket read, a
-        wait for writability). Without a work token; an active endpoint that waits longer
-        than the grace period is demoted (its active slot goes to the next endpoint), and
-        waits on. Takes a work token afterwards if ``then_work``."""
+        wait for writability), without a work token. Until the peer's first answer an active
+        endpoint that waits longer than the grace period is demoted (its active slot goes to
+        the next endpoint) and waits on; once the peer has answered it stays active to the
+        end, so the active pool bounds the conversations in progress. ``answer``: this wait
+        is for the peer's words (not a connect). Takes a work token after if ``then_work``."""
         self.give()
-        if self.active:
-            with trio.move_on_after(self.limits.grace) as scope:
+        if self.active and not self.answered:
+            limits = self.limits
+            start = trio.current_time()
+            with trio.move_on_after(limits.grace) as scope:
                 result = await peer()
             if scope.cancelled_caught:
                 self.demote()
                 result = await peer()
+            elif answer:
+                limits.answered_after(trio.current_time() - start)
         else:
             result = await peer()
+        self.answered = self.answered or answer
         if then_work:
             await self.take()
         return result
