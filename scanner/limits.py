@@ -55,7 +55,8 @@ DEFAULT_CONNECTIONS = 4096
 DEFAULT_WORK = 64
 DEFAULT_PER_ADDRESS = 4
 DEFAULT_DNS = 128
-ACTIVE_PER_WORK = 4  # endpoints active (their peer answering) per work token
+ACTIVE_PER_WORK = 2  # endpoints in conversation per work token
+GRACE_SAMPLES = 16  # first answers seen before the grace follows their latency
 ACTIVE_GRACE = 0.5  # least seconds to wait for a first answer before an endpoint is demoted
 GRACE_PER_LATENCY = 4  # ... else this many times the typical first-answer latency
 FD_RESERVE = 64  # stdio, the trust store, output files, the resolver's TCP fallback, trio
@@ -117,17 +118,22 @@ class Limits:
     _noticed: bool = False
     peak_connections: int = 0
     latency: float = 0.0  # moving average of first-answer latencies (active endpoints)
+    samples: int = 0
 
     @property
     def grace(self) -> float:
         """How long an active endpoint may wait for its peer's first answer (connect included)
         before it is demoted: a few times what answers typically take, so that when every
         peer is slow (one overloaded server, a congested link) nobody is demoted and the
-        active pool keeps holding back new connections; at most half the timeout."""
+        active pool keeps holding back new connections; at most half the timeout (which is
+        also the grace until a few answers have been seen: no burst of demotions at start)."""
+        if self.samples < GRACE_SAMPLES:
+            return self.timeout / 2
         return min(self.timeout / 2, max(ACTIVE_GRACE, GRACE_PER_LATENCY * self.latency))
 
     def answered_after(self, seconds: float) -> None:
-        self.latency = seconds if self.latency == 0.0 else 0.9 * self.latency + 0.1 * seconds
+        self.samples += 1
+        self.latency = seconds if self.samples == 1 else 0.9 * self.latency + 0.1 * seconds
 
     def __post_init__(self) -> None:
         self.connections = trio.CapacityLimiter(self.budget.connections)
