@@ -258,6 +258,14 @@ CODES: Mapping[str, CodeInfo] = _codes(
              "Nothing to do on-premises."),
     CodeInfo("target-unresolvable", C, "dns", "An SRV target has no A or AAAA record.",
              "Publish address records for the SRV target."),
+    CodeInfo("domain-not-found", C, "dns",
+             "The domain does not exist in DNS (NXDOMAIN for its own name): no peer can federate "
+             "with it.",
+             "Check the spelling (config, --domains-file); publish the domain if it is yours."),
+    CodeInfo("nothing-to-scan", U, "dns",
+             "None of the services asked for is published for the domain, so nothing was checked "
+             "(UNKNOWN, never a silent OK).",
+             "Scan the services the domain offers (--service), or publish the SRV records."),
     CodeInfo("dns-error", U, "dns",
              "DNS could not answer (SERVFAIL, timeout, malformed answer): nothing could be checked.",
              "Check the domain's name servers, or --nameserver."),

@@ -28,14 +28,16 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dns.asyncresolver
 import trio
 
+from scanner.dane_dns import DaneResolver
 from scanner.deployment import Deployment
 from scanner.discovery import AddressCache, ServiceDiscovery, discover_service
 from scanner.handshake import ClientCredentials, Target, handshake
-from scanner.judge import Judge, pool_findings
+from scanner.judge import Judge, empty_domain_findings, pool_findings
 from scanner.limits import DEFAULT_CONNECTIONS, DEFAULT_DNS, DEFAULT_PER_ADDRESS, Limits
 from scanner.results import DomainResult, EndpointResult, ScanReport, ServiceResult
 from scanner.srv import Endpoint
@@ -57,6 +59,20 @@ class ScanOptions:
     per_address: int = DEFAULT_PER_ADDRESS  # open connections to one IP address (0: no cap)
     credentials: ClientCredentials | None = None
     from_domain: str | None = None
+    dnssec_resolver: tuple[str, int] | None = None  # validating resolver for DANE (TLSA)
+
+    def to_json(self) -> dict[str, Any]:
+        """What a report records of how it was made (the JSON ``options``; no secrets)."""
+        return {
+            "services": list(self.services),
+            "timeout": self.timeout,
+            "concurrency": self.concurrency,
+            "warn_days": self.policy.warn_days,
+            "crit_days": self.policy.crit_days,
+            "client_auth": "required" if self.policy.client_auth_required else "optional",
+            "client_certificate": self.credentials is not None,
+            "from_domain": self.from_domain,
+        }
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,7 @@ class Shared:
     limits: Limits
     dns: trio.CapacityLimiter
     addresses: AddressCache
+    dane: DaneResolver | None = None  # None: DANE not checked (no validating resolver)
 
     @classmethod
     def for_options(cls, options: ScanOptions, *, nofile: int | None = None,
@@ -76,7 +93,9 @@ class Shared:
         limits = Limits.create(connections=options.connections, work=options.concurrency,
                                per_address=options.per_address, dns=options.dns_concurrency,
                                timeout=options.timeout, nofile=nofile, notify=notify)
-        return cls(limits, trio.CapacityLimiter(limits.budget.dns), AddressCache())
+        resolver = options.dnssec_resolver
+        dane = DaneResolver(resolver, timeout=min(options.timeout, 5.0)) if resolver else None
+        return cls(limits, trio.CapacityLimiter(limits.budget.dns), AddressCache(), dane)
 
 
 class Sink:
@@ -115,7 +134,8 @@ class Scan:
         self.now = now
         self.sink = sink or Sink()
         self.rng = rng or random.Random()
-        self.report = ScanReport(started=dt.datetime.now(dt.UTC), evaluated_at=now, domains=[])
+        self.report = ScanReport(started=dt.datetime.now(dt.UTC), evaluated_at=now, domains=[],
+                                 options=options.to_json())
         self._by_domain = {d: DomainResult(d) for d in self.domains}
         self.report.domains = list(self._by_domain.values())
         self.retain_endpoints = retain_endpoints
@@ -125,6 +145,7 @@ class Scan:
         self._limits = shared.limits
         self._dns_limiter = shared.dns
         self._addresses = shared.addresses
+        self._dane = shared.dane
         window = max(options.concurrency * DOMAIN_WINDOW_PER_SLOT,
                      options.dns_concurrency * DOMAIN_WINDOW_PER_SLOT,
                      shared.limits.budget.connections // CONNECTIONS_PER_DOMAIN)
@@ -170,7 +191,11 @@ class Scan:
             )
         finally:
             limits.close(pace)
-        result = self._judge.endpoint(endpoint, shake)
+        answer = None
+        if self._dane is not None:
+            async with self._dns_limiter:
+                answer = await self._dane.answer_for(endpoint)
+        result = self._judge.endpoint(endpoint, shake, answer)
         self._by_domain[endpoint.domain].endpoints.append(result)
         self.sink.endpoint_done(result)
         self._pending[endpoint.domain] -= 1
@@ -184,6 +209,7 @@ class Scan:
         result = self._by_domain[domain]
         result.finished = True
         result.findings += pool_findings(result.endpoints)
+        result.findings += empty_domain_findings(result, self.options.services)
         result.services.sort(key=lambda s: self.options.services.index(s.service))
         result.endpoints.sort(key=_endpoint_order(self.options.services))
         self.sink.domain_done(result)

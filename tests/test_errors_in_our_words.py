@@ -65,7 +65,7 @@ def test_usage_errors_in_our_words(capsys: pytest.CaptureFixture[str], args: lis
 
 def test_a_command_group_called_bare(capsys: pytest.CaptureFixture[str]) -> None:
     assert one_line_error(capsys, ["report"]) == (
-        "fedscan report: give a command: merge (see fedscan report --help)")
+        "fedscan report: give a command: merge, html (see fedscan report --help)")
     assert one_line_error(capsys, ["monitor"]) == (
         "fedscan monitor: --config is required (see fedscan monitor --help)")
     assert one_line_error(capsys, ["cert"]) == "fedscan cert: give FILE... (see fedscan cert --help)"

@@ -129,6 +129,8 @@ LAB_CERTS: Final[Mapping[str, LabLeaf]] = {
     "lab/edge-missing-xmpp": LabLeaf(
         tuple(n for n in CONTOSO_EDGE_SAN if n != "contoso.test"), "Contoso Test"
     ),
+    # the certificate "edge" replaced: same names, its own key (the DANE lab's stale TLSA names it)
+    "lab/edge-previous": LabLeaf(CONTOSO_EDGE_SAN, "Contoso Test"),
     "lab/edge-no-crl": LabLeaf(CONTOSO_EDGE_SAN, "Contoso Test", crl=False),
     # the Edge renewed with a certificate that ends 20 days after the tests' time (2030-01-01)
     "lab/edge-expires-soon": LabLeaf(CONTOSO_EDGE_SAN, "Contoso Test", valid=(utc(2029), utc(2030, 1, 21))),

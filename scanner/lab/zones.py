@@ -63,6 +63,10 @@ class LabWorld:
     silent: frozenset[str] = field(default_factory=frozenset)  # accept TCP, never answer
     records: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     dns_delay: float = 0.0  # seconds every DNS answer is held back (a resolver's RTT)
+    # DNSSEC (the DANE world): zones to sign, owners whose signatures are broken on purpose;
+    # owners may say "port-of:KEY" too, and TLSA rdata "tlsa-of:CERT:INDEX" (see lab/dane.py)
+    signed: tuple[str, ...] = ()
+    bogus: tuple[str, ...] = ()
 
 
 PORT_OF = "port-of:"
