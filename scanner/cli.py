@@ -43,6 +43,7 @@ from scanner.cli_common import (
     parse_now,
     password_source,
     print_json,
+    reader_may_leave,
     stdout_console,
 )
 from scanner.findings import worst
@@ -125,6 +126,11 @@ def scan(
     warn_days: WarnDays = 30,
     crit_days: CritDays = 14,
     at: At = None,
+    problems_only: Annotated[
+        bool,
+        typer.Option("--problems-only", "-q",
+                     help="Table: only endpoints and findings above info, and the summary line."),
+    ] = False,
     output: Annotated[
         ScanFormat,
         typer.Option("--format", "-f", help="table (for people), json, or jsonl (a line per endpoint as it "
@@ -173,12 +179,13 @@ def scan(
     from scanner.sinks import scan_for_output
 
     report = scan_for_output(names, options, servers, trust, parse_now(at) if at else None, output.value)
-    if output is ScanFormat.json:
-        report.write_json(sys.stdout)
-    elif output is ScanFormat.table:
-        from scanner.render import render_scan
+    with reader_may_leave():
+        if output is ScanFormat.json:
+            report.write_json(sys.stdout)
+        elif output is ScanFormat.table:
+            from scanner.render import render_scan
 
-        render_scan(stdout_console(), report)
+            render_scan(stdout_console(), report, problems_only=problems_only)
     raise typer.Exit(int(report.status))
 
 
@@ -494,26 +501,48 @@ import scanner.cli_lab  # noqa: E402, F401  (`fedscan demo`, listed after the la
 
 
 @app.command()
-def codes(output: FormatOpt = OutputFormat.table) -> None:
-    """List every finding code with its default severity and meaning."""
+def codes(
+    code: Annotated[
+        str | None, typer.Argument(metavar="[CODE]", help="Explain this one code, with its remedy.")
+    ] = None,
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """List every finding code with its default severity and meaning, or explain one."""
+    import difflib
+    import textwrap
+
+    from scanner.cli_common import output_width
     from scanner.findings import CODES
 
+    infos = list(CODES.values())
+    if code is not None:
+        if code not in CODES:
+            close = difflib.get_close_matches(code, list(CODES), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else " (fedscan codes lists them)"
+            raise UserError(f"no finding code {code!r}{hint}")
+        infos = [CODES[code]]
     if output is OutputFormat.json:
-        print_json(
-            [
-                {
-                    "code": c.code,
-                    "severity": c.severity.value,
-                    "stage": c.stage,
-                    "summary": c.summary,
-                    "remedy": c.remedy,
-                }
-                for c in CODES.values()
-            ]
-        )
+        rows = [{"code": c.code, "severity": c.severity.value, "stage": c.stage, "summary": c.summary,
+                 "remedy": c.remedy} for c in infos]
+        print_json(rows[0] if code is not None else rows)
         return
-    for c in CODES.values():
-        print(f"{c.code:28} {c.severity.value:9} {c.summary}")
+    width = output_width()
+
+    def wrapped(text: str, first: str, rest: str) -> list[str]:
+        if width is None:
+            return [first + text]
+        return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest,
+                             break_long_words=False, break_on_hyphens=False)
+
+    with reader_may_leave():
+        if code is not None:
+            c = infos[0]
+            lines = [f"{c.code}  ({c.severity.value}, {c.stage})", *wrapped(c.summary, "  ", "  "),
+                     "", *wrapped(c.remedy, "  What to do: ", "    ")]
+            print("\n".join(lines))
+            return
+        for c in infos:
+            print("\n".join(wrapped(c.summary, f"{c.code:28} {c.severity.value:9} ", " " * 39)))
 
 
 def version_callback(value: bool) -> None:

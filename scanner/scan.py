@@ -37,7 +37,7 @@ from scanner.dane_dns import DaneResolver
 from scanner.deployment import Deployment
 from scanner.discovery import AddressCache, ServiceDiscovery, discover_service
 from scanner.handshake import ClientCredentials, Target, handshake
-from scanner.judge import Judge, pool_findings
+from scanner.judge import Judge, empty_domain_findings, pool_findings
 from scanner.limits import DEFAULT_CONNECTIONS, DEFAULT_DNS, DEFAULT_PER_ADDRESS, Limits
 from scanner.results import DomainResult, EndpointResult, ScanReport, ServiceResult
 from scanner.srv import Endpoint
@@ -215,6 +215,7 @@ class Scan:
         result = self._by_domain[domain]
         result.finished = True
         result.findings += pool_findings(result.endpoints)
+        result.findings += empty_domain_findings(result, self.options.services)
         result.services.sort(key=lambda s: self.options.services.index(s.service))
         result.endpoints.sort(key=_endpoint_order(self.options.services))
         self.sink.domain_done(result)
