@@ -72,7 +72,13 @@ class ScanOptions:
             "client_auth": "required" if self.policy.client_auth_required else "optional",
             "client_certificate": self.credentials is not None,
             "from_domain": self.from_domain,
+            "dnssec_resolver": _address(self.dnssec_resolver) if self.dnssec_resolver else None,
         }
+
+
+def _address(server: tuple[str, int]) -> str:
+    host, port = server
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass(frozen=True)
