@@ -198,6 +198,12 @@ CODES: Mapping[str, CodeInfo] = _codes(
              "subject; strict verifiers (rustls/webpki, Python cryptography) refuse it, OpenSSL "
              "and Windows accept it. The reason is given.",
              "Reissue the certificate from a standard TLS server template."),
+    CodeInfo("validity-fractional-seconds", W, "certificate",
+             "The certificate's validity dates carry fractional seconds (RFC 5280 4.1.2.5.2 "
+             "forbids them): OpenSSL and Windows accept it, strict parsers (Go, rustls, Python "
+             "cryptography) refuse the whole certificate. fedscan judges its dates at the "
+             "exact instant.",
+             "Reissue from a CA that encodes whole seconds at the next renewal."),
     CodeInfo("serial-not-positive", INF, "certificate",
              "The certificate's serial number is zero or negative (RFC 5280 4.1.2.2); strict "
              "parsers (Go since 1.23, future Python cryptography) refuse it.",
