@@ -14,6 +14,7 @@ from scanner.config import Config
 from scanner.deployment import Deployment
 from scanner.live import run_scans, shared_limits
 from scanner.monitor import deployment_json, merge_reports, policy_for
+from scanner.names import parse_nameserver
 from scanner.results import ScanReport
 from scanner.scan import Scan, ScanOptions
 from scanner.verify import Policy, TrustStore
@@ -28,6 +29,7 @@ class ScanJob:
 def plan_jobs(config: Config, policy: Policy) -> list[ScanJob]:
     """The scans one run needs: one per (view, service set); deployment domains first."""
     s = config.scan
+    dnssec = parse_nameserver(s.dnssec_resolver) if s.dnssec_resolver else None
     jobs: list[ScanJob] = []
     dep = config.deployment
     own: dict[tuple[str, ...], list[str]] = {}
@@ -36,7 +38,8 @@ def plan_jobs(config: Config, policy: Policy) -> list[ScanJob]:
     for services, names in own.items():
         opts = ScanOptions(services=services, deployment=dep.deployment, policy=policy,
                            timeout=s.timeout, concurrency=s.concurrency,
-                           connections=s.connections, per_address=s.per_address)
+                           connections=s.connections, per_address=s.per_address,
+                           dnssec_resolver=dnssec)
         jobs.append(ScanJob(tuple(names), opts))
     partners: dict[tuple[str, ...], list[str]] = {}
     for p in config.partners:
@@ -44,7 +47,8 @@ def plan_jobs(config: Config, policy: Policy) -> list[ScanJob]:
     for services, names in partners.items():
         opts = ScanOptions(services=services, deployment=Deployment(), policy=policy,
                            timeout=s.timeout, concurrency=s.concurrency,
-                           connections=s.connections, per_address=s.per_address)
+                           connections=s.connections, per_address=s.per_address,
+                           dnssec_resolver=dnssec)
         jobs.append(ScanJob(tuple(names), opts))
     return jobs
 

@@ -19,6 +19,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from scanner.dane import DaneReport
 from scanner.findings import Finding, Status, status_of, worst
 from scanner.isotime import iso as iso
 from scanner.srv import Endpoint, SrvRecord
@@ -51,6 +52,7 @@ class EndpointResult:
     coverage: tuple[Coverage, ...]
     timings: dict[str, float]
     xmpp_features: tuple[str, ...] = ()
+    dane: DaneReport | None = None  # None only for results built outside a scan
 
     @property
     def status(self) -> Status:
@@ -91,6 +93,7 @@ class EndpointResult:
             "coverage": [c.to_json() for c in self.coverage],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "findings": [f.to_json() for f in self.findings],
+            "dane": self.dane.to_json() if self.dane is not None else None,
         }
 
 
@@ -168,6 +171,7 @@ class ScanReport:
     finished: dt.datetime | None = None
     interrupted: bool = False
     deployment: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None  # how the scan was run (services, deadlines, thresholds)
 
     @property
     def status(self) -> Status:
@@ -189,7 +193,9 @@ class ScanReport:
 
     def summary_line(self, extra: str = "") -> str:
         """The one summary line of every command (scan, monitor, report merge)."""
-        return summary_line(self.status, self.counts(), len(self.domains), self.interrupted, extra)
+        dns = sum(1 for d in self.domains if status_of(d.all_findings) is not Status.OK)
+        return summary_line(self.status, self.counts(), len(self.domains), self.interrupted, extra,
+                            domain_problems=dns)
 
     def to_json_head(self) -> dict[str, Any]:
         """Everything but the domains: the envelope of the JSON report, the jsonl summary."""
@@ -204,6 +210,7 @@ class ScanReport:
             "exit_code": int(self.status),
             "endpoint_counts": self.counts(),
             "deployment": self.deployment,
+            "options": self.options,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -227,9 +234,11 @@ class ScanReport:
 
 
 def summary_line(status: Status, counts: dict[str, int], domains: int, interrupted: bool,
-                 extra: str = "") -> str:
-    """``Overall: CRITICAL — 22 endpoints of 11 domains: 16 OK, 6 CRITICAL``: one wording for
-    every command, status words as everywhere else, counts only of the states that occur."""
+                 extra: str = "", *, domain_problems: int = 0) -> str:
+    """``Overall: CRITICAL — 22 endpoints of 11 domains: 16 OK, 6 CRITICAL; 3 domains with
+    DNS or pool findings``: one wording for every command, status words as everywhere else,
+    counts only of the states that occur. ``domain_problems`` (domains whose own findings are
+    not OK) explains a status that no endpoint count shows (a missing SRV record)."""
     total = sum(counts.values())
     of = f"{domains} domain{'' if domains == 1 else 's'}"
     if total:
@@ -237,6 +246,8 @@ def summary_line(status: Status, counts: dict[str, int], domains: int, interrupt
         text = f"Overall: {status.name} — {total} endpoint{'' if total == 1 else 's'} of {of}: {states}"
     else:
         text = f"Overall: {status.name} — no endpoints in {of}: nothing was scanned"
+    if domain_problems:
+        text += f"; {domain_problems} domain{'' if domain_problems == 1 else 's'} with DNS or pool findings"
     if extra:
         text += f"; {extra}"
     if interrupted:

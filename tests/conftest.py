@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from scanner.certinfo import load_pem_certificates
+from scanner.certload import load_pem_certificates
 from scanner.lab.hostile import hostile_world
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
@@ -119,6 +119,8 @@ LAB_MODULES = frozenset({
     "test_hostile_dns", "test_hostile_scale", "test_hostile_tls", "test_hostile_xmpp", "test_lab_pki",
     "test_monitor", "test_nagios", "test_prometheus", "test_readiness", "test_report_merge",
     "test_scale_lab", "test_scan_lab", "test_wrong_answers",
+    "test_readiness_verdict", "test_report_html", "test_shard_recipe", "test_hostile_strings",
+    "test_dane_lab", "test_lab_real_chains", "test_limits", "test_one_voice",
 })
 
 
@@ -149,3 +151,19 @@ def require_program(name: str, package: str) -> str:
     if os.environ.get("CI") == "true" and os.geteuid() == 0:
         pytest.fail(f"{reason}, yet this is CI as root, where .ci/run should have installed it")
     pytest.skip(reason)
+
+
+def browser_dom(page: Path, profile: Path, fragment: str = "") -> str:
+    """The DOM of ``page`` after headless Chromium loaded it and ran its scripts (a profile of
+    its own: other Chromium runs may be going on at the same time)."""
+    import subprocess
+
+    chromium = require_program("chromium", "chromium")
+    url = page.resolve().as_uri() + (f"#{fragment}" if fragment else "")
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+         "--virtual-time-budget=5000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
