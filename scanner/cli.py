@@ -264,8 +264,13 @@ def _error_words(exc: BaseException) -> str:
 
 def _all_domains(given: list[str] | None, domains_file: str | None) -> list[str]:
     """The domains to scan, normalised; a bad one in a file is named by ``file:line``."""
+    import inspect
+
+    from scanner.cli_errors import ENDPOINT_HINT
     from scanner.shard import numbered_domains
 
+    if "endpoint" in inspect.signature(scan).parameters and not ENDPOINT_HINT:
+        ENDPOINT_HINT.append("--endpoint HOST:PORT scans one address")
     names = [domain_value(d, None) for d in given or []]
     if domains_file is not None:
         label = "<stdin>" if domains_file == "-" else domains_file
