@@ -66,6 +66,7 @@ $(SSLYZE_STAMP): Makefile
 bench: $(STAMP) $(SSLYZE_STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench --endpoints $(N) --sslyze-python $(SSLYZE_VENV)/bin/python
+	$(BIN)/python -m bench.page
 
 corpus: $(STAMP)
 	$(BIN)/python test-certs/make_corpus.py
