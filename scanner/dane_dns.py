@@ -21,6 +21,8 @@ The Edge of :mod:`scanner.dane`: it asks, the Core judges. The rules it keeps:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dns.asyncquery
 import dns.exception
 import dns.flags
@@ -132,3 +134,35 @@ class DaneResolver:
         texts = tuple(rd.to_text() for rrset in response.answer if rrset.rdtype == rdtype
                       for rd in rrset)
         return _Reply(security, rcode, texts)
+
+
+async def published_tlsa(
+    resolver: DaneResolver, domains: Sequence[str], services: Sequence[str]
+) -> list[TlsaAnswer]:
+    """The TLSA answers of every SRV target of ``domains`` (and the XMPP fallback), for a
+    renewal check: everything is asked of the validating resolver, SRV included."""
+    names: dict[str, TlsaAnswer] = {}
+
+    async def one(domain: str, service: str) -> None:
+        spec = SERVICES[service]
+        owner = srv_name(domain, spec)
+        srv = await resolver.ask(owner, "SRV")
+        targets: list[tuple[int, str]] = []
+        for text in srv.texts:
+            fields = text.split()
+            if fields[3] != ".":
+                targets.append((int(fields[2]), fields[3].rstrip(".").lower()))
+        if not srv.texts and srv.security not in (Security.BOGUS, Security.ERROR):
+            if spec.fallback_port is not None:
+                names.setdefault(tlsa_owner(spec.fallback_port, domain),
+                                 await resolver.tlsa(tlsa_owner(spec.fallback_port, domain)))
+            return
+        for srv_port, target in targets:
+            name = tlsa_owner(srv_port, target)
+            names.setdefault(name, await resolver.tlsa(name, owner, srv.security))
+
+    async with trio.open_nursery() as nursery:
+        for domain in domains:
+            for service in services:
+                nursery.start_soon(one, domain, service)
+    return [names[n] for n in sorted(names)]

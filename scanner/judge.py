@@ -23,9 +23,9 @@ from typing import Any, Protocol
 
 from scanner.dane import TlsaAnswer, assess
 from scanner.deployment import Deployment
-from scanner.findings import Finding, finding
+from scanner.findings import Finding, finding, status_of
 from scanner.names import Identity, IdentityKind
-from scanner.results import EndpointResult, TlsInfo
+from scanner.results import DomainResult, EndpointResult, TlsInfo
 from scanner.srv import SERVICES, Endpoint
 from scanner.verify import Coverage, Policy, TrustStore, verify_chain
 
@@ -150,6 +150,23 @@ class Judge:
         if len(self._verdicts) > VERDICT_CACHE_SIZE:
             self._verdicts.popitem(last=False)
         return judged
+
+
+def empty_domain_findings(result: DomainResult, services: Sequence[str]) -> list[Finding]:
+    """Say "no such domain" once, in place of the notes that would describe a domain that
+    does not exist; and "nothing to scan" when no endpoint was found and nothing else is wrong,
+    so that an empty result is UNKNOWN, never "OK, 0 endpoints"."""
+    if any(f.code == "domain-not-found" for s in result.services for f in s.findings):
+        for s in result.services:  # the srv-fallback / srv-missing notes of a name that is not
+            s.findings = tuple(f for f in s.findings if f.code not in ("srv-fallback", "srv-missing"))
+        return []
+    if result.endpoints or any(s.hosted for s in result.services):
+        return []
+    if status_of(result.all_findings).rank > 0:
+        return []  # already says what is wrong (srv-missing for SIP, dns-error, ...)
+    return [finding("nothing-to-scan",
+                    f"nothing to scan: {result.domain} publishes none of {', '.join(services)}",
+                    services=list(services))]
 
 
 def pool_findings(endpoints: Sequence[EndpointResult]) -> list[Finding]:

@@ -29,10 +29,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scanner import readiness_dane as dane_section
 from scanner.deployment import Deployment
 from scanner.findings import CODES, Finding, Status, worst
 from scanner.offline import FileCheck
 from scanner.plan import CertificatePlan, certificate_plan
+from scanner.readiness_dane import DaneSection
 from scanner.results import EndpointResult, ScanReport, iso
 from scanner.safe_text import one_line
 from scanner.srv import SERVICES
@@ -99,6 +101,7 @@ class Readiness:
     dns: tuple[DnsRow, ...] | None = None
     endpoints: tuple[EndpointRow, ...] | None = None
     remedies: tuple[Remedy, ...] = ()
+    dane: DaneSection | None = None
 
     @property
     def verdict(self) -> str:
@@ -142,12 +145,12 @@ def from_scan(report: ScanReport, dep: Deployment, *, client_auth_required: bool
     return Readiness(
         iso(report.evaluated_at), f"live scan of {domains}", status, status.rank < Status.UNKNOWN.rank,
         tuple(reasons), plan.subject, tuple(e.label for e in evidence), tuple(requirements), dns,
-        endpoints, tuple(remedies),
+        endpoints, tuple(remedies), dane_section.from_endpoints(report.endpoints),
     )
 
 
 def from_file(check: FileCheck, dep: Deployment, generated_at: str, *,
-              client_auth_required: bool = True) -> Readiness:
+              client_auth_required: bool = True, dane_checked: bool = False) -> Readiness:
     """Readiness from a certificate or CSR file, before the Edge exists: no DNS, no endpoints."""
     plan = certificate_plan(dep)
     evidence = [_Evidence(f"{check.kind} {check.path.name}", check.summary, check.coverage,
@@ -161,6 +164,7 @@ def from_file(check: FileCheck, dep: Deployment, generated_at: str, *,
         generated_at, f"{check.kind} file {check.path.name} (DNS and endpoints not checked)", status,
         status.rank < Status.UNKNOWN.rank, tuple(reasons), plan.subject,
         tuple(e.label for e in evidence), tuple(requirements), None, None, tuple(remedies),
+        dane_section.from_findings(check.path.name, check.findings, dane_checked),
     )
 
 
@@ -384,8 +388,12 @@ def _srv_rows(report: ScanReport, dep: Deployment) -> tuple[list[DnsRow], list[s
 def _endpoint_row(e: EndpointResult) -> EndpointRow:
     ep = e.endpoint
     tls = e.tls.version if e.tls and e.tls.version else "-"
-    return EndpointRow(ep.domain, ep.service, ep.target, ep.port, ep.address, e.status, tls,
-                       tuple(f.code for f in e.findings))
+    counts: dict[str, int] = {}
+    for f in e.findings:
+        counts[f.code] = counts.get(f.code, 0) + 1
+    # "san-missing x3", not "san-missing, san-missing, san-missing"
+    codes = tuple(code if n == 1 else f"{code} x{n}" for code, n in counts.items())
+    return EndpointRow(ep.domain, ep.service, ep.target, ep.port, ep.address, e.status, tls, codes)
 
 
 def _where(e: EndpointResult) -> str:
@@ -402,9 +410,19 @@ def _remedies(findings: Sequence[tuple[str, str, Finding]], publish: dict[str, s
     out = []
     for code, items in grouped.items():
         info = CODES[code]
-        where = []
+        # one line per distinct problem, with the places it applies: the same missing SAN on
+        # the 8 endpoints that serve one certificate is one step to take, not 8
+        places: dict[str, list[tuple[str, str]]] = {}
         for domain, place, f in items:
-            text = f"{domain} {place}: {f.message}"
+            places.setdefault(f.message, []).append((domain, place))
+        where = []
+        for message, at in places.items():
+            unique = list(dict.fromkeys(at))
+            if len(unique) == 1:
+                text = f"{unique[0][0]} {unique[0][1]}: {message}"
+            else:
+                text = f"{message} — on {len(unique)} endpoints ({_places(unique)})"
+            f = next(f for _, _, f in items if f.message == message)
             record = publish.get(str(f.details.get("name", "")))
             if code == "srv-missing" and record:
                 text += f" — publish: {record}"
@@ -412,6 +430,17 @@ def _remedies(findings: Sequence[tuple[str, str, Finding]], publish: dict[str, s
         out.append(Remedy(code, worst(f.status for _, _, f in items), info.summary, info.remedy,
                           tuple(dict.fromkeys(where))))
     return sorted(out, key=lambda r: -r.status.rank)
+
+
+def _places(places: Sequence[tuple[str, str]]) -> str:
+    """``contoso.test sip-federation x2, xmpp-server x2; fabrikam.test sip-federation``."""
+    by_domain: dict[str, dict[str, int]] = {}
+    for domain, place in places:
+        service = place.split(" ", 1)[0]
+        counts = by_domain.setdefault(domain, {})
+        counts[service] = counts.get(service, 0) + 1
+    return "; ".join(f"{d} " + ", ".join(s if n == 1 else f"{s} x{n}" for s, n in c.items())
+                     for d, c in by_domain.items())
 
 
 #: the verdict's words for a warning (the code's summary is a sentence: too long for a verdict)
@@ -543,6 +572,14 @@ def render_markdown(r: Readiness) -> str:
             lines.append(f"| {_md(e.domain)} | {_md(e.service)} | {_md(f'{e.target}:{e.port}')} | "
                          f"{_md(e.address)} | {_md(e.tls)} | {e.status.name} | "
                          f"{_md(', '.join(e.findings) or '-')} |")
+    if r.dane is not None:
+        lines += ["", "## DANE", ""]
+        if r.dane.note:
+            lines.append(_md(r.dane.note))
+        if r.dane.rows:
+            lines += ["| Where | TLSA | Status | Verdict |", "|---|---|---|---|"]
+            lines += [f"| {_md(d.where)} | {_md(d.tlsa)} | {d.status.name} | {_md(d.verdict)} |"
+                      for d in r.dane.rows]
     lines += ["", "## Remediation", ""]
     if not r.remedies:
         lines.append("Nothing to fix.")
@@ -644,6 +681,15 @@ def render_html(r: Readiness) -> str:
              (_h(e.address), ""), (_h(e.tls), "nw"), (e.status.name, f"nw {e.status.name}"),
              (_h(", ".join(e.findings) or "-"), ""))
             for e in r.endpoints))
+    if r.dane is not None:
+        out.append("<h2>DANE</h2>")
+        if r.dane.note:
+            out.append(f"<p>{_h(r.dane.note)}</p>")
+        if r.dane.rows:
+            out += _table(("Where", "TLSA", "Status", "Verdict"), (
+                ((_hn(d.where), ""), (f"<code>{_hn(d.tlsa)}</code>", ""),
+                 (d.status.name, f"nw {d.status.name}"), (_h(d.verdict), ""))
+                for d in r.dane.rows))
     out.append("<h2>Remediation</h2>")
     if not r.remedies:
         out.append("<p>Nothing to fix.</p>")

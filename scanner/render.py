@@ -58,7 +58,7 @@ def render_file_checks(console: Console, checks: Sequence[FileCheck]) -> None:
             say(f"  subject   {s.get('subject', '?')}")
             say(f"  issuer    {s.get('issuer', '?')}")
             say(f"  valid     {s.get('not_before', '?')} .. {s.get('not_after', '?')}"
-                f"  ({s.get('days_left', '?')} days left)")
+                f"  ({_left(s.get('days_left'))})")
         else:
             say(f"  subject   {s.get('subject', '?')}")
         say(f"  key       {s.get('key', '?')}, {s.get('signature', '?')}")
@@ -108,3 +108,11 @@ def render_scan(console: Console, report: ScanReport, *, problems_only: bool = F
     from scanner.scan_table import render_scan as table
 
     table(console, report, width=output_width(), problems_only=problems_only)
+
+
+def _left(days: object) -> str:
+    """days_left (rounded down) in words: a certificate past notAfter by a millisecond is
+    "expired", not "-1 days left"."""
+    if not isinstance(days, int):
+        return "? days left"
+    return "expired" if days < 0 else f"{days} day{'' if days == 1 else 's'} left"

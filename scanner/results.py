@@ -193,7 +193,9 @@ class ScanReport:
 
     def summary_line(self, extra: str = "") -> str:
         """The one summary line of every command (scan, monitor, report merge)."""
-        return summary_line(self.status, self.counts(), len(self.domains), self.interrupted, extra)
+        dns = sum(1 for d in self.domains if status_of(d.all_findings) is not Status.OK)
+        return summary_line(self.status, self.counts(), len(self.domains), self.interrupted, extra,
+                            domain_problems=dns)
 
     def to_json_head(self) -> dict[str, Any]:
         """Everything but the domains: the envelope of the JSON report, the jsonl summary."""
@@ -232,9 +234,11 @@ class ScanReport:
 
 
 def summary_line(status: Status, counts: dict[str, int], domains: int, interrupted: bool,
-                 extra: str = "") -> str:
-    """``Overall: CRITICAL — 22 endpoints of 11 domains: 16 OK, 6 CRITICAL``: one wording for
-    every command, status words as everywhere else, counts only of the states that occur."""
+                 extra: str = "", *, domain_problems: int = 0) -> str:
+    """``Overall: CRITICAL — 22 endpoints of 11 domains: 16 OK, 6 CRITICAL; 3 domains with
+    DNS or pool findings``: one wording for every command, status words as everywhere else,
+    counts only of the states that occur. ``domain_problems`` (domains whose own findings are
+    not OK) explains a status that no endpoint count shows (a missing SRV record)."""
     total = sum(counts.values())
     of = f"{domains} domain{'' if domains == 1 else 's'}"
     if total:
@@ -242,6 +246,8 @@ def summary_line(status: Status, counts: dict[str, int], domains: int, interrupt
         text = f"Overall: {status.name} — {total} endpoint{'' if total == 1 else 's'} of {of}: {states}"
     else:
         text = f"Overall: {status.name} — no endpoints in {of}: nothing was scanned"
+    if domain_problems:
+        text += f"; {domain_problems} domain{'' if domain_problems == 1 else 's'} with DNS or pool findings"
     if extra:
         text += f"; {extra}"
     if interrupted:

@@ -1,8 +1,10 @@
 """Scale under hostility: 1000 endpoints, 30 % of them misbehaving, in one scan.
 
 Every healthy endpoint's result must be exactly what a scan of the healthy part alone gives,
-and the run must end within the deadline bound: the healthy run's time, plus one timeout per
-``concurrency`` stalling endpoints (they hold a handshake slot until their deadline), plus 10 %.
+and the run must end within the deadline bound of issue 5: the healthy run's time, plus one
+timeout per ``concurrency`` stalling endpoints, plus 10 %. Since issue 15 a stalling peer holds
+a connection, not a work token (scanner.limits), so the run ends well inside that bound; the
+tighter figures (live + 1.3 x timeout) are the bench's, not a timed test's.
 """
 
 from __future__ import annotations

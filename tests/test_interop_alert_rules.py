@@ -28,7 +28,7 @@ def test_promtool_accepts_the_rules() -> None:
     proc = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True,
                           check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 7 rules found" in proc.stdout
+    assert "SUCCESS: 8 rules found" in proc.stdout
 
 
 def test_every_metric_a_rule_uses_is_in_the_textfile(lab: LabInfo, tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ def test_every_metric_a_rule_uses_is_in_the_textfile(lab: LabInfo, tmp_path: Pat
     written = set(re.findall(r"^# TYPE (\S+) ", prom.read_text(), re.M))
     used = {m for expr in expressions() for m in re.findall(r"\bfedscan_[a-z_]+\b", expr)}
     assert used == {"fedscan_certificate_days_left", "fedscan_endpoint_status", "fedscan_finding",
-                    "fedscan_run_timestamp_seconds"}
+                    "fedscan_dane_status", "fedscan_run_timestamp_seconds"}
     assert used <= written, used - written
     # and the labels the annotations name are the labels those metrics carry
     labels = set(re.findall(r"\$labels\.(\w+)", RULES.read_text()))
