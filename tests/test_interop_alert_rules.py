@@ -56,3 +56,68 @@ def test_every_finding_code_a_rule_matches_exists() -> None:
              for c in m.split("|")}
     assert codes == PENDING_ACCEPTANCE_CODES | (codes & set(CODES))
     assert codes - set(CODES) <= PENDING_ACCEPTANCE_CODES
+
+
+def test_the_rules_fire_on_fedscan_output(lab: LabInfo, tmp_path: Path) -> None:
+    """`promtool test rules` over series taken from a real textfile: litware's expired endpoint
+    raises the critical expiry and endpoint alerts with the text an operator reads; contoso's
+    healthy one raises nothing; an old run timestamp raises FedscanScanStale."""
+    import json
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    promtool = require_program("promtool", "prometheus")
+    cfg = tmp_path / "fedscan.toml"
+    cfg.write_text('[[partner]]\ndomain = "litware.test"\n[[partner]]\ndomain = "contoso.test"\n'
+                   f'[scan]\nnameservers = ["{lab.nameserver}"]\nca_file = "{lab.ca_file}"\n')
+    prom = tmp_path / "fedscan.prom"
+    run(["monitor", "--config", str(cfg), *AT, "--prometheus-textfile", str(prom)])
+    samples = {(s.name, s.labels.get("target"), s.labels.get("service"), s.labels.get("address")): s
+               for f in text_string_to_metric_families(prom.read_text()) for s in f.samples}
+    bad = samples[("fedscan_certificate_days_left", "sip.litware.test", "sip-federation",
+                   next(k[3] for k in samples if k[1] == "sip.litware.test"))]
+    good = next(s for k, s in samples.items()
+                if k[0] == "fedscan_certificate_days_left" and k[1] == "sip.contoso.test")
+
+    def series(name: str, labels: dict[str, str], value: float) -> dict[str, str]:
+        text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        return {"series": f"{name}{{{text}}}", "values": f"{value:g}x20"}
+
+    where = {k: bad.labels[k] for k in ("domain", "service", "target", "address")}
+    days = int(bad.value)
+    spec = {
+        "rule_files": [str(RULES)],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [
+                series("fedscan_certificate_days_left", bad.labels, bad.value),
+                series("fedscan_endpoint_status", bad.labels, 2),
+                series("fedscan_certificate_days_left", good.labels, good.value),
+                {"series": "fedscan_run_timestamp_seconds", "values": "0x500"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "5m", "alertname": "FedscanCertificateExpiringCritical", "exp_alerts": [{
+                    "exp_labels": {"severity": "critical", **where},
+                    "exp_annotations": {
+                        "summary": f"Federation certificate on sip.litware.test: {days} days left",
+                        "description": f"litware.test sip-federation sip.litware.test [{where['address']}]: "
+                                       f"the certificate ends in {days} days (negative: it has expired). "
+                                       "Federation breaks when it does."}}]},
+                {"eval_time": "5m", "alertname": "FedscanCertificateExpiring", "exp_alerts": []},
+                {"eval_time": "5m", "alertname": "FedscanScanStale", "exp_alerts": []},
+                {"eval_time": "7h", "alertname": "FedscanScanStale", "exp_alerts": [{
+                    "exp_labels": {"severity": "warning"},
+                    "exp_annotations": {
+                        "summary": "fedscan has not run for 7h 0m 0s",
+                        "description": "The last fedscan monitor run on  finished 7h 0m 0s ago (cron runs "
+                                       "it every 4 hours): check the timer or cron job and its mail."}}]},
+            ],
+        }],
+    }
+    assert days < 0 and good.value > 30
+    test_file = tmp_path / "rules-test.json"  # YAML is a superset of JSON
+    test_file.write_text(json.dumps(spec))
+    proc = subprocess.run([promtool, "test", "rules", str(test_file)], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
