@@ -546,8 +546,10 @@ def codes(
                      "", *wrapped(c.remedy, "  What to do: ", "    ")]
             print("\n".join(lines))
             return
+        column = max(len(c.code) for c in infos)  # the longest code sets the column
         for c in infos:
-            print("\n".join(wrapped(c.summary, f"{c.code:28} {c.severity.value:9} ", " " * 39)))
+            head = f"{c.code:{column}} {c.severity.value:9} "
+            print("\n".join(wrapped(c.summary, head, " " * len(head))))
 
 
 def version_callback(value: bool) -> None:
