@@ -18,7 +18,7 @@ import pytest
 import trio
 
 from scanner.discovery import make_resolver, parse_nameserver
-from scanner.lab.hostile import ScaleWorld, scale_world
+from scanner.lab.hostile_scale import ScaleWorld, hostile_scale_world
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
 from scanner.results import EndpointResult, ScanReport
@@ -34,7 +34,7 @@ SERVICES = ("sip-federation", "xmpp-server")
 
 @pytest.fixture(scope="module")
 def world() -> ScaleWorld:
-    return scale_world()
+    return hostile_scale_world()
 
 
 @pytest.fixture(scope="module")

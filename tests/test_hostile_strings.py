@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from scanner.findings import Status
-from scanner.lab.hostile import Scripted, stream_error_reply
+from scanner.lab.behaviours import Scripted, stream_error_reply
 from scanner.lab.pki import HOSTILE_CN, HOSTILE_TEXT, lab_pki
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
