@@ -88,12 +88,31 @@ def scan(
         float, typer.Option("--timeout", min=0.1, help="Total seconds per endpoint (connect to handshake).")
     ] = 10.0,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Handshakes at once.")] = 64,
+    as_edge: Annotated[
+        Path | None,
+        typer.Option("--as-edge", help="Present our Edge's certificate (PFX, or PEM with key and "
+                     "chain) and report each partner's verdict on it."),
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option("--password", help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
+    ] = None,
     client_cert: Annotated[
-        Path | None, typer.Option("--client-cert", help="Present this client certificate (PEM chain).")
+        Path | None,
+        typer.Option("--client-cert", help="Present this client certificate (PEM chain, or a PFX)."),
     ] = None,
     client_key: Annotated[Path | None, typer.Option("--client-key", help="Its private key (PEM).")] = None,
     from_domain: Annotated[
-        str | None, typer.Option("--from-domain", help="XMPP stream 'from' (your XMPP domain).")
+        str | None,
+        typer.Option("--from-domain", help="Our domain: XMPP stream 'from' and SIP From."),
+    ] = None,
+    endpoint: Annotated[
+        list[str] | None,
+        typer.Option("--endpoint", help="Scan SERVICE=HOST:PORT without DNS SRV (repeatable)."),
+    ] = None,
+    sni: Annotated[
+        str | None,
+        typer.Option("--sni", help="The name to ask --endpoint for (needed when HOST is an address)."),
     ] = None,
     client_auth: ClientAuthOpt = ClientAuth.required,
     warn_days: WarnDays = 30,
@@ -102,14 +121,15 @@ def scan(
     output: Annotated[ScanFormat, typer.Option("--format", "-f", help="Output format.")] = ScanFormat.table,
 ) -> None:
     """Discover every federation endpoint of DOMAIN(s), handshake with each, verify, report."""
+    from scanner.cli_acceptance import direct_endpoints, judged_deployment, presented
     from scanner.discovery import normalize_domain, parse_nameserver
-    from scanner.handshake import ClientCredentials
     from scanner.scan import ScanOptions
     from scanner.shard import Shard
     from scanner.srv import DEFAULT_SERVICES, SERVICES
 
+    directs = direct_endpoints(endpoint, sni)
     try:
-        names = [normalize_domain(d) for d in _all_domains(domains, domains_file)]
+        names = [normalize_domain(d) for d in _all_domains(domains, domains_file, bool(directs))]
         if shard is not None:
             names = Shard.parse(shard).select(names)
         servers = [parse_nameserver(n) for n in nameserver] if nameserver else None
@@ -121,21 +141,26 @@ def scan(
     unknown = [s for s in services if s not in SERVICES]
     if unknown:
         raise UserError(f"unknown --service {unknown[0]!r} (choose from {', '.join(SERVICES)})")
-    if (client_cert is None) != (client_key is None):
-        raise UserError("--client-cert and --client-key go together")
-    credentials = None
-    if client_cert is not None and client_key is not None:
-        _check_client_credentials(client_cert, client_key)
-        credentials = ClientCredentials(client_cert, client_key)
+    overlap = [d.name for d in directs if d.name in names]
+    if overlap:
+        raise UserError(f"{overlap[0]} is both a DOMAIN and an --endpoint name: give it once")
+    services = tuple(dict.fromkeys([*services, *(d.service for d in directs)]))
+    deployment = make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
+    ours = presented(as_edge, client_cert, client_key, password_source(password),
+                     sip_from=next(iter(deployment.sip_domains), from_domain),
+                     xmpp_from=next(iter(deployment.xmpp_domains), from_domain))
     trust = load_trust(ca_file)
     options = ScanOptions(
         services=services,
-        deployment=make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn),
+        deployment=judged_deployment(deployment, [*names, *(d.name for d in directs)],
+                                     as_edge is not None),
         policy=make_policy(client_auth, warn_days, crit_days),
         timeout=timeout,
         concurrency=concurrency,
-        credentials=credentials,
+        credentials=ours.credentials,
         from_domain=from_domain,
+        presenting=ours.presenting,
+        endpoints=directs,
     )
     from scanner.live import run_scan
 
@@ -149,22 +174,7 @@ def scan(
     raise typer.Exit(int(report.status))
 
 
-def _check_client_credentials(cert: Path, key: Path) -> None:
-    """Load the pair once up front: a bad file is one error line, not a scan-error per endpoint."""
-    import ssl
-
-    for p in (cert, key):
-        if not p.exists():
-            raise UserError(f"{p}: no such file")
-        if not p.is_file():
-            raise UserError(f"{p}: not a regular file")
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key)
-    except (ssl.SSLError, OSError) as exc:
-        raise UserError(f"{cert}: cannot load the client certificate/key: {exc}") from None
-
-
-def _all_domains(given: list[str] | None, domains_file: str | None) -> list[str]:
+def _all_domains(given: list[str] | None, domains_file: str | None, endpoints: bool = False) -> list[str]:
     from scanner.shard import read_domains
 
     names = list(given or [])
@@ -178,8 +188,8 @@ def _all_domains(given: list[str] | None, domains_file: str | None) -> list[str]
             raise UserError(f"{domains_file}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise UserError(f"{domains_file}: not a UTF-8 text file") from None
-    if not names:
-        raise UserError("no domains to scan: give DOMAIN arguments or --domains-file")
+    if not names and not endpoints:
+        raise UserError("no domains to scan: give DOMAIN arguments, --domains-file or --endpoint")
     return names
 
 

@@ -19,6 +19,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from scanner.acceptance_model import Acceptance
 from scanner.findings import Finding, Status, status_of, worst
 from scanner.handshake import TlsInfo
 from scanner.srv import Endpoint, SrvRecord
@@ -41,6 +42,7 @@ class EndpointResult:
     coverage: tuple[Coverage, ...]
     timings: dict[str, float]
     xmpp_features: tuple[str, ...] = ()
+    acceptance: Acceptance | None = None  # the partner's verdict on our certificate (if presented)
 
     @property
     def status(self) -> Status:
@@ -81,6 +83,7 @@ class EndpointResult:
             "coverage": [c.to_json() for c in self.coverage],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "findings": [f.to_json() for f in self.findings],
+            "acceptance": self.acceptance.to_json() if self.acceptance is not None else None,
         }
 
 

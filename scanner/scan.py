@@ -23,9 +23,10 @@ Theory of this module
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,10 +34,13 @@ from typing import Any
 import dns.asyncresolver
 import trio
 
+from scanner.acceptance import Presenting
+from scanner.acceptance_model import not_reached
 from scanner.deployment import Deployment
-from scanner.discovery import AddressCache, ServiceDiscovery, discover_service
+from scanner.direct import DirectEndpoint
+from scanner.discovery import AddressCache, ServiceDiscovery, discover_service, resolve_hosts
 from scanner.findings import Finding, finding
-from scanner.handshake import ClientCredentials, HandshakeResult, Target, handshake
+from scanner.handshake import AfterTls, ClientCredentials, HandshakeResult, Target, handshake
 from scanner.names import Identity, IdentityKind
 from scanner.results import DomainResult, EndpointResult, ScanReport, ServiceResult
 from scanner.srv import SERVICES, Endpoint
@@ -56,6 +60,9 @@ class ScanOptions:
     dns_concurrency: int = 32
     credentials: ClientCredentials | None = None
     from_domain: str | None = None
+    # with credentials: who we are, and the probe of each partner's verdict on our certificate
+    presenting: Presenting | None = None
+    endpoints: tuple[DirectEndpoint, ...] = ()  # --endpoint: scan these, without SRV lookups
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,8 @@ class Scan:
         self.sink = sink or Sink()
         self.rng = rng or random.Random()
         self.report = ScanReport(started=dt.datetime.now(dt.UTC), evaluated_at=now, domains=[])
-        self._by_domain = {d: DomainResult(d) for d in self.domains}
+        names = [*self.domains, *(e.name for e in options.endpoints if e.name not in self.domains)]
+        self._by_domain = {d: DomainResult(d) for d in dict.fromkeys(names)}
         self.report.domains = list(self._by_domain.values())
         self.retain_endpoints = retain_endpoints
         self._verdicts: OrderedDict[tuple[tuple[bytes, ...], tuple[Identity, ...]], _Judgement] = (
@@ -155,6 +163,12 @@ class Scan:
     async def run(self) -> ScanReport:
         try:
             async with trio.open_nursery() as nursery:
+                per_name = Counter(direct.name for direct in self.options.endpoints)
+                for name, count in per_name.items():
+                    await self._window.acquire()  # released when the name is done
+                    self._pending[name] = count
+                for direct in self.options.endpoints:
+                    nursery.start_soon(self._direct, nursery, direct)
                 for domain in self.domains:
                     await self._window.acquire()  # released when the domain is done
                     self._pending[domain] = len(self.options.services)
@@ -176,6 +190,29 @@ class Scan:
             nursery.start_soon(self._endpoint, endpoint)
         self._maybe_domain_done(domain)
 
+    async def _direct(self, nursery: trio.Nursery, direct: DirectEndpoint) -> None:
+        """An endpoint named by the user: its addresses (HOST itself, or its A/AAAA records)."""
+        name = direct.name
+        if direct.is_address:
+            addresses = [direct.host]
+        else:
+            found = await resolve_hosts(self.resolver, [direct.host], self._dns_limiter,
+                                        self._addresses)
+            addresses = [a for lookup in found[direct.host] for a in lookup.values]
+            if not addresses:
+                reasons = "; ".join(f"{lookup.rdtype}: {lookup.reason or lookup.outcome.value}"
+                                    for lookup in found[direct.host])
+                self._by_domain[name].findings.append(finding(
+                    "target-unresolvable", f"{direct.host} has no address ({reasons})",
+                    target=direct.host))
+        xmpp = name if direct.service.startswith("xmpp") else None
+        self._pending[name] += len(addresses) - 1
+        self.sink.endpoints_planned(len(addresses))
+        for address in addresses:
+            endpoint = Endpoint(name, direct.service, name, direct.port, address, 0, 0, xmpp)
+            nursery.start_soon(self._endpoint, endpoint)
+        self._maybe_domain_done(name)
+
     async def _endpoint(self, endpoint: Endpoint) -> None:
         target = Target(
             endpoint.service, endpoint.target, endpoint.port, endpoint.address, endpoint.xmpp_domain
@@ -184,8 +221,9 @@ class Scan:
             shake = await handshake(
                 target,
                 timeout=self.options.timeout,
-                from_domain=self.options.from_domain,
+                from_domain=self._from_domain(endpoint),
                 credentials=self.options.credentials,
+                after_tls=self._after_tls(),
             )
         result = self._judge(endpoint, shake)
         self._by_domain[endpoint.domain].endpoints.append(result)
@@ -193,7 +231,29 @@ class Scan:
         self._pending[endpoint.domain] -= 1
         self._maybe_domain_done(endpoint.domain)
 
+    def _from_domain(self, endpoint: Endpoint) -> str | None:
+        """The stream ``from`` before TLS: ours, when we present our certificate."""
+        presenting = self.options.presenting
+        if self.options.from_domain is None and presenting is not None and endpoint.xmpp_domain:
+            return presenting.xmpp_from
+        return self.options.from_domain
+
+    def _after_tls(self) -> AfterTls | None:
+        presenting = self.options.presenting
+        if presenting is None or self.options.credentials is None:
+            return None
+        return presenting.probe()
+
     def _judge(self, endpoint: Endpoint, shake: HandshakeResult) -> EndpointResult:
+        result = self._judge_chain(endpoint, shake)
+        presenting = self.options.presenting
+        if presenting is None or self.options.credentials is None:
+            return result
+        acceptance = shake.acceptance or not_reached(presenting.certificate_sha256)
+        return dataclasses.replace(result, findings=(*result.findings, *acceptance.findings),
+                                   acceptance=acceptance)
+
+    def _judge_chain(self, endpoint: Endpoint, shake: HandshakeResult) -> EndpointResult:
         findings: list[Finding] = [shake.failure] if shake.failure else []
         if shake.starttls_required is False and shake.tls is not None:
             domain = endpoint.xmpp_domain or endpoint.domain
@@ -250,6 +310,12 @@ class Scan:
         result = self._by_domain[domain]
         result.finished = True
         result.findings += pool_findings(result.endpoints)
+        presenting = self.options.presenting
+        if presenting is not None and not presenting.client_auth and self.options.credentials:
+            result.findings.append(finding(
+                "client-certificate-no-client-auth",
+                "the certificate we present has no Client Authentication EKU: partners that "
+                "check it will refuse it", certificate_sha256=presenting.certificate_sha256))
         result.services.sort(key=lambda s: self.options.services.index(s.service))
         result.endpoints.sort(key=_endpoint_order(self.options.services))
         self.sink.domain_done(result)

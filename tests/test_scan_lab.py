@@ -215,7 +215,7 @@ def test_unreachable_published_endpoint_is_critical_and_others_go_on(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["scan"], "no domains to scan: give DOMAIN arguments or --domains-file"),
+        (["scan"], "no domains to scan: give DOMAIN arguments, --domains-file or --endpoint"),
         (["scan", "contoso.test", "--service", "smtp"], "unknown --service 'smtp'"),
         (["scan", "contoso.test", "--client-cert", "x.pem"], "--client-cert and --client-key go together"),
         (["scan", "bad..domain"], None),
