@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck unit bench lab clean corpus
+.PHONY: test demo lint typecheck unit test-unit test-lab test-interop bench lab clean corpus
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check scanner tests bench test-certs
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -22,6 +23,16 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# One tier alone (tests/conftest.py assigns each test module its tier).
+test-unit: $(STAMP)
+	$(BIN)/pytest -m unit
+
+test-lab: $(STAMP)
+	$(BIN)/pytest -m lab
+
+test-interop: $(STAMP)
+	$(BIN)/pytest -m interop
 
 demo: $(STAMP)
 	$(BIN)/python -m scanner.lab.demo

@@ -122,7 +122,7 @@ def scan(
 ) -> None:
     """Discover every federation endpoint of DOMAIN(s), handshake with each, verify, report."""
     from scanner.cli_acceptance import direct_endpoints, judged_deployment, presented
-    from scanner.discovery import normalize_domain, parse_nameserver
+    from scanner.names import normalize_domain, parse_nameserver
     from scanner.scan import ScanOptions
     from scanner.shard import Shard
     from scanner.srv import DEFAULT_SERVICES, SERVICES
@@ -162,9 +162,9 @@ def scan(
         presenting=ours.presenting,
         endpoints=directs,
     )
-    from scanner.live import run_scan
+    from scanner.sinks import scan_for_output
 
-    report = run_scan(names, options, servers, trust, parse_now(at) if at else None, output.value)
+    report = scan_for_output(names, options, servers, trust, parse_now(at) if at else None, output.value)
     if output is ScanFormat.json:
         report.write_json(sys.stdout)
     elif output is ScanFormat.table:
@@ -300,7 +300,7 @@ def lab(
     ] = None,
 ) -> None:
     """Run the embedded loopback lab in the foreground and print the scan line to try."""
-    from scanner.live import serve_lab
+    from scanner.lab.run import serve_lab
 
     if not net.startswith("127.") or net.count(".") != 2:
         raise UserError(f"--net must be three octets inside 127.0.0.0/8, e.g. 127.77.0 (got {net!r})")

@@ -127,7 +127,8 @@ def _monitor(
     at: str | None,
 ) -> int:
     from scanner import nagios, prometheus
-    from scanner.monitor import MonitorResult, apply_suppressions, render_text, scan_config
+    from scanner.monitor import MonitorResult, apply_suppressions, render_text
+    from scanner.monitor_run import scan_config
 
     config = _load(config_file)
     now = parse_now(at)
@@ -216,7 +217,8 @@ def readiness(
         report = ready.from_file(_check_cert(config, cert, password, ca_file, now), dep, _iso(now),
                                  client_auth_required=required)
     else:
-        from scanner.monitor import apply_suppressions, scan_config
+        from scanner.monitor import apply_suppressions
+        from scanner.monitor_run import scan_config
 
         servers, trust = _scan_inputs(config, nameserver, ca_file)
         raw = scan_config(config, nameservers=servers, trust=trust, now=now, deployment_only=True)

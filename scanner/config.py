@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from scanner.deployment import Deployment
-from scanner.discovery import normalize_domain, parse_nameserver
 from scanner.findings import CODES
-from scanner.names import InvalidName
+from scanner.names import InvalidName, normalize_domain, parse_nameserver
 from scanner.srv import DEFAULT_SERVICES, SERVICES
 
 

@@ -20,7 +20,6 @@ This is the thin I/O layer of the DNS stage. It knows how to ask, never what an 
 
 from __future__ import annotations
 
-import ipaddress
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +34,10 @@ import dns.resolver
 import trio
 
 from scanner.findings import Finding
-from scanner.names import to_a_label
+
+# parsing user input is pure (scanner.names); re-exported for callers that already resolve
+from scanner.names import normalize_domain as normalize_domain
+from scanner.names import parse_nameserver as parse_nameserver
 from scanner.srv import (
     DEFAULT_SRV_CAP,
     SERVICES,
@@ -234,42 +236,3 @@ async def discover(
         for index, (domain, service) in enumerate(pairs):
             nursery.start_soon(one, index, domain, service)
     return [r for r in results if r is not None]
-
-
-def normalize_domain(text: str) -> str:
-    """User input to the A-label DNS will be asked about (see :func:`scanner.names.to_a_label`);
-    raises ``ValueError`` with one line fit for a CLI."""
-    return to_a_label(text)
-
-
-def parse_nameserver(text: str) -> tuple[str, int]:
-    """``HOST[:PORT]`` with HOST an IP address; IPv6 with a port needs brackets (``[::1]:53``).
-
-    A bare IPv6 address is never split at its last colon: ``::1:53`` is the address ``::1:53``.
-    """
-    host, port_text = _split_host_port(text.strip())
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"invalid name server {text!r}: {host!r} is not an IP address") from None
-    return str(address), _parse_port(text, port_text)
-
-
-def _split_host_port(text: str) -> tuple[str, str | None]:
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise ValueError(f"invalid name server {text!r}: expected [IPv6]:PORT")
-        return host, rest[1:] if rest else None
-    if text.count(":") == 1:
-        host, _, port = text.partition(":")
-        return host, port
-    return text, None
-
-
-def _parse_port(text: str, port_text: str | None) -> int:
-    if port_text is None:
-        return 53
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise ValueError(f"invalid name server {text!r}: port must be 1-65535")
-    return int(port_text)

@@ -41,6 +41,7 @@ import trio
 
 from scanner.acceptance_model import Acceptance, TlsVerdict, alert_name, client_certificate_rejected
 from scanner.findings import Finding, finding
+from scanner.results import TlsInfo as TlsInfo
 from scanner.xmpp import (
     Event,
     Features,
@@ -129,15 +130,6 @@ class ClientCredentials:
             with os.fdopen(fd, "wb") as out:
                 out.write(self.pem)
             ctx.load_cert_chain(path)
-
-
-@dataclass(frozen=True)
-class TlsInfo:
-    version: str  # "TLSv1.3", "TLSv1.2", ...
-    cipher: str
-    alpn: str | None
-    client_cert_requested: bool
-    client_cert_sent: bool
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Running trio from the command line: the scan with Ctrl-C handling, and the lab.
+"""Running trio from the command line: the scan with Ctrl-C handling.
 
 The only module that calls ``trio.run``. A SIGINT cancels the scan's nursery cleanly, and the
 report keeps every endpoint that had finished, marked ``interrupted``.
@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import trio
 
@@ -25,27 +23,19 @@ def run_scan(
     nameservers: Sequence[tuple[str, int]] | None,
     trust: TrustStore,
     at: dt.datetime | None,
-    output: str,
+    *,
+    sink: Sink | None = None,
+    retain_endpoints: bool = True,
 ) -> ScanReport:
+    """One scan, Ctrl-C aware. Where results go while it runs is the caller's choice (``sink``):
+    this layer does I/O with peers, never with the user."""
     from scanner.discovery import make_resolver
-    from scanner.sinks import FanOut, JsonLines, Progress
 
     resolver = make_resolver(nameservers, timeout=min(options.timeout, 5.0))
-    jsonl = JsonLines(sys.stdout) if output == "jsonl" else None
-    progress = Progress() if sys.stderr.isatty() else None
-    sinks: list[Sink] = [s for s in (jsonl, progress) if s is not None]
     now = at or dt.datetime.now(dt.UTC)
-    # jsonl streams every result as it happens: the report keeps only counts (flat memory)
-    scan = Scan(domains, options, resolver=resolver, trust=trust, now=now, sink=FanOut(sinks),
-                retain_endpoints=jsonl is None)
-
-    if progress is not None:
-        with progress:
-            run_scans([scan])
-    else:
-        run_scans([scan])
-    if jsonl is not None:
-        jsonl.summary(scan.report)
+    scan = Scan(domains, options, resolver=resolver, trust=trust, now=now, sink=sink,
+                retain_endpoints=retain_endpoints)
+    run_scans([scan])
     return scan.report
 
 
@@ -100,22 +90,3 @@ def resolve_addresses(
         return out
 
     return trio.run(main)
-
-
-def serve_lab(net: str, dns_port: int, state_file: Path | None) -> None:
-    from scanner.lab.run import describe, run_lab, write_state
-
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            info = await nursery.start(lambda task_status: run_lab(net=net, dns_port=dns_port,
-                                                                   task_status=task_status))
-            print(describe(info), flush=True)
-            if state_file is not None:
-                write_state(state_file, info)
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for _ in signals:
-                    break
-            nursery.cancel_scope.cancel()
-
-    trio.run(main)
-    print("lab stopped", file=sys.stderr)

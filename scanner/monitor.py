@@ -12,9 +12,9 @@ Theory of this module
   finding is taken out of a copy of the report (so every status, count, metric and exit code
   downstream is computed the same way as for ``scan``) and kept aside with its reason. A lapsed
   suppression hides nothing and adds ``suppression-expired`` to its domain.
-* Everything here except :func:`scan_config` is pure and tested without sockets. Output
-  formats live in their own modules (:mod:`scanner.prometheus`, :mod:`scanner.nagios`); this
-  module holds the human text and the JSON.
+* Everything here is pure and tested without sockets: the model of a run, suppressions, the
+  human text and the JSON. Running the scans is :mod:`scanner.monitor_run`'s job, so output
+  formats (:mod:`scanner.prometheus`, :mod:`scanner.nagios`) never depend on the runner.
 """
 
 from __future__ import annotations
@@ -25,13 +25,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scanner.config import Config, Suppression
-from scanner.deployment import Deployment
 from scanner.findings import Finding, Status, finding
 from scanner.history import Change
-from scanner.live import run_scans
 from scanner.results import DomainResult, EndpointResult, ScanReport
-from scanner.scan import Scan, ScanOptions, Shared
-from scanner.verify import Policy, TrustStore
+from scanner.verify import Policy
 
 
 @dataclass(frozen=True)
@@ -135,68 +132,9 @@ def _expired(domain: str, s: Suppression) -> Finding:
 # ------------------------------------------------------------------------ scanning
 
 
-@dataclass(frozen=True)
-class ScanJob:
-    domains: tuple[str, ...]
-    options: ScanOptions
-
-
-def plan_jobs(config: Config, policy: Policy) -> list[ScanJob]:
-    """The scans one run needs: one per (view, service set); deployment domains first."""
-    s = config.scan
-    jobs: list[ScanJob] = []
-    dep = config.deployment
-    own: dict[tuple[str, ...], list[str]] = {}
-    for domain in dep.domains:
-        own.setdefault(dep.services_for(domain), []).append(domain)
-    for services, names in own.items():
-        opts = ScanOptions(services=services, deployment=dep.deployment, policy=policy,
-                           timeout=s.timeout, concurrency=s.concurrency)
-        jobs.append(ScanJob(tuple(names), opts))
-    partners: dict[tuple[str, ...], list[str]] = {}
-    for p in config.partners:
-        partners.setdefault(p.services, []).append(p.domain)
-    for services, names in partners.items():
-        opts = ScanOptions(services=services, deployment=Deployment(), policy=policy,
-                           timeout=s.timeout, concurrency=s.concurrency)
-        jobs.append(ScanJob(tuple(names), opts))
-    return jobs
-
-
 def policy_for(config: Config) -> Policy:
     t = config.thresholds
     return Policy(config.deployment.client_auth_required, t.warn_days, t.crit_days)
-
-
-def scan_config(
-    config: Config,
-    *,
-    nameservers: Sequence[tuple[str, int]] | None,
-    trust: TrustStore,
-    now: dt.datetime,
-    deployment_only: bool = False,
-) -> ScanReport:
-    """Run every job of the config concurrently (:func:`scanner.live.run_scans`) and merge.
-
-    Ctrl-C / SIGTERM stop the run; finished endpoints are kept and the report is marked
-    interrupted (UNKNOWN), as ``fedscan scan`` does.
-    """
-    from scanner.discovery import make_resolver
-
-    jobs = plan_jobs(config, policy_for(config))
-    if deployment_only:
-        jobs = [j for j in jobs if j.options.deployment.declared]
-    resolver = make_resolver(nameservers, timeout=min(config.scan.timeout, 5.0))
-    # one concurrency budget and one address cache for the whole run, whatever the views
-    shared = Shared.for_options(jobs[0].options) if jobs else None
-    scans = [
-        Scan(j.domains, j.options, resolver=resolver, trust=trust, now=now, shared=shared)
-        for j in jobs
-    ]
-    started = dt.datetime.now(dt.UTC)
-    interrupted = run_scans(scans)
-    return merge_reports([s.report for s in scans], now=now, started=started, interrupted=interrupted,
-                         deployment=deployment_json(config))
 
 
 def merge_reports(

@@ -19,6 +19,7 @@ Theory of this module (RFC 6125 / RFC 9525, RFC 7622 for XMPP)
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -178,3 +179,45 @@ def covering_name(names: PresentedNames, identity: Identity) -> tuple[str, str] 
             if xmpp_addr_matches(addr, identity.name):
                 return addr, "xmpp-addr"
     return None
+
+
+# --- user input: domains and name servers (pure parsing; resolving is discovery's job) ---
+
+
+def normalize_domain(text: str) -> str:
+    """User input to the A-label DNS will be asked about (see :func:`scanner.names.to_a_label`);
+    raises ``ValueError`` with one line fit for a CLI."""
+    return to_a_label(text)
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """``HOST[:PORT]`` with HOST an IP address; IPv6 with a port needs brackets (``[::1]:53``).
+
+    A bare IPv6 address is never split at its last colon: ``::1:53`` is the address ``::1:53``.
+    """
+    host, port_text = _split_host_port(text.strip())
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"invalid name server {text!r}: {host!r} is not an IP address") from None
+    return str(address), _parse_port(text, port_text)
+
+
+def _split_host_port(text: str) -> tuple[str, str | None]:
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"invalid name server {text!r}: expected [IPv6]:PORT")
+        return host, rest[1:] if rest else None
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, port
+    return text, None
+
+
+def _parse_port(text: str, port_text: str | None) -> int:
+    if port_text is None:
+        return 53
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"invalid name server {text!r}: port must be 1-65535")
+    return int(port_text)

@@ -21,7 +21,6 @@ from typing import IO, Any
 
 from scanner.acceptance_model import Acceptance
 from scanner.findings import Finding, Status, status_of, worst
-from scanner.handshake import TlsInfo
 from scanner.srv import Endpoint, SrvRecord
 from scanner.verify import Coverage
 
@@ -30,6 +29,18 @@ SCHEMA_VERSION = 1
 
 def iso(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class TlsInfo:
+    """What the TLS handshake negotiated; the report model owns it so that readers of a report
+    (history, readiness, metrics) never import the network layer."""
+
+    version: str  # "TLSv1.3", "TLSv1.2", ...
+    cipher: str
+    alpn: str | None
+    client_cert_requested: bool
+    client_cert_sent: bool
 
 
 @dataclass(frozen=True)

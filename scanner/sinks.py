@@ -5,12 +5,16 @@ Both are :class:`scanner.scan.Sink` implementations; the scan knows nothing of o
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
+import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
 from scanner.results import DomainResult, EndpointResult, ScanReport
-from scanner.scan import Sink
+from scanner.scan import ScanOptions, Sink
+from scanner.verify import TrustStore
 
 
 class FanOut(Sink):
@@ -83,3 +87,27 @@ class Progress(Sink):
 
     def endpoint_done(self, result: EndpointResult) -> None:
         self.bar.advance(self.task)
+
+
+def scan_for_output(
+    domains: Sequence[str],
+    options: ScanOptions,
+    nameservers: Sequence[tuple[str, int]] | None,
+    trust: TrustStore,
+    at: dt.datetime | None,
+    output: str,
+) -> ScanReport:
+    """``fedscan scan``: the scan with the live outputs its format needs (JSON lines as
+    endpoints finish, a progress bar on a terminal)."""
+    from scanner.live import run_scan
+
+    jsonl = JsonLines(sys.stdout) if output == "jsonl" else None
+    progress = Progress() if sys.stderr.isatty() else None
+    sinks: list[Sink] = [s for s in (jsonl, progress) if s is not None]
+    # jsonl streams every result as it happens: the report keeps only counts (flat memory)
+    with progress if progress is not None else contextlib.nullcontext():
+        report = run_scan(domains, options, nameservers, trust, at, sink=FanOut(sinks),
+                          retain_endpoints=jsonl is None)
+    if jsonl is not None:
+        jsonl.summary(report)
+    return report

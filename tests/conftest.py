@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,3 +48,43 @@ def lab() -> Iterator[LabInfo]:
     """The default lab world on 127.77.9.0/24, shared by the whole session (read-only use)."""
     with lab_in_thread(net="127.77.9") as info:
         yield info
+
+
+# --- test tiers -------------------------------------------------------------------------------
+# `make test-unit` runs the pure tier alone (seconds); `make test` runs all three. A module is
+# "unit" unless listed here: list a new module that starts the lab or opens sockets as "lab",
+# one that drives a real server (prosody, kamailio, unbound, chromium...) as "interop".
+LAB_MODULES = frozenset({
+    "test_bad_input", "test_discovery", "test_handshake", "test_history", "test_hostile_dns",
+    "test_hostile_scale", "test_hostile_tls", "test_hostile_xmpp", "test_monitor", "test_nagios",
+    "test_prometheus", "test_readiness", "test_report_merge", "test_scale_lab", "test_scan_lab",
+})
+
+
+def _tier(module: str) -> str:
+    if module.startswith("test_interop"):
+        return "interop"
+    return "lab" if module in LAB_MODULES else "unit"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(getattr(pytest.mark, _tier(item.path.stem)))
+
+
+def require_program(name: str, package: str) -> str:
+    """The path of a real server or tool an interop test drives.
+
+    Missing, the test is skipped with a reason `-rs` shows; but where CI installs it (.ci/run as
+    root), a missing program is a failure: a green run must never mean "the interop tier did
+    not run".
+    """
+    found = shutil.which(name) or next(
+        (p for d in ("/usr/sbin", "/sbin") if os.access(p := f"{d}/{name}", os.X_OK)), None
+    )
+    if found is not None:
+        return found
+    reason = f"{name} is not installed (.ci/run installs Debian's {package})"
+    if os.environ.get("CI") == "true" and os.geteuid() == 0:
+        pytest.fail(f"{reason}, yet this is CI as root, where .ci/run should have installed it")
+    pytest.skip(reason)

@@ -5,7 +5,8 @@ do. This module starts ``prosody`` itself (never the system service) with its ow
 data, pidfile and log in a temporary directory, an s2s STARTTLS listener on a free loopback
 port and one VirtualHost, ``contoso.test``, serving ``test-certs/edge.pem``.
 
-Skipped only when the ``prosody`` binary is absent; ``.ci/run`` installs it in CI.
+Skipped (with its reason) only when the ``prosody`` binary is absent, and a failure then in CI as
+root, where ``.ci/run`` installs it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from scanner.names import Identity, IdentityKind
 from scanner.trust import load_ca_file
 from scanner.verify import Policy, verify_chain
 from scanner.xmpp import DIALBACK_FEATURE_NS, TLS_NS
+from tests.conftest import require_program
 
 ROOT = Path(__file__).resolve().parent.parent
 CERTS = ROOT / "test-certs"
@@ -45,7 +47,6 @@ HANDSHAKE_SECONDS = 10.0
 STARTTLS = f"{{{TLS_NS}}}starttls"
 DIALBACK = f"{{{DIALBACK_FEATURE_NS}}}dialback"
 
-PROSODY = shutil.which("prosody")
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,7 @@ def _wait_until_listening(server: Prosody) -> None:
 
 @pytest.fixture(scope="module")
 def prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prosody]:
-    if PROSODY is None:
-        pytest.skip("the prosody binary is not installed (.ci/run installs Debian's prosody)")
+    binary = require_program("prosody", "prosody")
     workdir = tmp_path_factory.mktemp("prosody")
     workdir.chmod(0o700)
     port, direct_port = _free_port(), _free_port()
@@ -132,7 +132,7 @@ def prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prosody]:
     with (workdir / "console.log").open("wb") as console:
         # -F: foreground, so that this process *is* prosody and can be stopped by its pid.
         process = subprocess.Popen(
-            [PROSODY, "-F", "--config", str(config)], cwd=workdir, stdin=subprocess.DEVNULL,
+            [binary, "-F", "--config", str(config)], cwd=workdir, stdin=subprocess.DEVNULL,
             stdout=console, stderr=subprocess.STDOUT, env={**os.environ, "HOME": str(workdir)},
         )
     server = Prosody(port, direct_port, workdir, process)

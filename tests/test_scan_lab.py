@@ -353,7 +353,7 @@ def test_streamed_json_is_exactly_the_json_document(lab: LabInfo) -> None:
 
     report = run_scan(
         ["contoso.test", "litware.test", "m365.test"], ScanOptions(services=DEFAULT_SERVICES),
-        [parse_nameserver(lab.nameserver)], load_ca_file(lab.ca_file), NOW, "json",
+        [parse_nameserver(lab.nameserver)], load_ca_file(lab.ca_file), NOW,
     )
     out = io.StringIO()
     report.write_json(out)

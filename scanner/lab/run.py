@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -207,3 +209,22 @@ def write_state(path: Path, info: LabInfo) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(info.to_json(), indent=2))
     tmp.replace(path)
+
+
+def serve_lab(net: str, dns_port: int, state_file: Path | None) -> None:
+    """``fedscan lab``: serve in the foreground until SIGINT/SIGTERM."""
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            info = await nursery.start(lambda task_status: run_lab(net=net, dns_port=dns_port,
+                                                                   task_status=task_status))
+            print(describe(info), flush=True)
+            if state_file is not None:
+                write_state(state_file, info)
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    break
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    print("lab stopped", file=sys.stderr)

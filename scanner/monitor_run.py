@@ -1,0 +1,78 @@
+"""Monitoring runs, the scanning half: the scans one config needs, run concurrently.
+
+Kept apart from :mod:`scanner.monitor` (the pure model, suppressions and text) so that readers
+of a run's result (Nagios, Prometheus, history) do not import trio and the scan runner.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from scanner.config import Config
+from scanner.deployment import Deployment
+from scanner.live import run_scans
+from scanner.monitor import deployment_json, merge_reports, policy_for
+from scanner.results import ScanReport
+from scanner.scan import Scan, ScanOptions, Shared
+from scanner.verify import Policy, TrustStore
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    domains: tuple[str, ...]
+    options: ScanOptions
+
+
+def plan_jobs(config: Config, policy: Policy) -> list[ScanJob]:
+    """The scans one run needs: one per (view, service set); deployment domains first."""
+    s = config.scan
+    jobs: list[ScanJob] = []
+    dep = config.deployment
+    own: dict[tuple[str, ...], list[str]] = {}
+    for domain in dep.domains:
+        own.setdefault(dep.services_for(domain), []).append(domain)
+    for services, names in own.items():
+        opts = ScanOptions(services=services, deployment=dep.deployment, policy=policy,
+                           timeout=s.timeout, concurrency=s.concurrency)
+        jobs.append(ScanJob(tuple(names), opts))
+    partners: dict[tuple[str, ...], list[str]] = {}
+    for p in config.partners:
+        partners.setdefault(p.services, []).append(p.domain)
+    for services, names in partners.items():
+        opts = ScanOptions(services=services, deployment=Deployment(), policy=policy,
+                           timeout=s.timeout, concurrency=s.concurrency)
+        jobs.append(ScanJob(tuple(names), opts))
+    return jobs
+
+
+def scan_config(
+    config: Config,
+    *,
+    nameservers: Sequence[tuple[str, int]] | None,
+    trust: TrustStore,
+    now: dt.datetime,
+    deployment_only: bool = False,
+) -> ScanReport:
+    """Run every job of the config concurrently (:func:`scanner.live.run_scans`) and merge.
+
+    Ctrl-C / SIGTERM stop the run; finished endpoints are kept and the report is marked
+    interrupted (UNKNOWN), as ``fedscan scan`` does.
+    """
+    from scanner.discovery import make_resolver
+
+    jobs = plan_jobs(config, policy_for(config))
+    if deployment_only:
+        jobs = [j for j in jobs if j.options.deployment.declared]
+    resolver = make_resolver(nameservers, timeout=min(config.scan.timeout, 5.0))
+    # one concurrency budget and one address cache for the whole run, whatever the views
+    shared = Shared.for_options(jobs[0].options) if jobs else None
+    scans = [
+        Scan(j.domains, j.options, resolver=resolver, trust=trust, now=now, shared=shared)
+        for j in jobs
+    ]
+    started = dt.datetime.now(dt.UTC)
+    interrupted = run_scans(scans)
+    return merge_reports([s.report for s in scans], now=now, started=started, interrupted=interrupted,
+                         deployment=deployment_json(config))
