@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -32,7 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from scanner.bundle import is_ca, order_chain
 from scanner.handshake import ClientCredentials
-from scanner.loaders import LoadError, PasswordNeeded, read_input
+from scanner.loaders import LoadError, PasswordNeeded, looks_like_pkcs12, read_input
 
 _KEY_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.+?-----END \1PRIVATE KEY-----", re.S)
 
@@ -87,6 +88,8 @@ def load_edge_identity(cert: Path, key: Path | None, password: Callable[[], str 
         certs = _pem_certs(cert, data)
         key_data, key_path = (read_input(key), key) if key is not None else (data, cert)
         private_key = _pem_key(key_path, key_data, password)
+    elif not looks_like_pkcs12(data):
+        raise LoadError(f"{cert}: not a certificate file (a PFX, or PEM with the key and chain)")
     else:
         if key is not None:
             raise LoadError(f"{cert}: a PFX carries its own key; --client-key goes with a PEM certificate")
@@ -128,6 +131,8 @@ def _pem_key(path: Path, data: bytes, password: Callable[[], str | None]) -> Pri
             raise LoadError(f"{path}: wrong password for the private key") from None
     except ValueError:
         raise LoadError(f"{path}: malformed or unsupported private key") from None
+    except UnsupportedAlgorithm:
+        raise LoadError(f"{path}: unsupported private key type") from None
 
 
 def _pfx(path: Path, data: bytes, password: Callable[[], str | None]

@@ -128,8 +128,9 @@ async def _start_listener(
         return bound_port
     chain = CERTS / f"{listener.cert}.pem"  # an absolute listener.cert wins over CERTS
     key = CERTS / f"{listener.cert}.key"
-    ca = CERTS / "ca-bundle.pem"
     behaviour = world.behaviours.get(listener.key, DEFAULT_BEHAVIOUR)
+    # a partner of an acceptance scan may trust another CA (scanner/lab/partners.py)
+    ca: Path = getattr(behaviour, "client_ca_file", CERTS / "ca-bundle.pem")
     if listener.kind == "sip":
         serve = partial(serve_sip_tls, address, port, chain, key, client_ca_file=ca, behaviour=behaviour)
     elif listener.kind == "xmpps":

@@ -199,7 +199,19 @@ def default_world() -> LabWorld:
             ("hosted-microsoft-365", "srv-fallback", "srv-missing"),
         ),
     )
+    # partners judging *our* certificate (acceptance scans, scanner/lab/partners.py)
+    from scanner.lab.partners import (
+        partner_behaviours,
+        partner_domains,
+        partner_hosts,
+        partner_listeners,
+        partner_srv,
+    )
+
+    hosts.update(partner_hosts())
     # blackhole.test is not a lab domain to scan: its SRV queries are never answered (tests of
     # interruption and DNS deadlines use it)
     silent = {SIP + "blackhole.test": "timeout"}
-    return LabWorld(listeners, srv, hosts, domains, frozenset({"sip.contoso.test"}), silent)
+    return LabWorld((*listeners, *partner_listeners()), (*srv, *partner_srv()), hosts,
+                    (*domains, *partner_domains()), frozenset({"sip.contoso.test"}), silent,
+                    behaviours=partner_behaviours())
