@@ -1,8 +1,10 @@
 """`make demo`: start the lab as its own process, scan it as a user would, show, stop.
 
-Two real scans through the real CLI: every lab domain as a federation partner sees it, then
-the consolidated contoso/fabrikam Edge against every namespace it serves. The demo succeeds
-when the scans ran and reported what the lab is built to show (CRITICAL, then OK).
+Three real scans through the real CLI: every lab domain as a federation partner sees it, the
+consolidated contoso/fabrikam Edge against every namespace it serves, and an acceptance scan:
+our Edge's certificate presented to two lab partners, one that accepts it and one that refuses
+our domain. The demo succeeds when the scans ran and reported what the lab is built to show
+(CRITICAL, OK, then CRITICAL for the refusal).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from pathlib import Path
 
 from scanner.lab.run import LabInfo
-from scanner.lab.zones import OWN_EDGE_ARGS, OWN_EDGE_DOMAINS
+from scanner.lab.zones import CERTS, OWN_EDGE_ARGS, OWN_EDGE_DOMAINS
 
 
 def _wait_for(path: Path, lab: subprocess.Popen[bytes], seconds: float = 30) -> LabInfo:
@@ -50,14 +52,21 @@ def main() -> int:
                 "our consolidated Edge, against every namespace it serves",
                 [*info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS],
             )
+            accepted = _scan(
+                "will partners accept our certificate? (our Edge's PFX, presented as the Edge does)",
+                [*info.scan_args(["relecloud.test", "woodgrove.test"]), "--as-edge",
+                 str(CERTS / "edge.pfx"), "--password", "fedscan", "--sip-domain", "contoso.test",
+                 "--xmpp-domain", "contoso.test"],
+            )
         finally:
             lab.terminate()
             lab.wait(10)
     print(
         f"\ndemo: partner scan exited {partners} (2 = CRITICAL: the lab has broken domains), "
-        f"own-Edge scan exited {own} (0 = OK)"
+        f"own-Edge scan exited {own} (0 = OK), acceptance scan exited {accepted} (2 = CRITICAL: "
+        "woodgrove.test does not federate with contoso.test)"
     )
-    return 0 if (partners, own) == (2, 0) else 1
+    return 0 if (partners, own, accepted) == (2, 0, 2) else 1
 
 
 if __name__ == "__main__":

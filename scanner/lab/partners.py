@@ -64,6 +64,8 @@ class Partner:
     tls12_only: bool = False
     trusts: str = "ca-bundle.pem"  # the CA file (corpus) it verifies client certificates with
     no_cert_codes: tuple[str, ...] = ()  # what a scan without our certificate finds (sorted)
+    require_cert: bool = True  # False: request one, as the lab's own Edge does (CERT_OPTIONAL)
+    answer_all: bool = False  # SIP: 200 to every From domain
 
 
 PARTNERS: Final = (
@@ -73,17 +75,25 @@ PARTNERS: Final = (
                            "srv-missing")),
     Partner("woodgrove.test", 31, "partner that does not federate with contoso.test (SIP 403)",
             frozenset({"fabrikam.test"}), None,
-            no_cert_codes=("client-certificate-required", "srv-missing", "srv-missing")),
+            no_cert_codes=("client-certificate-required", "srv-fallback", "srv-missing")),
     Partner("lucerne.test", 32, "XMPP partner offering dialback only, never SASL EXTERNAL",
             frozenset({OUR_DOMAIN}), "dialback-only",
-            no_cert_codes=("client-certificate-required", "srv-missing", "srv-missing")),
+            no_cert_codes=("client-certificate-required", "client-certificate-required",
+                           "srv-missing")),
     Partner("alpineskihouse.test", 33, "partner capped at TLS 1.2: the verdict comes inside "
             "the handshake", frozenset({OUR_DOMAIN}), None, tls12_only=True,
-            no_cert_codes=("client-certificate-required", "srv-missing", "srv-missing")),
+            no_cert_codes=("client-certificate-required", "srv-fallback", "srv-missing")),
     Partner("margiestravel.test", 34, "partner whose trust store lacks our CA (it rotated its "
             "roots)", frozenset({OUR_DOMAIN}), None, trusts="untrusted-root.pem",
-            no_cert_codes=("client-certificate-required", "srv-missing", "srv-missing")),
+            no_cert_codes=("client-certificate-required", "srv-fallback", "srv-missing")),
 )
+
+
+# The lab's healthy contoso/fabrikam Edge answers as a healthy Edge does: OPTIONS with 200, and
+# SASL EXTERNAL to a peer whose verified certificate covers its stream 'from'.
+OWN_EDGE: Final = Partner("contoso.test", 10, "the lab's own Edge", frozenset(), "external",
+                          require_cert=False, answer_all=True)
+OWN_EDGE_KEYS: Final = ("edge-sip", "edge-xmpp", "edge-xmpps")
 
 
 @dataclass(frozen=True)
@@ -129,16 +139,16 @@ ACCEPTANCE_CASES: Final = (
                    extra=("--from-domain", OUR_DOMAIN)),
     AcceptanceCase("woodgrove.test", "edge.pfx", "TLS accepted, SIP OPTIONS refused with 403 "
                    "and ms-diagnostics", Status.CRITICAL,
-                   ("sip-options-refused", "srv-missing", "srv-missing")),
+                   ("sip-options-refused", "srv-fallback", "srv-missing")),
     AcceptanceCase("lucerne.test", "edge.pfx", "SASL EXTERNAL never offered; dialback only",
-                   Status.WARNING, ("srv-missing", "srv-missing", "xmpp-cert-auth-refused")),
+                   Status.WARNING, ("srv-missing", "xmpp-cert-auth-refused")),
     AcceptanceCase("alpineskihouse.test", "expired.pem", "TLS 1.2: certificate_expired inside "
-                   "the handshake", Status.CRITICAL, (_REJECTED, "srv-missing", "srv-missing"),
+                   "the handshake", Status.CRITICAL, (_REJECTED, "srv-fallback", "srv-missing"),
                    key="expired.key"),
     AcceptanceCase("alpineskihouse.test", "edge.pfx", "TLS 1.2 partner accepting our "
-                   "certificate", Status.OK, ("srv-missing", "srv-missing")),
+                   "certificate", Status.OK, ("srv-fallback", "srv-missing")),
     AcceptanceCase("margiestravel.test", "edge.pfx", "the partner's trust store lacks our CA: "
-                   "unknown_ca", Status.CRITICAL, (_REJECTED, "srv-missing", "srv-missing")),
+                   "unknown_ca", Status.CRITICAL, (_REJECTED, "srv-fallback", "srv-missing")),
 )
 
 
@@ -182,7 +192,8 @@ class PartnerBehaviour(Behaviour):
         self.client_ca_file = CERTS / partner.trusts
 
     def configure_tls(self, ctx: ssl.SSLContext) -> None:
-        ctx.verify_mode = ssl.CERT_REQUIRED
+        if self.partner.require_cert:
+            ctx.verify_mode = ssl.CERT_REQUIRED
         if self.partner.tls12_only:
             ctx.maximum_version = ssl.TLSVersion.TLSv1_2
 
@@ -209,7 +220,7 @@ class PartnerBehaviour(Behaviour):
                 await stream.send_all(response_bytes(event, 501, "Not Implemented", tag="lab"))
                 continue
             domain = uri_host(event.header("from") or "")
-            if domain in allowed:
+            if domain in allowed or self.partner.answer_all:
                 await stream.send_all(response_bytes(event, 200, "OK", tag="lab", extra=(
                     ("Allow", "INVITE, ACK, CANCEL, OPTIONS, BYE, MESSAGE, SUBSCRIBE, NOTIFY"),)))
                 continue
@@ -223,7 +234,8 @@ class PartnerBehaviour(Behaviour):
         opened = await _next(stream, reader)
         if not isinstance(opened, StreamOpened):
             return
-        external = self.partner.xmpp == "external"
+        # EXTERNAL is offered to a peer whose certificate was verified (as prosody does)
+        external = self.partner.xmpp == "external" and bool(stream.getpeercert())
         await stream.send_all(stream_header(from_domain=self.partner.domain, stream_id="lab-auth")
                               + XmppAuthServer.features(external=external, dialback=True))
         if not external:
@@ -272,7 +284,8 @@ def partner_listeners() -> tuple[Listener, ...]:
 
 
 def partner_behaviours() -> dict[str, Behaviour]:
-    out: dict[str, Behaviour] = {}
+    out: dict[str, Behaviour] = {key: PartnerBehaviour(OWN_EDGE, key.rpartition("-")[2][:4])
+                                 for key in OWN_EDGE_KEYS}
     for p in PARTNERS:
         out[f"{p.domain}-sip"] = PartnerBehaviour(p, "sip")
         out[f"{p.domain}-xmpp"] = PartnerBehaviour(p, "xmpp")

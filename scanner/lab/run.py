@@ -202,7 +202,15 @@ def describe(info: LabInfo) -> str:
         "",
         "Scan your own consolidated Edge against every namespace it serves:",
         "  " + shlex.join(["fedscan", "scan", *info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS]),
+        "",
+        "Will partners accept our certificate? Present it to each lab partner (--as-edge):",
     ]
+    from scanner.lab.partners import ACCEPTANCE_CASES
+
+    for case in ACCEPTANCE_CASES:
+        lines.append(f"  # {case.domain}: {case.story} -> {case.status.name}")
+        lines.append("  " + shlex.join(["fedscan", "scan", *info.scan_args([case.domain]),
+                                        *case.args()]))
     return "\n".join(lines)
 
 

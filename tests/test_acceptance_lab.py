@@ -1,0 +1,252 @@
+"""Acceptance scans against the lab's partners: each case asserts the partner's exact verdict on
+the certificate we present (issue 12), through the real CLI, DNS and TLS on loopback."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scanner.cli import run
+from scanner.lab.partners import ACCEPTANCE_CASES, AcceptanceCase
+from scanner.lab.run import LabInfo, describe
+from tests.conftest import CERTS
+
+AT = ["--at", "2030-01-01T00:00:00Z"]  # judging the partners' certificates; they judge ours by now
+
+
+def scan(capsys: pytest.CaptureFixture[str], lab: LabInfo, domains: list[str],
+         *args: str) -> tuple[int, dict[str, Any]]:
+    code = run(["scan", *lab.scan_args(domains), *AT, "--timeout", "5", "--format", "json", *args])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def codes_of(domain: dict[str, Any]) -> list[str]:
+    codes = [f["code"] for f in domain["findings"]]
+    for s in domain["services"]:
+        codes += [f["code"] for f in s["findings"]]
+    for e in domain["endpoints"]:
+        codes += [f["code"] for f in e["findings"]]
+    return sorted(codes)
+
+
+def finding(endpoint: dict[str, Any], code: str) -> dict[str, Any]:
+    return next(f for f in endpoint["findings"] if f["code"] == code)
+
+
+def endpoint(doc: dict[str, Any], service: str) -> dict[str, Any]:
+    return next(e for e in doc["domains"][0]["endpoints"] if e["service"] == service)
+
+
+@pytest.mark.parametrize("case", ACCEPTANCE_CASES, ids=lambda c: f"{c.domain}:{c.cert}")
+def test_each_acceptance_case_finds_exactly_its_codes(capsys: pytest.CaptureFixture[str],
+                                                      lab: LabInfo, case: AcceptanceCase) -> None:
+    code, doc = scan(capsys, lab, [case.domain], *case.args())
+    assert codes_of(doc["domains"][0]) == sorted(case.codes), case.story
+    assert doc["status"] == case.status.name
+    assert code == int(case.status)
+    for e in doc["domains"][0]["endpoints"]:
+        assert e["acceptance"] is not None
+        if e["tls"] is not None:  # None when a TLS 1.2 partner refused us inside the handshake
+            assert e["tls"]["client_certificate_sent"] is True
+
+
+def test_accepted_by_a_verifying_partner_over_sip_and_xmpp(capsys: pytest.CaptureFixture[str],
+                                                           lab: LabInfo) -> None:
+    code, doc = scan(capsys, lab, ["relecloud.test"], "--as-edge", str(CERTS / "edge.pfx"),
+                     "--password", "fedscan")
+    assert code == 0
+    sip = endpoint(doc, "sip-federation")["acceptance"]
+    assert sip["verdict"] == "accepted"
+    assert sip["tls"]["verdict"] == "accepted"
+    assert sip["sip"] == {"verdict": "accepted", "from": "contoso.test", "status": 200, "reason": "OK",
+                          "provisional": [], "ms_diagnostics": None, "error": None}
+    xmpp = endpoint(doc, "xmpp-server")["acceptance"]
+    assert xmpp["xmpp"] == {"verdict": "accepted", "from": "contoso.test",
+                            "sasl_external_offered": True, "dialback_offered": True,
+                            "sasl": "success", "condition": None, "text": None, "error": None}
+    assert sip["certificate_sha256"] == xmpp["certificate_sha256"]
+    assert len(sip["certificate_sha256"]) == 64
+
+
+@pytest.mark.parametrize(("cert", "alert"), [
+    ("untrusted", "unknown_ca"),
+    ("leaf-only", "unknown_ca"),
+    ("expired", "certificate_expired"),
+    ("serverauth-only", "unsupported_certificate"),
+])
+def test_tls13_rejection_names_the_alert_and_its_meaning(capsys: pytest.CaptureFixture[str], lab: LabInfo,
+                                                        cert: str, alert: str) -> None:
+    code, doc = scan(capsys, lab, ["relecloud.test"], "--service", "sip-federation",
+                     "--client-cert", str(CERTS / f"{cert}.pem"), "--client-key", str(CERTS / f"{cert}.key"))
+    assert code == 2
+    e = endpoint(doc, "sip-federation")
+    f = finding(e, "client-certificate-rejected")
+    assert f["severity"] == "critical"
+    assert f["details"]["alert"] == alert
+    assert f["details"]["phase"] == "after-handshake"
+    assert f["details"]["tls_version"] == "TLSv1.3"
+    assert alert in f["message"]
+    assert e["tls"]["version"] == "TLSv1.3"  # the handshake itself completed: not a server fault
+    assert e["acceptance"]["tls"]["verdict"] == "rejected"
+    assert e["acceptance"]["tls"]["alert"] == alert
+    assert e["acceptance"]["sip"] is None  # nothing was sent into a refused connection
+    assert not any(x["code"] == "tls-handshake-failed" for x in e["findings"])
+
+
+def test_unknown_ca_says_trust_or_intermediate(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+    _, doc = scan(capsys, lab, ["margiestravel.test"], "--as-edge", str(CERTS / "edge.pfx"),
+                  "--password", "fedscan")
+    f = finding(endpoint(doc, "sip-federation"), "client-certificate-rejected")
+    assert f["details"]["meaning"] == ("the partner does not trust our issuing CA, or we did not send "
+                                       "the intermediate certificate")
+
+
+def test_tls12_rejection_is_inside_the_handshake_never_a_handshake_failure(
+        capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+    code, doc = scan(capsys, lab, ["alpineskihouse.test"], "--client-cert", str(CERTS / "expired.pem"),
+                     "--client-key", str(CERTS / "expired.key"))
+    assert code == 2
+    e = endpoint(doc, "sip-federation")
+    assert [f["code"] for f in e["findings"]] == ["client-certificate-rejected"]
+    f = e["findings"][0]
+    assert f["details"]["alert"] == "certificate_expired"
+    assert f["details"]["phase"] == "handshake"
+    assert e["acceptance"]["tls"] == {"verdict": "rejected", "evidence": "alert",
+                                      "alert": "certificate_expired",
+                                      "meaning": f["details"]["meaning"]}
+
+
+def test_tls12_partner_accepting_us_answers_options(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+    code, doc = scan(capsys, lab, ["alpineskihouse.test"], "--as-edge", str(CERTS / "edge.pfx"),
+                     "--password", "fedscan")
+    assert code == 0
+    acceptance = endpoint(doc, "sip-federation")["acceptance"]
+    assert acceptance["tls"]["evidence"] == "handshake"
+    assert acceptance["sip"]["status"] == 200
+
+
+def test_sip_403_with_ms_diagnostics(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+    code, doc = scan(capsys, lab, ["woodgrove.test"], "--as-edge", str(CERTS / "edge.pfx"),
+                     "--password", "fedscan")
+    assert code == 2
+    e = endpoint(doc, "sip-federation")
+    f = finding(e, "sip-options-refused")
+    assert f["severity"] == "critical"
+    assert (f["details"]["status"], f["details"]["reason"]) == (403, "Forbidden")
+    diag = {"code": 1034, "reason": "Previous hop federated peer did not report diagnostic information",
+            "source": "sip.woodgrove.test"}
+    assert f["details"]["ms_diagnostics"] == diag
+    assert "ms-diagnostics 1034" in f["message"] and "from sip.woodgrove.test" in f["message"]
+    assert e["acceptance"]["sip"]["ms_diagnostics"] == diag
+    assert e["acceptance"]["tls"]["verdict"] == "accepted"
+    assert e["acceptance"]["verdict"] == "refused"
+
+
+def test_sip_from_is_our_sip_domain(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+    """woodgrove.test federates with fabrikam.test only: the same certificate, our other domain."""
+    code, doc = scan(capsys, lab, ["woodgrove.test"], "--as-edge", str(CERTS / "edge.pfx"),
+                     "--password", "fedscan", "--sip-domain", "fabrikam.test")
+    assert code == 0
+    assert endpoint(doc, "sip-federation")["acceptance"]["sip"]["from"] == "fabrikam.test"
+    # --sip-domain says who we are: the partner's certificate is not judged against our names
+    assert not any(f["code"] == "san-missing" for f in endpoint(doc, "sip-federation")["findings"])
+
+
+def test_dialback_only_partner_is_a_warning(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+    code, doc = scan(capsys, lab, ["lucerne.test"], "--as-edge", str(CERTS / "edge.pfx"),
+                     "--password", "fedscan", "--service", "xmpp-server")
+    assert code == 1
+    f = finding(endpoint(doc, "xmpp-server"), "xmpp-cert-auth-refused")
+    assert f["severity"] == "warning"
+    assert f["details"]["sasl_external_offered"] is False
+    assert f["details"]["dialback_offered"] is True
+
+
+def test_sasl_external_fails_when_the_certificate_does_not_cover_our_domain(
+        capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+    code, doc = scan(capsys, lab, ["relecloud.test"], "--service", "xmpp-server",
+                     "--client-cert", str(CERTS / "client.pem"), "--client-key", str(CERTS / "client.key"),
+                     "--from-domain", "contoso.test")
+    assert code == 1
+    xmpp = endpoint(doc, "xmpp-server")["acceptance"]["xmpp"]
+    assert (xmpp["sasl"], xmpp["condition"], xmpp["text"]) == (
+        "failure", "not-authorized", "the certificate does not cover contoso.test")
+    f = finding(endpoint(doc, "xmpp-server"), "xmpp-cert-auth-refused")
+    assert f["severity"] == "warning"  # relecloud also offers dialback
+
+
+def test_serverauth_only_certificate_is_presented_with_a_warning(
+        capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+    code = run(["scan", *lab.scan_args(["relecloud.test"]), *AT, "--service", "sip-federation",
+                "--client-cert", str(CERTS / "serverauth-only.pem"),
+                "--client-key", str(CERTS / "serverauth-only.key")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "has no Client Authentication EKU; it is presented anyway" in captured.err
+    assert "client-certificate-no-client-auth" in captured.out
+    assert "TLS rejected (alert unsupported_certificate)" in captured.out
+
+
+def test_pem_with_key_and_chain_is_presented_like_the_pfx(capsys: pytest.CaptureFixture[str], lab: LabInfo,
+                                                          tmp_path: Path) -> None:
+    bundle = tmp_path / "edge-with-key.pem"
+    bundle.write_bytes((CERTS / "edge.key").read_bytes() + (CERTS / "edge.pem").read_bytes())
+    code, doc = scan(capsys, lab, ["relecloud.test"], "--as-edge", str(bundle))
+    assert code == 0
+    assert endpoint(doc, "sip-federation")["acceptance"]["verdict"] == "accepted"
+
+
+def test_table_shows_the_verdict_under_the_row(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+    run(["scan", *lab.scan_args(["woodgrove.test"]), *AT, "--as-edge", str(CERTS / "edge.pfx"),
+         "--password", "fedscan"])
+    out = capsys.readouterr().out
+    assert ("partner's verdict on our certificate: REFUSED; TLS accepted (application-data); "
+            "SIP OPTIONS as contoso.test: 403 Forbidden (ms-diagnostics 1034)") in out
+
+
+def test_without_our_certificate_nothing_changes(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+    code, doc = scan(capsys, lab, ["relecloud.test"], "--service", "sip-federation")
+    e = endpoint(doc, "sip-federation")
+    assert e["acceptance"] is None
+    assert [f["code"] for f in e["findings"]] == ["client-certificate-required"]
+    assert code == 1
+
+
+def test_endpoint_by_address_with_sni_without_dns(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+    port = lab.ports["relecloud.test-sip"]
+    code = run(["scan", "--endpoint", f"sip-federation={lab.net}.30:{port}", "--sni", "sip.relecloud.test",
+                "--ca-file", str(lab.ca_file), *AT, "--format", "json",
+                "--as-edge", str(CERTS / "edge.pfx"), "--password", "fedscan"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    (domain,) = doc["domains"]
+    assert domain["domain"] == "sip.relecloud.test"
+    assert domain["services"] == []
+    (e,) = domain["endpoints"]
+    assert (e["service"], e["target"], e["address"], e["port"]) == (
+        "sip-federation", "sip.relecloud.test", f"{lab.net}.30", port)
+    assert e["coverage"][0]["name"] == "sip.relecloud.test"
+    assert e["acceptance"]["sip"]["status"] == 200
+
+
+def test_endpoint_by_name_resolves_it(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+    port = lab.ports["relecloud.test-xmpp"]
+    code = run(["scan", "--endpoint", f"xmpp-server=sip.relecloud.test:{port}", "--sni", "relecloud.test",
+                "--nameserver", lab.nameserver, "--ca-file", str(lab.ca_file), *AT, "--format", "json",
+                "--as-edge", str(CERTS / "edge.pfx"), "--password", "fedscan"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    (e,) = doc["domains"][0]["endpoints"]
+    assert (e["xmpp_domain"], e["address"]) == ("relecloud.test", f"{lab.net}.30")
+    assert e["acceptance"]["xmpp"]["sasl"] == "success"
+
+
+def test_fedscan_lab_lists_every_acceptance_case(lab: LabInfo) -> None:
+    text = describe(lab)
+    for case in ACCEPTANCE_CASES:
+        assert shlex.join(["fedscan", "scan", *lab.scan_args([case.domain]), *case.args()]) in text
+        assert f"# {case.domain}: {case.story} -> {case.status.name}" in text
