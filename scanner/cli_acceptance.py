@@ -5,19 +5,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scanner.cli_common import UserError
+from scanner.cli_common import UserError, password_source
 
 if TYPE_CHECKING:
     from scanner.acceptance import Presenting
+    from scanner.config import Config
     from scanner.deployment import Deployment
     from scanner.direct import DirectEndpoint
     from scanner.handshake import ClientCredentials
+    from scanner.monitor_run import OurCertificate
 
 
 @dataclass(frozen=True)
@@ -75,3 +78,26 @@ def direct_endpoints(given: Sequence[str] | None, sni: str | None) -> tuple[Dire
         return tuple(parse_endpoint(text, sni) for text in given or ())
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+def our_certificate(config: Config) -> OurCertificate | None:
+    """``[acceptance]``'s certificate, loaded once for the run: one line and exit 3 if it cannot
+    be (a wrong password in the environment, a file without its key...)."""
+    from scanner.monitor_run import OurCertificate
+
+    acceptance = config.acceptance
+    if acceptance is None:
+        return None
+    env = acceptance.password_env
+
+    def password() -> str | None:
+        value = os.environ.get(env)
+        if value is None and sys.stdin.isatty():
+            return password_source(None)()
+        return value
+
+    cert, key = acceptance.certificate, acceptance.key
+    loaded = presented(None if key else cert, cert if key else None, key, password,
+                       sip_from=acceptance.sip_domain, xmpp_from=acceptance.xmpp_domain)
+    assert loaded.credentials is not None and loaded.presenting is not None
+    return OurCertificate(loaded.credentials, loaded.presenting)

@@ -33,6 +33,9 @@ from scanner.deployment import Deployment
 from scanner.findings import CODES, Finding, Status, worst
 from scanner.offline import FileCheck
 from scanner.plan import CertificatePlan, certificate_plan
+from scanner.readiness_acceptance import AcceptedRow
+from scanner.readiness_acceptance import html as acceptance_html
+from scanner.readiness_acceptance import markdown as acceptance_markdown
 from scanner.results import EndpointResult, ScanReport, iso
 from scanner.verify import Coverage
 
@@ -95,6 +98,7 @@ class Readiness:
     dns: tuple[DnsRow, ...] | None = None
     endpoints: tuple[EndpointRow, ...] | None = None
     remedies: tuple[Remedy, ...] = ()
+    accepted_by: tuple[AcceptedRow, ...] | None = None  # [acceptance]: partners' verdicts on us
 
     @property
     def verdict(self) -> str:
@@ -488,6 +492,7 @@ def render_markdown(r: Readiness) -> str:
             lines.append(f"| {_md(e.domain)} | {_md(e.service)} | {_md(f'{e.target}:{e.port}')} | "
                          f"{_md(e.address)} | {_md(e.tls)} | {e.status.name} | "
                          f"{_md(', '.join(e.findings) or '-')} |")
+    lines += acceptance_markdown(r.accepted_by, _md)
     lines += ["", "## Remediation", ""]
     if not r.remedies:
         lines.append("Nothing to fix.")
@@ -569,6 +574,7 @@ def render_html(r: Readiness) -> str:
                 f"<td>{_h(', '.join(e.findings) or '-')}</td></tr>"
             )
         out.append("</tbody></table>")
+    out += acceptance_html(r.accepted_by, _h)
     out.append("<h2>Remediation</h2>")
     if not r.remedies:
         out.append("<p>Nothing to fix.</p>")

@@ -250,3 +250,82 @@ def test_fedscan_lab_lists_every_acceptance_case(lab: LabInfo) -> None:
     for case in ACCEPTANCE_CASES:
         assert shlex.join(["fedscan", "scan", *lab.scan_args([case.domain]), *case.args()]) in text
         assert f"# {case.domain}: {case.story} -> {case.status.name}" in text
+
+
+# --- [acceptance] in the config: monitor (history) and readiness ---------------------------------
+
+
+def acceptance_config(tmp_path: Path, lab: LabInfo, cert: str, key: str | None = None) -> Path:
+    key_line = f'key = "{CERTS / key}"\n' if key else ""
+    body = (
+        '[deployment]\nsip_domains = ["contoso.test"]\nxmpp_domains = ["contoso.test"]\n'
+        'extra_sans = ["webcon.contoso.test"]\n'
+        '[[partner]]\ndomain = "relecloud.test"\n'
+        '[[partner]]\ndomain = "northwind.test"\n'
+        f'[acceptance]\ncertificate = "{CERTS / cert}"\n{key_line}partners = ["relecloud.test"]\n'
+        f'[scan]\nnameservers = ["{lab.nameserver}"]\nca_file = "{lab.ca_file}"\ntimeout = 5\n'
+    )
+    path = tmp_path / "fedscan.toml"
+    path.write_text(body)
+    return path
+
+
+def test_monitor_history_says_the_partner_stopped_accepting_our_certificate(
+        capsys: pytest.CaptureFixture[str], lab: LabInfo, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEDSCAN_PFX_PASSWORD", "fedscan")
+    history = tmp_path / "history.jsonl"
+    good = acceptance_config(tmp_path, lab, "edge.pfx")
+    run(["monitor", "--config", str(good), *AT, "--history", str(history), "--format", "json"])
+    first = json.loads(capsys.readouterr().out)
+    relecloud = next(d for d in first["domains"] if d["domain"] == "relecloud.test")
+    assert {e["acceptance"]["verdict"] for e in relecloud["endpoints"]} == {"accepted"}
+    northwind = next(d for d in first["domains"] if d["domain"] == "northwind.test")
+    assert {e["acceptance"] is None for e in northwind["endpoints"]} == {True}  # not listed
+
+    # the renewal came back without the intermediate: relecloud now answers unknown_ca
+    bad = acceptance_config(tmp_path, lab, "leaf-only.pem", "leaf-only.key")
+    code = run(["monitor", "--config", str(bad), *AT, "--history", str(history)])
+    out = capsys.readouterr().out
+    assert code == 2
+    lost = [line for line in out.splitlines() if "stopped accepting our certificate" in line]
+    assert len(lost) == 2, out  # SIP and XMPP
+    assert all("partner relecloud.test stopped accepting our certificate on sip.relecloud.test"
+               in line and "client-certificate-rejected" in line for line in lost), lost
+    record = json.loads(history.read_text().splitlines()[-1])
+    assert {v["accepted"] for k, v in record["endpoints"].items()
+            if k.startswith("relecloud.test/")} == {"refused"}
+
+
+def test_acceptance_config_errors_are_one_line(capsys: pytest.CaptureFixture[str], lab: LabInfo,
+                                               tmp_path: Path) -> None:
+    path = acceptance_config(tmp_path, lab, "edge.pfx")
+    path.write_text(path.read_text().replace('partners = ["relecloud.test"]',
+                                             'partners = ["woodgrove.test"]'))
+    assert run(["check-config", str(path)]) == 3
+    assert capsys.readouterr().err == (
+        "fedscan: error: fedscan.toml: acceptance.partners[0]: woodgrove.test is not a [[partner]] "
+        "domain\n")
+
+
+def test_acceptance_wrong_password_in_the_environment_is_exit_3(
+        capsys: pytest.CaptureFixture[str], lab: LabInfo, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEDSCAN_PFX_PASSWORD", "wrong")
+    path = acceptance_config(tmp_path, lab, "edge.pfx")
+    assert run(["monitor", "--config", str(path), *AT]) == 3
+    assert capsys.readouterr().err == (
+        f"fedscan: error: {CERTS / 'edge.pfx'}: wrong PFX password (or not a PFX/PEM file)\n")
+
+
+def test_readiness_has_an_accepted_by_section(capsys: pytest.CaptureFixture[str], lab: LabInfo,
+                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEDSCAN_PFX_PASSWORD", "fedscan")
+    path = acceptance_config(tmp_path, lab, "edge.pfx")
+    run(["readiness", "--config", str(path), *AT])
+    text = capsys.readouterr().out
+    section = text.split("## Accepted by", 1)[1].split("\n## ", 1)[0]
+    assert "| relecloud.test | sip-federation |" in section
+    assert "| relecloud.test | xmpp-server |" in section
+    assert section.count("| accepted |") == 2
+    assert "northwind.test" not in section
