@@ -56,6 +56,11 @@ SIP_STATUS_MEANINGS: Final = MappingProxyType({
 })
 
 
+def refuses(status: int) -> bool:
+    """401/403/407/480 and 5xx: the partner will not take requests from us."""
+    return status in SIP_REFUSALS or status >= 500
+
+
 def alert_name(text: str | None) -> str | None:
     """``unknown_ca`` from an alert name or an OpenSSL reason (``TLSV1_ALERT_UNKNOWN_CA``)."""
     if text is None:
@@ -107,7 +112,9 @@ class SipVerdict:
     def verdict(self) -> str:
         if self.status is None:
             return "unknown"
-        return "accepted" if 200 <= self.status < 300 else "refused"
+        # a final answer that is not a refusal (a 404 for the request URI, a 405) still says
+        # the partner talks to us: only the refusals below are about who we are
+        return "refused" if refuses(self.status) else "accepted"
 
     def to_json(self) -> dict[str, Any]:
         return {"verdict": self.verdict, "from": self.from_domain, "status": self.status,
@@ -220,7 +227,7 @@ def sip_findings(sip: SipVerdict, target: str) -> list[Finding]:
                         f"from {sip.from_domain} in time{detail}; some proxies drop OPTIONS, so "
                         "this proves nothing by itself",
                         from_domain=sip.from_domain, provisional=list(sip.provisional), error=sip.error)]
-    if sip.status in SIP_REFUSALS or sip.status >= 500:
+    if refuses(sip.status):
         meaning = SIP_STATUS_MEANINGS.get(sip.status, "the partner's server failed or refused the request")
         diag = sip.ms_diagnostics
         said = ""
