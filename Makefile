@@ -3,13 +3,19 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the runtime dependencies as wheels, so that `make smoke` installs fedscan's wheel into a
+# fresh venv without the network (tests run in a network namespace)
+WHEELHOUSE := $(VENV)/wheelhouse
+# every interpreter `make smoke` proves the wheel on (the oldest supported: requires-python)
+SMOKE_PYTHONS ?= $(PY)
 
-.PHONY: test demo lint typecheck unit test-unit test-lab test-interop bench lab clean corpus
+.PHONY: test smoke demo lint typecheck unit test-unit test-lab test-interop bench lab clean corpus
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) . && rm -f $(WHEELHOUSE)/fedscan-*.whl
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -22,7 +28,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# build sdist + wheel, install the wheel in a fresh venv outside the checkout, run every command
+smoke: $(STAMP)
+	.ci/wheel-smoke $(BIN)/python $(WHEELHOUSE) $(SMOKE_PYTHONS)
+
+test: lint typecheck unit smoke
 
 # One tier alone (tests/conftest.py assigns each test module its tier).
 test-unit: $(STAMP)
@@ -35,7 +45,7 @@ test-interop: $(STAMP)
 	$(BIN)/pytest -m interop
 
 demo: $(STAMP)
-	$(BIN)/python -m scanner.lab.demo
+	$(BIN)/fedscan demo
 
 lab: $(STAMP)
 	$(BIN)/fedscan lab

@@ -39,7 +39,7 @@ import scanner.cli  # noqa: E402, F401  (what `fedscan scan` imports before it s
 from scanner.deployment import Deployment  # noqa: E402
 from scanner.discovery import discover, make_resolver, parse_nameserver  # noqa: E402
 from scanner.handshake import HandshakeResult, Target, handshake  # noqa: E402
-from scanner.scan import identities_for  # noqa: E402
+from scanner.judge import identities_for  # noqa: E402
 from scanner.srv import DEFAULT_SERVICES, Endpoint  # noqa: E402
 from scanner.trust import load_ca_file  # noqa: E402
 from scanner.verify import Policy, verify_chain  # noqa: E402

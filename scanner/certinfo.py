@@ -12,15 +12,19 @@ accessor here swallows cryptography's parse errors and records them in ``problem
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
+from scanner.isotime import iso
 from scanner.names import PresentedNames, presented_to_a_label
 
 OID_SRV_NAME = x509.ObjectIdentifier("1.3.6.1.5.5.7.8.7")
@@ -77,6 +81,8 @@ class CertInfo:
     self_issued: bool
     crl_urls: tuple[str, ...]
     problems: tuple[str, ...] = field(default=())
+    key_cert_sign: bool = False  # keyUsage keyCertSign: a CA key
+    serial_positive: bool = True  # RFC 5280 4.1.2.2
 
     def summary(self, now: dt.datetime | None = None) -> dict[str, Any]:
         """The JSON-ready certificate summary of the report schema."""
@@ -85,8 +91,8 @@ class CertInfo:
             "issuer": self.issuer,
             "serial": self.serial,
             "sha256": self.sha256,
-            "not_before": _iso(self.not_before),
-            "not_after": _iso(self.not_after),
+            "not_before": iso(self.not_before),
+            "not_after": iso(self.not_after),
             **_request_facts(self.names, self.eku, self.key, self.signature),
             "crl_distribution_points": list(self.crl_urls),
         }
@@ -118,8 +124,6 @@ def days_left(not_after: dt.datetime, now: dt.datetime) -> int:
     return (not_after - now) // dt.timedelta(days=1)
 
 
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def read_der_string(value: bytes) -> str | None:
@@ -284,11 +288,13 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
         for gn in point.full_name or ():
             if isinstance(gn, x509.UniformResourceIdentifier):
                 crl_urls.append(gn.value)
+    ku = _extension(exts, problems, x509.KeyUsage)
     try:
         public_key: object = cert.public_key()
     except Exception as exc:
         problems.append(f"public key: {exc}")
         public_key = None
+    serial = serial_number(cert)
     return CertInfo(
         cert=cert,
         subject=_name_text(cert.subject),
@@ -301,13 +307,43 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
         signature=signature_info(cert.signature_algorithm_oid, _hash_of(cert)),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
-        serial=format(cert.serial_number, "x"),
+        serial=format(serial, "x"),
         sha256=cert.fingerprint(hashes.SHA256()).hex(),
         is_ca=bool(bc is not None and bc.ca),
         self_issued=cert.issuer == cert.subject,
         crl_urls=tuple(crl_urls),
         problems=tuple(problems),
+        key_cert_sign=bool(ku is not None and ku.key_cert_sign),
+        serial_positive=serial > 0,
     )
+
+
+# cryptography warns (CryptographyDeprecationWarning) on every load and every read of a zero
+# or negative serial. Such certificates exist (old roots, some chains); stderr is fedscan's own
+# one-line messages, so the fact becomes the serial-not-positive finding instead.
+_SERIAL_WARNING = r"Parsed a serial number which wasn't positive"
+
+
+@contextmanager
+def quiet_serials() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", _SERIAL_WARNING, CryptographyDeprecationWarning)
+        yield
+
+
+def serial_number(cert: x509.Certificate) -> int:
+    with quiet_serials():
+        return cert.serial_number
+
+
+def load_der_certificate(der: bytes) -> x509.Certificate:
+    with quiet_serials():
+        return x509.load_der_x509_certificate(der)
+
+
+def load_pem_certificates(data: bytes) -> list[x509.Certificate]:
+    with quiet_serials():
+        return x509.load_pem_x509_certificates(data)
 
 
 def request_info(csr: x509.CertificateSigningRequest) -> RequestInfo:

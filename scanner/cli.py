@@ -35,15 +35,18 @@ from scanner.cli_common import (
     WebconfFqdn,
     XmppDomains,
     app,
+    domain_value,
     load_trust,
     make_deployment,
     make_policy,
+    nameservers,
     parse_now,
     password_source,
     print_json,
     stdout_console,
 )
 from scanner.findings import worst
+from scanner.isotime import iso
 
 # ------------------------------------------------------------------------ commands
 
@@ -57,15 +60,17 @@ class ScanFormat(StrEnum):
 @app.command()
 def scan(
     domains: Annotated[
-        list[str] | None, typer.Argument(help="Domains to scan (partners, or your own).")
+        list[str] | None, typer.Argument(metavar="[DOMAIN]...",
+            help="Domains to scan (partners, or your own).", show_default=False)
     ] = None,
     domains_file: Annotated[
         str | None,
-        typer.Option("--domains-file", help="Read domains from FILE, one per line ('-': stdin)."),
+        typer.Option("--domains-file", metavar="FILE",
+            help="Read domains from FILE, one per line ('-': stdin)."),
     ] = None,
     shard: Annotated[
         str | None,
-        typer.Option("--shard", help="Scan only shard K of N (0-based, K/N): a stable split."),
+        typer.Option("--shard", metavar="K/N", help="Scan only shard K of N (0-based, K/N): a stable split."),
     ] = None,
     sip_domain: SipDomains = None,
     xmpp_domain: XmppDomains = None,
@@ -76,71 +81,85 @@ def scan(
         list[str] | None,
         typer.Option(
             "--service",
+            metavar="SERVICE",
             help="sip-federation, xmpp-server, xmpps-server (the defaults) or sip-access; repeatable.",
         ),
     ] = None,
     nameserver: Annotated[
         list[str] | None,
-        typer.Option("--nameserver", help="Ask this DNS server (HOST[:PORT]); default: the system's."),
+        typer.Option("--nameserver", metavar="HOST[:PORT]",
+            help="Ask this DNS server (HOST[:PORT]); default: the system's."),
     ] = None,
     ca_file: CaFile = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Total seconds per endpoint (connect to handshake).")
+        float, typer.Option("--timeout", min=0.1, metavar="SECONDS",
+            help="Total seconds per endpoint (connect to handshake).")
     ] = 10.0,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Handshakes at once.")] = 64,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, metavar="N",
+        help="Endpoints at work at once (TLS, parsing); a peer we wait for does not count.")] = 64,
+    connections: Annotated[int, typer.Option("--connections", min=1, metavar="N",
+        help="Open connections at once, waiting ones included (capped by the open-file limit).")] = 4096,
+    per_address: Annotated[int, typer.Option("--per-address", min=0, metavar="N",
+        help="Open connections to one IP address at once (0: no cap).")] = 4,
     as_edge: Annotated[
         Path | None,
-        typer.Option("--as-edge", help="Present our Edge's certificate (PFX, or PEM with key and "
-                     "chain) and report each partner's verdict on it."),
+        typer.Option("--as-edge", metavar="FILE", help="Present our Edge's certificate (PFX, or PEM "
+                     "with key and chain) and report each partner's verdict on it."),
     ] = None,
     password: Annotated[
         str | None,
         typer.Option("--password", help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
     ] = None,
     client_cert: Annotated[
-        Path | None,
-        typer.Option("--client-cert", help="Present this client certificate (PEM chain, or a PFX)."),
+        Path | None, typer.Option("--client-cert", metavar="FILE",
+            help="Present this client certificate (PEM chain, or a PFX).")
     ] = None,
-    client_key: Annotated[Path | None, typer.Option("--client-key", help="Its private key (PEM).")] = None,
+    client_key: Annotated[Path | None, typer.Option("--client-key", metavar="FILE",
+        help="Its private key (PEM).")] = None,
     from_domain: Annotated[
-        str | None,
-        typer.Option("--from-domain", help="Our domain: XMPP stream 'from' and SIP From."),
+        str | None, typer.Option("--from-domain", metavar="DOMAIN",
+            help="Our domain: XMPP stream 'from' and SIP From.")
     ] = None,
     endpoint: Annotated[
         list[str] | None,
-        typer.Option("--endpoint", help="Scan SERVICE=HOST:PORT without DNS SRV (repeatable)."),
+        typer.Option("--endpoint", metavar="SERVICE=HOST:PORT",
+                     help="Scan this endpoint without DNS SRV (repeatable)."),
     ] = None,
     sni: Annotated[
         str | None,
-        typer.Option("--sni", help="The name to ask --endpoint for (needed when HOST is an address)."),
+        typer.Option("--sni", metavar="NAME",
+                     help="The name to ask --endpoint for (needed when HOST is an address)."),
     ] = None,
     client_auth: ClientAuthOpt = ClientAuth.required,
     warn_days: WarnDays = 30,
     crit_days: CritDays = 14,
     at: At = None,
-    output: Annotated[ScanFormat, typer.Option("--format", "-f", help="Output format.")] = ScanFormat.table,
+    output: Annotated[
+        ScanFormat,
+        typer.Option("--format", "-f", help="table (for people), json, or jsonl (a line per endpoint as it "
+                     "finishes)."),
+    ] = ScanFormat.table,
 ) -> None:
     """Discover every federation endpoint of DOMAIN(s), handshake with each, verify, report."""
     from scanner.cli_acceptance import direct_endpoints, judged_deployment, presented
-    from scanner.names import normalize_domain, parse_nameserver
     from scanner.scan import ScanOptions
     from scanner.shard import Shard
-    from scanner.srv import DEFAULT_SERVICES, SERVICES
+    from scanner.srv import DEFAULT_SERVICES, parse_services
 
     directs = direct_endpoints(endpoint, sni)
     try:
-        names = [normalize_domain(d) for d in _all_domains(domains, domains_file, bool(directs))]
+        names = _all_domains(domains, domains_file, bool(directs))
         if shard is not None:
             names = Shard.parse(shard).select(names)
-        servers = [parse_nameserver(n) for n in nameserver] if nameserver else None
+        servers = nameservers(nameserver)
         if from_domain is not None:
-            from_domain = normalize_domain(from_domain)
+            from_domain = domain_value(from_domain, "--from-domain")
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    services = tuple(dict.fromkeys(service or DEFAULT_SERVICES))
-    unknown = [s for s in services if s not in SERVICES]
-    if unknown:
-        raise UserError(f"unknown --service {unknown[0]!r} (choose from {', '.join(SERVICES)})")
+    try:
+        services = parse_services(service or DEFAULT_SERVICES, "--service")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     overlap = [d.name for d in directs if d.name in names]
     if overlap:
         raise UserError(f"{overlap[0]} is both a DOMAIN and an --endpoint name: give it once")
@@ -157,6 +176,8 @@ def scan(
         policy=make_policy(client_auth, warn_days, crit_days),
         timeout=timeout,
         concurrency=concurrency,
+        connections=connections,
+        per_address=per_address,
         credentials=ours.credentials,
         from_domain=from_domain,
         presenting=ours.presenting,
@@ -175,28 +196,41 @@ def scan(
 
 
 def _all_domains(given: list[str] | None, domains_file: str | None, endpoints: bool = False) -> list[str]:
-    from scanner.shard import read_domains
+    """The domains to scan, normalised; a bad one in a file is named by ``file:line``."""
+    from scanner.shard import numbered_domains
 
-    names = list(given or [])
-    if domains_file == "-":
-        names += read_domains(sys.stdin)
-    elif domains_file is not None:
+    names = [domain_value(d, None) for d in given or []]
+    if domains_file is not None:
+        label = "<stdin>" if domains_file == "-" else domains_file
         try:
-            with Path(domains_file).open(encoding="utf-8") as fh:
-                names += read_domains(fh)
+            if domains_file == "-":
+                listed = list(numbered_domains(sys.stdin))
+            else:
+                if Path(domains_file).is_dir():
+                    raise UserError(f"{domains_file}: is a directory, not a list of domains")
+                with Path(domains_file).open(encoding="utf-8") as fh:
+                    listed = list(numbered_domains(fh))
         except OSError as exc:
             raise UserError(f"{domains_file}: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise UserError(f"{domains_file}: not a UTF-8 text file") from None
+        if not listed:
+            raise UserError(f"{label}: no domains in it (empty, or only blank lines and # comments)")
+        for number, text in listed:
+            try:
+                names.append(domain_value(text, None))
+            except ValueError as exc:
+                raise UserError(f"{label}:{number}: {exc}") from None
     if not names and not endpoints:
-        raise UserError("no domains to scan: give DOMAIN arguments, --domains-file or --endpoint")
+        raise UserError("no domains to scan: give DOMAIN arguments, --domains-file FILE or --endpoint")
     return names
 
 
 @app.command()
 def cert(
     files: Annotated[
-        list[Path], typer.Argument(help="Certificate (PEM/DER), chain, PFX/PKCS#12 or CSR files.")
+        list[Path], typer.Argument(metavar="FILE...",
+            help="Certificate (PEM/DER), chain, PFX/PKCS#12 or CSR files.")
     ],
     sip_domain: SipDomains = None,
     xmpp_domain: XmppDomains = None,
@@ -206,7 +240,8 @@ def cert(
     ca_file: CaFile = None,
     password: Annotated[
         str | None,
-        typer.Option("--password", help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
+        typer.Option("--password", metavar="PASSWORD",
+            help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
     ] = None,
     client_auth: ClientAuthOpt = ClientAuth.required,
     warn_days: WarnDays = 30,
@@ -233,7 +268,7 @@ def cert(
         print_json(
             {
                 "schema_version": 1,
-                "generated_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "generated_at": iso(now),
                 "status": worst(c.status for c in checks).name,
                 "files": [c.to_json() for c in checks],
             }
@@ -252,8 +287,10 @@ def plan(
     extra_san: ExtraSans = None,
     edge_fqdn: EdgeFqdn = None,
     webconf_fqdn: WebconfFqdn = None,
-    csr: Annotated[Path | None, typer.Option("--csr", help="Write a CSR requesting exactly this.")] = None,
-    key: Annotated[Path | None, typer.Option("--key", help="Where to write the new private key.")] = None,
+    csr: Annotated[Path | None, typer.Option("--csr", metavar="FILE",
+        help="Write a CSR requesting exactly this.")] = None,
+    key: Annotated[Path | None, typer.Option("--key", metavar="FILE",
+        help="Where to write the new private key.")] = None,
     output: FormatOpt = OutputFormat.table,
 ) -> None:
     """Print the subject, SANs and EKUs your external Edge certificate needs (and a CSR)."""
@@ -286,34 +323,43 @@ def plan(
 # The monitoring and report commands live in their own modules; imported here so that
 # `fedscan --help` lists them after scan, cert and plan, and before the lab and codes.
 import scanner.cli_monitor  # noqa: E402
-import scanner.cli_report  # noqa: E402, F401
+import scanner.cli_report  # noqa: E402
 
 
 @app.command()
 def lab(
     net: Annotated[
-        str, typer.Option("--net", help="First three octets of the lab's 127.x.y.0/24.")
+        str, typer.Option("--net", metavar="A.B.C", help="First three octets of the lab's 127.x.y.0/24.")
     ] = "127.77.0",
-    dns_port: Annotated[int, typer.Option("--dns-port", min=0, max=65535, help="DNS port (0: any).")] = 0,
+    dns_port: Annotated[int, typer.Option("--dns-port", min=0, max=65535, metavar="PORT",
+        help="DNS port (0: any).")] = 0,
     state_file: Annotated[
-        Path | None, typer.Option("--state-file", help="Write where the lab is (JSON) for scripts.")
+        Path | None, typer.Option("--state-file", metavar="FILE",
+            help="Write where the lab is (JSON) for scripts.")
     ] = None,
+    hostile: Annotated[
+        bool,
+        typer.Option("--hostile", help="Serve the misbehaving peers of the README's 'Hostile and broken "
+                     "peers' table (one domain each) instead of the federation situations."),
+    ] = False,
 ) -> None:
     """Run the embedded loopback lab in the foreground and print the scan line to try."""
+    from scanner.cli_lab import lab_start_error
+    from scanner.lab.pki import LabPkiError
     from scanner.lab.run import serve_lab
 
     if not net.startswith("127.") or net.count(".") != 2:
         raise UserError(f"--net must be three octets inside 127.0.0.0/8, e.g. 127.77.0 (got {net!r})")
     try:
-        serve_lab(net, dns_port, state_file)
-    except* OSError as group:
-        exc = group.exceptions[0]
+        serve_lab(net, dns_port, state_file, hostile=hostile)
+    except* (OSError, LabPkiError) as group:
+        exc: BaseException = group.exceptions[0]
         while isinstance(exc, BaseExceptionGroup):
             exc = exc.exceptions[0]
-        raise UserError(
-            f"cannot start the lab: {exc} (is another server listening on all addresses, "
-            "e.g. an XMPP server on 5269? try another --net or stop it)"
-        ) from None
+        raise UserError(lab_start_error(exc, net)) from None
+
+
+import scanner.cli_lab  # noqa: E402, F401  (`fedscan demo`, listed after the lab)
 
 
 @app.command()
@@ -360,7 +406,8 @@ def _root(
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the exit code; never lets a traceback reach the user."""
     try:
-        result = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        result = app(args=list(argv) if argv is not None else None, prog_name="fedscan",
+                     standalone_mode=False)
     except UserError as exc:
         return _fail(str(exc))
     except (typer.Abort, KeyboardInterrupt):
@@ -369,11 +416,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         if _has(exc, BrokenPipeError):  # `fedscan scan ... | head`: the reader left
             _silence_stdout()
             return EXIT_UNKNOWN
-        # Usage errors (typer's vendored click exceptions, not public API) carry
-        # format_message(); anything else is a bug and keeps its traceback.
-        format_message = getattr(exc, "format_message", None)
-        if callable(format_message):
-            return _fail(str(format_message()))
+        # Usage errors (typer's vendored click exceptions, not public API) in our words;
+        # anything else is a bug and keeps its traceback.
+        from scanner.cli_errors import usage_message
+
+        message = usage_message(exc)
+        if message is not None:
+            return _fail(message)
         raise
     return int(result) if isinstance(result, int) else 0
 

@@ -22,12 +22,14 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 from scanner.findings import Status
+from scanner.isotime import parse_iso
 
 app = typer.Typer(
     name="fedscan",
     help="Check that SIP/XMPP federation endpoints present certificates federation accepts.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -53,48 +55,53 @@ class ClientAuth(StrEnum):
 
 SipDomains = Annotated[
     list[str] | None,
-    typer.Option("--sip-domain", help="A SIP domain your Edge serves (sip.<domain> must be in the SAN)."),
+    typer.Option("--sip-domain", metavar="DOMAIN",
+        help="A SIP domain your Edge serves (sip.<domain> must be in the SAN)."),
 ]
 XmppDomains = Annotated[
     list[str] | None,
-    typer.Option("--xmpp-domain", help="An XMPP domain your Edge serves (<domain> must be in the SAN)."),
+    typer.Option("--xmpp-domain", metavar="DOMAIN",
+        help="An XMPP domain your Edge serves (<domain> must be in the SAN)."),
 ]
 ExtraSans = Annotated[
     list[str] | None,
-    typer.Option("--extra-san", help="Another FQDN the certificate must cover (web conferencing...)."),
+    typer.Option("--extra-san", metavar="FQDN",
+        help="Another FQDN the certificate must cover (web conferencing...)."),
 ]
 EdgeFqdn = Annotated[
     str | None,
-    typer.Option("--edge-fqdn", help="Access Edge FQDN (subject); default sip.<first SIP domain>."),
+    typer.Option("--edge-fqdn", metavar="FQDN",
+        help="Access Edge FQDN (subject); default sip.<first SIP domain>."),
 ]
-WebconfFqdn = Annotated[str | None, typer.Option("--webconf-fqdn", help="Web conferencing Edge FQDN.")]
+WebconfFqdn = Annotated[str | None, typer.Option("--webconf-fqdn", metavar="FQDN",
+    help="Web conferencing Edge FQDN.")]
 CaFile = Annotated[
     Path | None,
-    typer.Option("--ca-file", help="Trust these roots (PEM) instead of Mozilla's (certifi)."),
+    typer.Option("--ca-file", metavar="FILE", help="Trust these roots (PEM) instead of Mozilla's (certifi)."),
 ]
 ClientAuthOpt = Annotated[
     ClientAuth,
     typer.Option("--client-auth", help="Is Client Authentication EKU required (default) or only advised?"),
 ]
 WarnDays = Annotated[
-    int, typer.Option("--warn-days", min=0, help="Warn when the leaf expires within N days.")
+    int, typer.Option("--warn-days", min=0, metavar="DAYS", help="Warn when the leaf expires within N days.")
 ]
-CritDays = Annotated[int, typer.Option("--crit-days", min=0, help="Critical within N days.")]
+CritDays = Annotated[int, typer.Option("--crit-days", min=0, metavar="DAYS", help="Critical within N days.")]
 At = Annotated[
     str | None,
-    typer.Option("--at", help="Judge dates as of this ISO 8601 time instead of now (reproducible reports)."),
+    typer.Option("--at", metavar="TIME",
+        help="Judge dates as of this ISO 8601 time instead of now (reproducible reports)."),
 ]
-FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")]
+FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (for people) or json.")]
 
 
 def parse_now(at: str | None) -> dt.datetime:
     if at is None:
         return dt.datetime.now(dt.UTC)
     try:
-        t = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+        return parse_iso(at)
     except ValueError:
         raise UserError(f"--at: not an ISO 8601 time: {at!r}") from None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def make_policy(client_auth: ClientAuth, warn_days: int, crit_days: int) -> Any:
@@ -105,6 +112,29 @@ def make_policy(client_auth: ClientAuth, warn_days: int, crit_days: int) -> Any:
     return Policy(client_auth is ClientAuth.required, warn_days, crit_days)
 
 
+def domain_value(text: str, option: str | None) -> str:
+    """A domain from the command line, normalised; ``ValueError`` naming the option and, for
+    a URL or ``host:port``, what was probably meant."""
+    from scanner.cli_errors import domain_problem
+    from scanner.names import normalize_domain
+
+    problem = domain_problem(text, option)
+    if problem is not None:
+        raise ValueError(problem)
+    try:
+        return normalize_domain(text)
+    except ValueError as exc:
+        raise ValueError(f"{option}: {exc}" if option else str(exc)) from None
+
+
+def nameservers(texts: list[str] | None) -> list[tuple[str, int]] | None:
+    """``--nameserver HOST[:PORT]`` values (an IP address or a host name); None: the system's."""
+    from scanner.cli_errors import resolve_nameserver
+    from scanner.names import parse_nameserver
+
+    return [parse_nameserver(resolve_nameserver(t)) for t in texts] if texts else None
+
+
 def make_deployment(
     sip: list[str] | None,
     xmpp: list[str] | None,
@@ -112,9 +142,17 @@ def make_deployment(
     edge: str | None = None,
     webconf: str | None = None,
 ) -> Any:
+    from scanner.cli_errors import domain_problem
     from scanner.deployment import Deployment
     from scanner.names import InvalidName
 
+    for option, values in (("--sip-domain", sip), ("--xmpp-domain", xmpp), ("--extra-san", extra),
+                           ("--edge-fqdn", [edge] if edge else None),
+                           ("--webconf-fqdn", [webconf] if webconf else None)):
+        for value in values or ():
+            problem = domain_problem(value, option)
+            if problem is not None:
+                raise UserError(problem)
     try:
         return Deployment.from_input(sip or (), xmpp or (), edge, webconf, extra or ())
     except InvalidName as exc:

@@ -28,6 +28,7 @@ from scanner.cli_common import (
     password_source,
     print_json,
 )
+from scanner.isotime import iso
 
 if TYPE_CHECKING:  # the config module pulls in DNS and trio: import it when a command runs
     from scanner.config import Config
@@ -35,18 +36,21 @@ if TYPE_CHECKING:  # the config module pulls in DNS and trio: import it when a c
     from scanner.results import ScanReport
 
 ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", help="The fedscan TOML config (see examples/fedscan.toml).")
+    Path, typer.Option("--config", "-c", metavar="FILE",
+        help="The fedscan TOML config (see examples/fedscan.toml).")
 ]
 Nameservers = Annotated[
     list[str] | None,
-    typer.Option("--nameserver", help="Ask this DNS server (HOST[:PORT]) instead of [scan] nameservers."),
+    typer.Option("--nameserver", metavar="HOST[:PORT]",
+        help="Ask this DNS server (HOST[:PORT]) instead of [scan] nameservers."),
 ]
 
 
 class MonitorFormat(StrEnum):
-    text = "text"
+    table = "table"  # the same word as every other command's human output
     nagios = "nagios"
     json = "json"
+    text = "text"  # the old name of table, still accepted (not shown in --help)
 
 
 def _load(path: Path) -> Config:
@@ -62,11 +66,11 @@ def _scan_inputs(
     config: Config, nameserver: list[str] | None, ca_file: Path | None
 ) -> tuple[list[tuple[str, int]] | None, Any]:
     """Name servers and trust store: the command line wins over the config file."""
-    from scanner.discovery import parse_nameserver
+    from scanner.cli_common import nameservers
 
     texts = nameserver or list(config.scan.nameservers)
     try:
-        servers = [parse_nameserver(n) for n in texts] if texts else None
+        servers = nameservers(texts)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     return servers, load_trust(ca_file or config.scan.ca_file)
@@ -74,11 +78,14 @@ def _scan_inputs(
 
 @app.command("check-config")
 def check_config(
-    file: Annotated[Path, typer.Argument(help="The config file to validate.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The config file to validate.")],
     at: At = None,
 ) -> None:
     """Validate a config file without scanning; one summary line when it is valid."""
-    config = _load(file)
+    import dataclasses
+
+    # the line names the file that was checked by its full path (cron runs elsewhere)
+    config = dataclasses.replace(_load(file), source=str(file.absolute()))
     if config.scan.ca_file is not None:
         load_trust(config.scan.ca_file)  # the run that needs it is at 3 a.m.: fail now instead
     print(config.summary(parse_now(at).astimezone(dt.UTC).date()))
@@ -88,18 +95,22 @@ def check_config(
 def monitor(
     config_file: ConfigOpt,
     output: Annotated[
-        MonitorFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = MonitorFormat.text,
+        MonitorFormat,
+        typer.Option("--format", "-f", metavar="[table|nagios|json]",
+                     help="table (for people and cron mail), nagios (a plugin's status line) or json."),
+    ] = MonitorFormat.table,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Print everything, also when all is well.")
     ] = False,
     prometheus_textfile: Annotated[
         Path | None,
-        typer.Option("--prometheus-textfile", help="Write metrics for node_exporter's textfile collector."),
+        typer.Option("--prometheus-textfile", metavar="FILE",
+            help="Write metrics for node_exporter's textfile collector."),
     ] = None,
     history: Annotated[
         Path | None,
-        typer.Option("--history", help="Append this run to FILE (JSON lines) and report changes."),
+        typer.Option("--history", metavar="FILE",
+            help="Append this run to FILE (JSON lines) and report changes."),
     ] = None,
     nameserver: Nameservers = None,
     ca_file: CaFile = None,
@@ -157,7 +168,9 @@ def _monitor(
         t = config.thresholds
         sys.stdout.write(nagios.render(result, warn_days=t.warn_days, crit_days=t.crit_days))
     else:
-        sys.stdout.write(render_text(result, verbose=verbose))
+        from scanner.cli_common import output_width
+
+        sys.stdout.write(render_text(result, verbose=verbose, width=output_width()))
     return int(result.status)
 
 
@@ -188,16 +201,19 @@ def _record_history(path: Path, report: ScanReport, result: MonitorResult) -> st
 def readiness(
     config_file: ConfigOpt,
     html_out: Annotated[
-        Path | None, typer.Option("--html", help="Write the report as one HTML file.")
+        Path | None, typer.Option("--html", metavar="FILE", help="Write the report as one HTML file.")
     ] = None,
     markdown_out: Annotated[
-        Path | None, typer.Option("--markdown", help="Write the report as Markdown (for tickets).")
+        Path | None, typer.Option("--markdown", metavar="FILE",
+            help="Write the report as Markdown (for tickets).")
     ] = None,
     cert: Annotated[
         Path | None,
-        typer.Option("--cert", help="Judge this certificate/CSR/PFX file instead of scanning."),
+        typer.Option("--cert", metavar="FILE",
+            help="Judge this certificate/CSR/PFX file instead of scanning."),
     ] = None,
-    password: Annotated[str | None, typer.Option("--password", help="PFX password for --cert.")] = None,
+    password: Annotated[str | None, typer.Option("--password", metavar="PASSWORD",
+        help="PFX password for --cert.")] = None,
     nameserver: Nameservers = None,
     ca_file: CaFile = None,
     at: At = None,
@@ -216,7 +232,7 @@ def readiness(
     now = parse_now(at)
     required = config.deployment.client_auth_required
     if cert is not None:
-        report = ready.from_file(_check_cert(config, cert, password, ca_file, now), dep, _iso(now),
+        report = ready.from_file(_check_cert(config, cert, password, ca_file, now), dep, iso(now),
                                  client_auth_required=required)
     else:
         from scanner.monitor import apply_suppressions
@@ -277,5 +293,3 @@ def _check_cert(
     return checks[0]
 
 
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -14,7 +14,8 @@ import typer
 
 from scanner.cli_common import UserError, app, print_json, stdout_console
 
-report_app = typer.Typer(help="Work with saved scan outputs (merge shards).", no_args_is_help=True)
+report_app = typer.Typer(help="Work with saved scan outputs (merge shards, an HTML page).",
+                         no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
 
@@ -26,9 +27,11 @@ class MergeFormat(StrEnum):
 @report_app.command("merge")
 def merge(
     files: Annotated[
-        list[Path], typer.Argument(help="jsonl outputs of `fedscan scan --format jsonl` ('-': stdin).")
+        list[Path], typer.Argument(metavar="FILE...",
+            help="jsonl outputs of `fedscan scan --format jsonl` ('-': stdin).")
     ],
-    output: Annotated[MergeFormat, typer.Option("--format", "-f", help="Output format.")] = MergeFormat.json,
+    output: Annotated[MergeFormat, typer.Option("--format", "-f",
+        help="json (the scan report schema) or table.")] = MergeFormat.json,
 ) -> None:
     """Merge the jsonl outputs of `scan --shard K/N` runs into one report."""
     import sys
@@ -57,20 +60,107 @@ def merge(
     raise typer.Exit(report["exit_code"])
 
 
+def _load(files: list[Path]) -> dict[str, Any]:
+    """A scan or merged report: one JSON file (``scan --format json``, ``report merge``), or
+    ``jsonl`` outputs of shards, merged here."""
+    import json
+
+    from scanner.report_merge import MergeError, Merger
+
+    if len(files) == 1 and str(files[0]) != "-":
+        try:
+            text = files[0].read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"{exc.filename}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise UserError(f"{files[0]}: not a UTF-8 text file") from None
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None  # jsonl, or not JSON at all: the merger says which
+        if isinstance(doc, dict) and "type" not in doc:
+            if doc.get("tool") != "fedscan" or not isinstance(doc.get("domains"), list):
+                raise UserError(f"{files[0]}: not a fedscan report (expected the JSON of "
+                                "`fedscan scan --format json` or `fedscan report merge`)")
+            return doc
+    merger = Merger()
+    try:
+        for path in files:
+            if str(path) == "-":
+                import sys
+
+                merger.add("<stdin>", sys.stdin)
+                continue
+            with path.open(encoding="utf-8") as fh:
+                merger.add(str(path), fh)
+    except OSError as exc:
+        raise UserError(f"{exc.filename}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserError("an input is not a UTF-8 text file") from None
+    except MergeError as exc:
+        raise UserError(str(exc)) from None
+    return merger.report()
+
+
+@report_app.command("html")
+def html_report(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="A scan or merged report (JSON), or the jsonl outputs of shards ('-': stdin)."),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Write the page here ('-': stdout).")],
+) -> None:
+    """Write one self-contained HTML page of a scan or census: status, counts, expiry chart,
+    a sortable and filterable endpoint table, and every finding with its remedy."""
+    import sys
+
+    from scanner.report_html import render_report_html
+
+    doc = _load(files)
+    page = render_report_html(doc, source=", ".join(str(f) for f in files))
+    if str(output) == "-":
+        sys.stdout.write(page)
+    else:
+        tmp = output.with_name(f".{output.name}.tmp")
+        try:
+            tmp.write_text(page, encoding="utf-8")
+            tmp.replace(output)
+        except OSError as exc:
+            raise UserError(f"{exc.filename or output}: cannot write: {exc.strerror or exc}") from None
+        counts = doc.get("endpoint_counts") or {}
+        print(f"wrote {output}: {doc.get('status')}, {sum(counts.values())} endpoints of "
+              f"{len(doc.get('domains', []))} domains")
+    raise typer.Exit(int(doc.get("exit_code", 3)))
+
+
 def _table(report: dict[str, Any]) -> None:
+    """Per domain: status, endpoints and each finding code with its severity, worst first."""
     from rich.table import Table
 
-    table = Table("domain", "status", "endpoints", "findings", title="fedscan: merged shards")
+    from scanner.findings import Status
+    from scanner.results import summary_line
+
+    shards = report["shards"]
+    incomplete = f", {len(shards['incomplete'])} incomplete" if shards["incomplete"] else ""
+    table = Table("domain", "status", "endpoints", "findings (severity code)",
+                  title=f"Merged report: {len(report['domains'])} domains from {shards['files']} shard "
+                        f"file{'' if shards['files'] == 1 else 's'}{incomplete}",
+                  title_justify="left")
+    rank = {"critical": 0, "unknown": 1, "warning": 2, "info": 3}
     for d in report["domains"]:
-        codes = [f["code"] for f in d.get("findings", [])]
+        found = [*d.get("findings", [])]
         for s in d.get("services", []):
-            codes += [f["code"] for f in s.get("findings", [])]
+            found += s.get("findings", [])
         for e in d["endpoints"]:
-            codes += [f["code"] for f in e.get("findings", [])]
-        table.add_row(d["domain"], d["status"], str(len(d["endpoints"])), ", ".join(sorted(set(codes))))
+            found += e.get("findings", [])
+        pairs = sorted({(f.get("severity", "unknown"), f["code"]) for f in found},
+                       key=lambda p: (rank.get(p[0], 1), p[1]))
+        status = d["status"] + (" (incomplete)" if d.get("incomplete") else "")
+        table.add_row(d["domain"], status, str(len(d["endpoints"])),
+                      ", ".join(f"{sev.upper()} {code}" for sev, code in pairs))
     console = stdout_console()
     console.print(table)
-    counts = ", ".join(f"{k} {v}" for k, v in report["endpoint_counts"].items())
-    note = " (INTERRUPTED: a shard is incomplete)" if report["interrupted"] else ""
-    console.print(f"Overall: {report['status']}{note} — {len(report['domains'])} domains from "
-                  f"{report['shards']['files']} files; endpoints: {counts}")
+    extra = f"{len(shards['incomplete'])} shard(s) incomplete: {', '.join(shards['incomplete'])}" \
+        if shards["incomplete"] else ""
+    console.print(summary_line(Status[report["status"]], report["endpoint_counts"], len(report["domains"]),
+                               report["interrupted"], extra))

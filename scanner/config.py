@@ -31,7 +31,7 @@ from typing import Any, NoReturn
 from scanner.deployment import Deployment
 from scanner.findings import CODES
 from scanner.names import InvalidName, normalize_domain, parse_nameserver
-from scanner.srv import DEFAULT_SERVICES, SERVICES
+from scanner.srv import DEFAULT_SERVICES, SIP_DOMAIN_SERVICES, XMPP_DOMAIN_SERVICES, parse_services
 
 
 class ConfigError(ValueError):
@@ -74,6 +74,8 @@ class ScanSettings:
     concurrency: int = 64
     nameservers: tuple[str, ...] = ()
     ca_file: Path | None = None
+    connections: int = 4096  # scanner.limits.DEFAULT_CONNECTIONS
+    per_address: int = 4  # scanner.limits.DEFAULT_PER_ADDRESS
 
 
 @dataclass(frozen=True)
@@ -92,12 +94,12 @@ class DeploymentConfig:
 
     def services_for(self, domain: str) -> tuple[str, ...]:
         """A SIP domain publishes SIP federation; an XMPP domain both XMPP server services."""
-        out: list[str] = []
+        out: tuple[str, ...] = ()
         if domain in self.deployment.sip_domains:
-            out.append("sip-federation")
+            out += SIP_DOMAIN_SERVICES
         if domain in self.deployment.xmpp_domains:
-            out += ["xmpp-server", "xmpps-server"]
-        return tuple(out)
+            out += XMPP_DOMAIN_SERVICES
+        return out
 
 
 @dataclass(frozen=True)
@@ -253,11 +255,13 @@ def _partner(t: _Table) -> Partner:
     if services is None:
         services = DEFAULT_SERVICES
     for i, s in enumerate(services):
-        if s not in SERVICES:
-            t.fail(f"services[{i}]", f"unknown service {json.dumps(s)} (choose from {', '.join(SERVICES)})")
+        try:
+            parse_services([s], "service", json.dumps)
+        except ValueError as exc:
+            t.fail(f"services[{i}]", str(exc))
     if not services:
         t.fail("services", "expected at least one service")
-    return Partner(domain, tuple(dict.fromkeys(services)), _suppressions(t))
+    return Partner(domain, parse_services(services, "service"), _suppressions(t))
 
 
 def _suppressions(t: _Table) -> tuple[Suppression, ...]:
@@ -287,10 +291,12 @@ def _thresholds(t: _Table) -> Thresholds:
 
 
 def _scan(t: _Table, base_dir: Path | None) -> ScanSettings:
-    t.only("timeout", "concurrency", "nameservers", "ca_file")
+    t.only("timeout", "concurrency", "nameservers", "ca_file", "connections", "per_address")
     default = ScanSettings()
     timeout = t.number("timeout", default.timeout, minimum=0.1)
     concurrency = t.integer("concurrency", default.concurrency, minimum=1)
+    connections = t.integer("connections", default.connections, minimum=1)
+    per_address = t.integer("per_address", default.per_address, minimum=0)
     servers = t.strings("nameservers", ()) or ()
     for i, s in enumerate(servers):
         try:
@@ -305,7 +311,7 @@ def _scan(t: _Table, base_dir: Path | None) -> ScanSettings:
             ca_file = base_dir / ca_file
         if not ca_file.is_file():
             t.fail("ca_file", f"{ca_file}: no such file")
-    return ScanSettings(timeout, concurrency, tuple(servers), ca_file)
+    return ScanSettings(timeout, concurrency, tuple(servers), ca_file, connections, per_address)
 
 
 def _check_unique(deployment: DeploymentConfig, partners: Sequence[Partner], source: str) -> None:

@@ -154,10 +154,18 @@ CODES: Mapping[str, CodeInfo] = _codes(
              "Before renewal, confirm your CA still issues clientAuth, or move federation to a "
              "CA product that does."),
     # --- certificate: validity -------------------------------------------------------------
-    CodeInfo("expired", C, "certificate", "A certificate of the chain is past its notAfter.",
+    CodeInfo("expired", C, "certificate",
+             "A certificate of the validated path (the leaf always) is past its notAfter.",
              "Renew and install the certificate (and the current intermediates)."),
-    CodeInfo("not-yet-valid", C, "certificate", "A certificate of the chain is before its notBefore.",
+    CodeInfo("not-yet-valid", C, "certificate",
+             "A certificate of the validated path (the leaf always) is before its notBefore.",
              "Check the server clock, or wait until the certificate's notBefore."),
+    CodeInfo("chain-unused-expired", W, "certificate",
+             "The server also sends an expired certificate the valid path does not need (an old "
+             "cross-sign kept after a CA rollover, a stale intermediate in the bundle): peers "
+             "that build their path through it fail.",
+             "Remove the expired certificate from the chain the server sends (the certificate "
+             "store or PEM bundle); keep only the current intermediates."),
     CodeInfo("expires-soon", W, "certificate",
              "The leaf expires within the warning threshold (critical within the critical one).",
              "Renew now; federation partners see the failure before you do."),
@@ -165,20 +173,45 @@ CODES: Mapping[str, CodeInfo] = _codes(
     CodeInfo("chain-untrusted", C, "certificate",
              "The chain does not lead to a trusted root (Mozilla's roots unless --ca-file).",
              "Use a certificate from a public CA that federation partners trust."),
+    CodeInfo("chain-client-auth-not-permitted", C, "certificate",
+             "A CA certificate of the path restricts its EKU without Client Authentication: the "
+             "chain is a valid TLS server chain, but peers that check EKU through the chain "
+             "(OpenSSL: prosody, ejabberd, kamailio) refuse it as a client certificate, so "
+             "mutual-TLS federation fails even when the leaf has clientAuth (a warning with "
+             "--client-auth optional).",
+             "Get the certificate from a CA hierarchy whose intermediates permit Client "
+             "Authentication (public CAs are moving to serverAuth-only hierarchies in 2026; a "
+             "private or dedicated federation CA may be needed)."),
     CodeInfo("chain-incomplete", C, "certificate",
              "The server does not send the intermediate(s) that link its certificate to a root.",
              "Install the CA's intermediate certificates on the server so it sends them."),
     CodeInfo("chain-order", W, "certificate",
              "The served chain is out of order (each certificate should be followed by its issuer).",
              "Serve the leaf first, then each issuer in turn."),
+    CodeInfo("leaf-is-ca", C, "certificate",
+             "The server's certificate is a CA certificate (basicConstraints CA:TRUE or keyUsage "
+             "keyCertSign); TLS peers refuse a CA certificate as the end-entity certificate.",
+             "Reissue an end-entity certificate (CA:FALSE, no keyCertSign) from the CA."),
+    CodeInfo("leaf-profile-violation", W, "certificate",
+             "The certificate chains to a trusted root but breaks the web PKI (CA/Browser Forum) "
+             "end-entity profile, e.g. no authorityKeyIdentifier or a critical SAN beside a "
+             "subject; strict verifiers (rustls/webpki, Python cryptography) refuse it, OpenSSL "
+             "and Windows accept it. The reason is given.",
+             "Reissue the certificate from a standard TLS server template."),
+    CodeInfo("serial-not-positive", INF, "certificate",
+             "The certificate's serial number is zero or negative (RFC 5280 4.1.2.2); strict "
+             "parsers (Go since 1.23, future Python cryptography) refuse it.",
+             "Reissue from a CA that issues positive random serial numbers at the next renewal."),
     CodeInfo("self-signed", C, "certificate", "The certificate is self-signed.",
              "Replace it with a certificate from a public CA."),
     CodeInfo("weak-key", C, "certificate",
              "A key is too weak (RSA under 2048 bits, DSA, or an EC curve under 256 bits).",
              "Reissue with RSA 2048 or larger."),
-    CodeInfo("weak-signature", W, "certificate",
-             "A signature uses a broken hash (MD5: critical; SHA-1: warning).",
-             "Reissue with SHA-256."),
+    CodeInfo("weak-signature", C, "certificate",
+             "A certificate of the path (other than a root's own self-signature) is signed with "
+             "MD5 or SHA-1: OpenSSL 3 at its default level and current Windows refuse the chain. "
+             "(A CSR's SHA-1 signature is a warning.)",
+             "Reissue with SHA-256; for an intermediate, install the CA's current SHA-256 one."),
     CodeInfo("pss-signature", C, "certificate",
              "A signature is RSASSA-PSS, which Lync/SfB servers do not support.",
              "Reissue with a PKCS#1 v1.5 SHA-256 signature."),

@@ -41,7 +41,9 @@ import trio
 
 from scanner.acceptance_model import Acceptance, TlsVerdict, alert_name, client_certificate_rejected
 from scanner.findings import Finding, finding
+from scanner.limits import Paced
 from scanner.results import TlsInfo as TlsInfo
+from scanner.srv import SERVICES
 from scanner.xmpp import (
     Event,
     Features,
@@ -54,7 +56,6 @@ from scanner.xmpp import (
     XmppNegotiator,
 )
 
-SERVICES: Final = frozenset({"sip-federation", "sip-access", "xmpp-server", "xmpps-server"})
 XMPPS_ALPN: Final = "xmpp-server"
 MAX_READ: Final = 8192
 CLIENT_CERT_PROBE_SECONDS: Final = 0.3  # ceiling of the post-handshake wait for an alert
@@ -105,7 +106,7 @@ class Target:
     @property
     def sni(self) -> str:
         """SIP peers name the SRV target; XMPP peers name the XMPP domain (RFC 6120 13.7)."""
-        if self.service.startswith("xmpp") and self.xmpp_domain:
+        if SERVICES[self.service].xmpp and self.xmpp_domain:
             return self.xmpp_domain
         return self.host
 
@@ -374,6 +375,9 @@ class _Attempt:
     from_domain: str | None
     has_credentials: bool
     deadline: float
+    work: trio.CapacityLimiter | None = None  # see scanner.limits: held except while waiting
+    scope: trio.CancelScope | None = None
+    paced: Paced | None = None
     phase: str = "connect"
     stream: trio.abc.Stream | None = None
     recorder: _Recorder | None = None
@@ -397,7 +401,10 @@ class _Attempt:
         try:
             self.stream = await self._connect()
             self._lap("connect")
-            if self.target.service == "xmpp-server":
+            if self.paced is not None:  # queueing for a work token is not the peer's time
+                await self.paced.take()
+                self._mark = trio.current_time()
+            if not SERVICES[self.target.service].direct_tls:  # XMPP STARTTLS
                 self.phase = "starttls"
                 await self._starttls(self.stream)
                 self._lap("starttls")
@@ -411,11 +418,19 @@ class _Attempt:
     async def _connect(self) -> _Recorder:
         t = self.target
         try:
-            sock = await trio.open_tcp_stream(t.address, t.port)
+            sock: trio.abc.Stream = await trio.open_tcp_stream(t.address, t.port)
         except OSError as exc:
             raise _Failed(_connect_failure(exc, t)) from exc
+        if self.work is not None:
+            sock = self.paced = Paced(sock, self.work, self._queued)
         self.recorder = _Recorder(sock)
         return self.recorder
+
+    def _queued(self, seconds: float) -> None:
+        """Time spent waiting for a work token extends the deadline (scanner.limits)."""
+        self.deadline += seconds
+        if self.scope is not None:
+            self.scope.deadline += seconds
 
     async def _starttls(self, stream: trio.abc.Stream) -> None:
         domain = self.target.xmpp_domain or self.target.host
@@ -631,8 +646,11 @@ def _describe_tls_failure(alert: str | None, reason: str | None, cause: BaseExce
     """One phrase for why a TLS handshake failed, from the strongest evidence we have."""
     if alert is not None:
         return f"the server sent the alert {alert}"
-    if head and head[0] not in _TLS_CONTENT_TYPES:
-        return f"the server does not speak TLS here; it sent {_printable(head)}"
+    after = _after_alerts(head)
+    if after and after[0] not in _TLS_CONTENT_TYPES:
+        lead = "after a TLS alert, " if after != head else ""
+        return (f"the server does not speak TLS here: {lead}it sent {_printable(after)} "
+                f"({looks_like(after)})")
     if isinstance(cause, ConnectionResetError):
         return f"the server reset the connection ({count} bytes received)"
     eof = isinstance(cause, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING"
@@ -643,7 +661,40 @@ def _describe_tls_failure(alert: str | None, reason: str | None, cause: BaseExce
     if reason == "EXCESSIVE_MESSAGE_SIZE":
         return ("a handshake message (usually the certificate chain) exceeds the 100 KiB "
                 "a TLS client accepts")
-    return reason or _error_text(cause)
+    text = _error_text(cause)
+    if "ASN1" in (reason or "") or "ASN1" in text:
+        return ("what the server sent does not parse (malformed ASN.1: usually a certificate "
+                "that is not valid DER)")
+    return reason or text
+
+
+def _after_alerts(head: bytes) -> bytes:
+    """The bytes after any whole TLS alert records at the start (a warning alert, then the
+    real answer): what the server said once it was done alerting."""
+    while len(head) >= 5 and head[0] == _CT_ALERT:
+        length = int.from_bytes(head[3:5], "big")
+        if len(head) < 5 + length:
+            break
+        head = head[5 + length:]
+    return head
+
+
+def looks_like(data: bytes) -> str:
+    """A guess at what a non-TLS answer is, for the one line a person reads."""
+    upper = data.lstrip().upper()
+    for prefix, what in ((b"HTTP/", "plaintext HTTP"), (b"SIP/2.0", "plaintext SIP"),
+                         (b"<?XML", "plaintext XML, perhaps XMPP without TLS"),
+                         (b"<STREAM", "plaintext XMPP"), (b"SSH-", "an SSH server"),
+                         (b"220 ", "an SMTP or FTP banner"), (b"+OK", "a POP3 banner"),
+                         (b"* OK", "an IMAP banner")):
+        if upper.startswith(prefix):
+            return what
+    if data.strip(b"\x00") == b"":
+        return "zero bytes"
+    text = data.decode("ascii", "replace")
+    if all(c.isprintable() or c in "\r\n\t" for c in text):
+        return "plaintext of an unknown protocol"
+    return "binary data of no protocol fedscan knows"
 
 
 def _error_text(exc: BaseException) -> str:
@@ -653,11 +704,12 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _printable(data: bytes) -> str:
-    """Peer bytes for a report: text as text (a banner), anything else as a repr."""
+    """Peer bytes for a report: text as text (a banner's first line), anything else as a
+    short hex excerpt (``a5 e9 fd 2c ...``), never Python's ``b'\\xa5...'``."""
     text = data.decode("ascii", "replace")
     if all(c.isprintable() or c in "\r\n\t" for c in text):
         return repr(text.split("\r\n")[0].split("\n")[0])
-    return repr(data[:16]) + ("..." if len(data) > 16 else "")
+    return "hex " + data[:12].hex(" ") + (" ..." if len(data) > 12 else "")
 
 
 def _is_client_cert_alert(name: str | None) -> bool:
@@ -692,8 +744,10 @@ def _served_chain(tls: trio.SSLStream[trio.abc.Stream]) -> tuple[bytes, ...]:
 
 async def handshake(target: Target, *, timeout: float, from_domain: str | None = None,
                     credentials: ClientCredentials | None = None,
+                    work: trio.CapacityLimiter | None = None,
                     after_tls: AfterTls | None = None) -> HandshakeResult:
-    """Connect, negotiate and handshake with one endpoint within ``timeout`` seconds.
+    """Connect, negotiate and handshake with one endpoint within ``timeout`` seconds of the
+    peer's time: with ``work`` (:mod:`scanner.limits`), time queued for a work token is added.
 
     ``after_tls`` (with ``credentials``: the acceptance probe) runs on the established
     connection, inside the same deadline, and its verdict is the result's ``acceptance``.
@@ -707,9 +761,10 @@ async def handshake(target: Target, *, timeout: float, from_domain: str | None =
         return HandshakeResult((), None, finding("scan-error", f"cannot prepare TLS: {exc}",
                                                  error=str(exc)), MappingProxyType({}))
     attempt = _Attempt(target, ctx, dispatch, wire, from_domain, credentials is not None,
-                       deadline=start + timeout, after_tls=after_tls)
+                       deadline=start + timeout, work=work, after_tls=after_tls)
     try:
         with trio.move_on_after(timeout) as scope:
+            attempt.scope = scope
             await attempt.run()
         if scope.cancelled_caught and attempt.tls is None and attempt.failure is None:
             attempt.chain = attempt.chain or wire.server_chain
@@ -719,6 +774,8 @@ async def handshake(target: Target, *, timeout: float, from_domain: str | None =
     finally:
         if attempt.stream is not None:
             await _close(attempt.stream, polite=attempt.tls is not None)
+        if attempt.paced is not None:
+            attempt.paced.give()
     attempt.timings["total"] = trio.current_time() - start
     return attempt.result()
 

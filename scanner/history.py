@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scanner.isotime import parse_iso
 from scanner.results import EndpointResult, ScanReport, iso
 
 HISTORY_VERSION = 1
@@ -235,7 +236,7 @@ def _text_or_none(data: Mapping[str, Any], key: str) -> str | None:
 
 def _when(text: str | None) -> dt.datetime | None:
     try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+        return parse_iso(text) if text else None
     except ValueError:
         return None
 

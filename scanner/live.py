@@ -1,20 +1,30 @@
 """Running trio from the command line: the scan with Ctrl-C handling.
 
 The only module that calls ``trio.run``. A SIGINT cancels the scan's nursery cleanly, and the
-report keeps every endpoint that had finished, marked ``interrupted``.
+report keeps every endpoint that had finished, marked ``interrupted``. Before a scan the
+open-file limit is raised (:func:`shared_limits`): a census holds thousands of connections.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import trio
 
 from scanner.results import ScanReport
-from scanner.scan import Scan, ScanOptions, Sink
+from scanner.scan import Scan, ScanOptions, Shared, Sink
 from scanner.verify import TrustStore
+
+
+def shared_limits(options: ScanOptions, notify: Callable[[str], None] | None = None) -> Shared:
+    """The run's limits, after raising the soft ``RLIMIT_NOFILE`` to the hard limit; if the
+    descriptors then bound the run below ``--connections``, ``notify`` is told so once."""
+    from scanner.limits import raise_nofile_limit
+
+    soft, _ = raise_nofile_limit()
+    return Shared.for_options(options, nofile=soft, notify=notify)
 
 
 def run_scan(
@@ -26,15 +36,17 @@ def run_scan(
     *,
     sink: Sink | None = None,
     retain_endpoints: bool = True,
+    notify: Callable[[str], None] | None = None,
 ) -> ScanReport:
-    """One scan, Ctrl-C aware. Where results go while it runs is the caller's choice (``sink``):
-    this layer does I/O with peers, never with the user."""
+    """One scan, Ctrl-C aware. Where results go while it runs is the caller's choice (``sink``),
+    and so is where a notice goes (``notify``: the open-file limit binds the run): this layer
+    does I/O with peers, never with the user."""
     from scanner.discovery import make_resolver
 
     resolver = make_resolver(nameservers, timeout=min(options.timeout, 5.0))
     now = at or dt.datetime.now(dt.UTC)
     scan = Scan(domains, options, resolver=resolver, trust=trust, now=now, sink=sink,
-                retain_endpoints=retain_endpoints)
+                retain_endpoints=retain_endpoints, shared=shared_limits(options, notify))
     run_scans([scan])
     return scan.report
 

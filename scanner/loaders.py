@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from scanner.bundle import order_chain
+from scanner.certinfo import load_der_certificate, load_pem_certificates, quiet_serials
 from scanner.findings import Finding, finding
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
@@ -79,7 +80,7 @@ def load_file(path: Path, password: Callable[[], str | None]) -> Loaded:
         return Loaded(path, "csr", csr_bytes=data)
     if b"-----BEGIN CERTIFICATE-----" in data or b"-----BEGIN X509 CERTIFICATE" in data:
         try:
-            certs = x509.load_pem_x509_certificates(data)
+            certs = load_pem_certificates(data)
         except ValueError:
             raise LoadError(f"{path}: malformed PEM certificate (bad base64 or DER inside the "
                             "BEGIN/END lines)") from None
@@ -91,7 +92,7 @@ def load_file(path: Path, password: Callable[[], str | None]) -> Loaded:
 
 def _load_binary(path: Path, data: bytes, password: Callable[[], str | None]) -> Loaded:
     try:
-        return Loaded(path, "der", (x509.load_der_x509_certificate(data),))
+        return Loaded(path, "der", (load_der_certificate(data),))
     except ValueError:
         pass
     try:
@@ -106,7 +107,7 @@ def _load_binary(path: Path, data: bytes, password: Callable[[], str | None]) ->
 def _parse_pkcs12(data: bytes, password: bytes | None) -> pkcs12.PKCS12KeyAndCertificates:
     """cryptography warns (UserWarning) when it falls back to BER; a user's file is not ours to
     warn about on stderr, and a broken one still ends as a one-line LoadError."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_serials():
         warnings.simplefilter("ignore", UserWarning)
         return pkcs12.load_pkcs12(data, password)
 
@@ -118,7 +119,8 @@ def _load_pkcs12(path: Path, data: bytes, password: Callable[[], str | None]) ->
         secret = password()
         if secret is None:
             if looks_like_pkcs12(data):
-                raise PasswordNeeded(f"{path}: PFX is password-protected: give --password") from None
+                raise PasswordNeeded(f"{path}: PFX is password-protected: give --password or set "
+                                     "FEDSCAN_PFX_PASSWORD (no terminal to ask on)") from None
             raise LoadError(f"{path}: not a certificate, PFX or CSR (PEM, DER or PKCS#12)") from None
         try:
             parsed = _parse_pkcs12(data, secret.encode())

@@ -20,6 +20,7 @@ Theory of this module
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -172,7 +173,7 @@ def deployment_json(config: Config) -> dict[str, Any]:
 # ------------------------------------------------------------------------ human text
 
 
-def render_text(result: MonitorResult, *, verbose: bool) -> str:
+def render_text(result: MonitorResult, *, verbose: bool, width: int | None = None) -> str:
     """Cron's mail body: changes first, then what is wrong; empty when all is well.
 
     "All is well" means OK *and* nothing changed since the last run: a replaced certificate
@@ -204,15 +205,16 @@ def render_text(result: MonitorResult, *, verbose: bool) -> str:
             until = f" until {s.suppression.until.isoformat()}" if s.suppression.until else ""
             lines.append(f"  {s.domain} {where}: {s.finding.code} — {s.suppression.reason}{until}")
         lines.append("")
-    counts = report.counts()
-    lines.append(
-        f"Overall: {result.status.name} — {len(report.endpoints)} endpoints of "
-        f"{len(report.domains)} domains: "
-        + ", ".join(f"{counts[s.name]} {s.name}" for s in Status)
-        + (f"; {len(result.suppressed)} suppressed" if result.suppressed else "")
-        + (" (interrupted)" if report.interrupted else "")
-    )
-    return "\n".join(lines) + "\n"
+    lines.append(report.summary_line(f"{len(result.suppressed)} suppressed" if result.suppressed else ""))
+    if width is None:
+        return "\n".join(lines) + "\n"
+    # wrapped at word boundaries, continuation lines indented under their first word
+    out: list[str] = []
+    for line in lines:
+        indent = " " * (len(line) - len(line.lstrip(" ")))
+        out += textwrap.wrap(line, width, subsequent_indent=indent + "    ", break_long_words=False,
+                             break_on_hyphens=False) or [""]
+    return "\n".join(out) + "\n"
 
 
 def endpoint_phrase(e: EndpointResult) -> str:
@@ -237,4 +239,5 @@ def problem_lines(report: ScanReport, *, include_ok: bool = False) -> list[str]:
 
 
 def _row(f: Finding, domain: str, where: str) -> tuple[int, str]:
-    return f.status.rank, f"{f.status.name:8} {domain} {where}: {f.code}: {f.message}"
+    # the finding's severity (INFO, not the "OK" of the status it maps to), as scan prints it
+    return f.status.rank, f"{f.severity.value.upper():8} {domain} {where}: {f.code}: {f.message}"

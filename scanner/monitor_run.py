@@ -14,10 +14,10 @@ from scanner.acceptance import Presenting
 from scanner.config import Config
 from scanner.deployment import Deployment
 from scanner.handshake import ClientCredentials
-from scanner.live import run_scans
+from scanner.live import run_scans, shared_limits
 from scanner.monitor import deployment_json, merge_reports, policy_for
 from scanner.results import ScanReport
-from scanner.scan import Scan, ScanOptions, Shared
+from scanner.scan import Scan, ScanOptions
 from scanner.verify import Policy, TrustStore
 
 
@@ -45,7 +45,8 @@ def plan_jobs(config: Config, policy: Policy, ours: OurCertificate | None = None
         own.setdefault(dep.services_for(domain), []).append(domain)
     for services, names in own.items():
         opts = ScanOptions(services=services, deployment=dep.deployment, policy=policy,
-                           timeout=s.timeout, concurrency=s.concurrency)
+                           timeout=s.timeout, concurrency=s.concurrency,
+                           connections=s.connections, per_address=s.per_address)
         jobs.append(ScanJob(tuple(names), opts))
     # partners probed with our certificate: the same partner-view scan, plus their verdict on it
     probed = set(config.acceptance.partners) if config.acceptance and ours else set()
@@ -55,6 +56,7 @@ def plan_jobs(config: Config, policy: Policy, ours: OurCertificate | None = None
     for (services, ours_shown), names in partners.items():
         opts = ScanOptions(services=services, deployment=Deployment(), policy=policy,
                            timeout=s.timeout, concurrency=s.concurrency,
+                           connections=s.connections, per_address=s.per_address,
                            credentials=ours.credentials if ours and ours_shown else None,
                            presenting=ours.presenting if ours and ours_shown else None)
         jobs.append(ScanJob(tuple(names), opts))
@@ -85,7 +87,7 @@ def scan_config(
         jobs = [j for j in jobs if j.options.presenting is not None]
     resolver = make_resolver(nameservers, timeout=min(config.scan.timeout, 5.0))
     # one concurrency budget and one address cache for the whole run, whatever the views
-    shared = Shared.for_options(jobs[0].options) if jobs else None
+    shared = shared_limits(jobs[0].options) if jobs else None
     scans = [
         Scan(j.domains, j.options, resolver=resolver, trust=trust, now=now, shared=shared)
         for j in jobs

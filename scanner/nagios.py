@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 
 from scanner.findings import Status
+from scanner.isotime import parse_iso
 from scanner.monitor import MonitorResult, problem_lines
 from scanner.results import ScanReport
 
@@ -91,7 +92,7 @@ def nearest_expiry(report: ScanReport) -> tuple[int, str] | None:
     best: tuple[dt.datetime, str] | None = None
     for e in report.endpoints:
         if e.not_after:
-            t = dt.datetime.fromisoformat(e.not_after.replace("Z", "+00:00"))
+            t = parse_iso(e.not_after)
             if best is None or t < best[0]:
                 best = (t, e.endpoint.target)
     if best is None:

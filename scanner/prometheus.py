@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scanner.findings import Status
+from scanner.isotime import parse_iso
 from scanner.monitor import MonitorResult
 from scanner.results import EndpointResult
 
@@ -149,7 +150,7 @@ def _not_after(e: EndpointResult) -> dt.datetime | None:
     text = e.not_after
     if not text:
         return None
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parse_iso(text)
 
 
 def _escape_label(value: str) -> str:

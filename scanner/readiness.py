@@ -37,13 +37,12 @@ from scanner.readiness_acceptance import AcceptedRow
 from scanner.readiness_acceptance import html as acceptance_html
 from scanner.readiness_acceptance import markdown as acceptance_markdown
 from scanner.results import EndpointResult, ScanReport, iso
+from scanner.srv import SERVICES
 from scanner.verify import Coverage
 
 PRESENT, MISSING, UNKNOWN, NA = "present", "missing", "unknown", "n/a"
 NOT_CHECKED = "not checked"  # cannot be known from what fedscan sees; never blocks a go-live
 SRV_TTL = 3600
-_PORTS = {"sip-federation": 5061, "xmpp-server": 5269}
-_SRV_PREFIX = {"sip-federation": "_sipfederationtls._tcp", "xmpp-server": "_xmpp-server._tcp"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,10 @@ class Requirement:
     why: str
     state: str  # present | missing | unknown | n/a
     detail: str = ""
+    # when missing: how bad (the severity of the finding behind it, e.g. a missing CRL
+    # distribution point is a warning) and the words the verdict uses for it
+    status: Status = Status.CRITICAL
+    lacks: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class _Evidence:
     coverage: tuple[Coverage, ...]
     codes: frozenset[str]
     is_request: bool = False
+    statuses: Mapping[str, Status] | None = None  # the worst status of each finding code
 
 
 # ------------------------------------------------------------------------ building
@@ -150,7 +154,8 @@ def from_file(check: FileCheck, dep: Deployment, generated_at: str, *,
     """Readiness from a certificate or CSR file, before the Edge exists: no DNS, no endpoints."""
     plan = certificate_plan(dep)
     evidence = [_Evidence(f"{check.kind} {check.path.name}", check.summary, check.coverage,
-                          frozenset(f.code for f in check.findings), check.kind == "csr")]
+                          frozenset(f.code for f in check.findings), check.kind == "csr",
+                          _worst_by_code(check.findings))]
     requirements = _requirements(plan, evidence, client_auth_required)
     remedies = _remedies([(check.path.name, check.kind, f) for f in check.findings], {})
     status = worst([check.status, *(_req_status(r) for r in requirements)])
@@ -162,6 +167,13 @@ def from_file(check: FileCheck, dep: Deployment, generated_at: str, *,
     )
 
 
+def _worst_by_code(findings: Iterable[Finding]) -> dict[str, Status]:
+    out: dict[str, Status] = {}
+    for f in findings:
+        out[f.code] = worst([out.get(f.code, Status.OK), f.status])
+    return out
+
+
 def _scan_evidence(endpoints: Sequence[EndpointResult]) -> list[_Evidence]:
     by_cert: dict[str, list[EndpointResult]] = {}
     for e in endpoints:
@@ -171,10 +183,11 @@ def _scan_evidence(endpoints: Sequence[EndpointResult]) -> list[_Evidence]:
     for sha, group in by_cert.items():
         first = group[0]
         assert first.certificate is not None
-        codes = frozenset(f.code for e in group for f in e.findings)
+        found = [f for e in group for f in e.findings]
         n = len(group)
         out.append(_Evidence(f"SHA-256 {sha[:16]}… on {n} endpoint{'' if n == 1 else 's'}",
-                             first.certificate, first.coverage, codes))
+                             first.certificate, first.coverage, frozenset(f.code for f in found),
+                             statuses=_worst_by_code(found)))
     return out
 
 
@@ -183,11 +196,16 @@ def _requirements(
 ) -> list[Requirement]:
     out: list[Requirement] = []
 
-    def row(item: str, required: str, why: str, verdicts: Iterable[tuple[str, str]]) -> None:
+    def row(item: str, required: str, why: str, verdicts: Iterable[tuple[str, str]],
+            codes: Sequence[str] = (), lacks: str = "") -> None:
+        """``codes``: the findings that make this entry missing; their worst status among the
+        certificates judged is the entry's (CRITICAL when none says otherwise)."""
         got = list(verdicts)
         if not got:
             out.append(Requirement(item, required, why, UNKNOWN, "no certificate was retrieved"))
             return
+        seen = [ev.statuses[c] for ev in evidence for c in codes if ev.statuses and c in ev.statuses]
+        status = worst(seen) if seen else Status.CRITICAL
         states = [s for s, _ in got]
         for state in (MISSING, UNKNOWN, NA, PRESENT):
             if state in states:
@@ -196,7 +214,8 @@ def _requirements(
                     # endpoints serve different certificates: say which ones this row is about
                     which = [ev.label for ev, s in zip(evidence, states, strict=True) if s == state]
                     details.append(f"{len(which)} of {len(got)} certificates: {', '.join(which)}")
-                out.append(Requirement(item, required, why, state, "; ".join(dict.fromkeys(details))))
+                out.append(Requirement(item, required, why, state, "; ".join(dict.fromkeys(details)),
+                                       status, lacks or required))
                 return
 
     row("Subject CN", plan.subject, "Access Edge FQDN",
@@ -204,26 +223,29 @@ def _requirements(
     for entry in plan.sans:
         row("SAN", entry.name, entry.reason, (_san_state(ev, entry.name) for ev in evidence))
     row("EKU", "serverAuth", "peers refuse a TLS server without it",
-        (_eku_state(ev, "serverAuth") for ev in evidence))
+        (_eku_state(ev, "serverAuth") for ev in evidence), ("eku-server-auth-missing",))
     row("EKU", "clientAuth",
         "federation is mutual TLS" if client_auth_required else "advised (client_auth = optional)",
-        (_eku_state(ev, "clientAuth") for ev in evidence))
+        (_eku_state(ev, "clientAuth") for ev in evidence), ("eku-client-auth-missing",))
     key, _, exportable = plan.key.partition(", ")
     row("Key", key, "Lync/SfB and older peers",
-        (_code_state(ev, ("weak-key",), "key") for ev in evidence))
+        (_code_state(ev, ("weak-key",), "key") for ev in evidence), ("weak-key",), "a strong key")
     if exportable:
         # neither a served certificate nor a CSR shows how its private key was stored
         out.append(Requirement("Key", exportable, "every node of a pool installs the same key",
                                NOT_CHECKED, "a certificate does not show it: check the key's export "
                                "policy where the request was made"))
     row("Signature", plan.signature, "Lync/SfB do not support RSASSA-PSS",
-        (_code_state(ev, ("weak-signature", "pss-signature"), "signature") for ev in evidence))
+        (_code_state(ev, ("weak-signature", "pss-signature"), "signature") for ev in evidence),
+        ("weak-signature", "pss-signature"), "a supported signature")
     row("CRL distribution point", "required", "Lync/SfB check revocation",
-        (_crl_state(ev) for ev in evidence))
+        (_crl_state(ev) for ev in evidence), ("no-crl-distribution-point",), "no CRL distribution point")
     row("Validity", "valid now, beyond the warning threshold", "an expired certificate breaks federation",
-        (_validity_state(ev) for ev in evidence))
+        (_validity_state(ev) for ev in evidence), ("expired", "not-yet-valid", "expires-soon"),
+        "a valid date range")
     row("Trusted chain", "chain to a public root, intermediates served", "peers must build the path",
-        (_chain_state(ev) for ev in evidence))
+        (_chain_state(ev) for ev in evidence), ("chain-untrusted", "chain-incomplete", "self-signed"),
+        "a trusted chain")
     return out
 
 
@@ -284,7 +306,7 @@ def _chain_state(ev: _Evidence) -> tuple[str, str]:
 
 def _req_status(r: Requirement) -> Status:
     if r.state == MISSING:
-        return Status.WARNING if r.required == "clientAuth" and "advised" in r.why else Status.CRITICAL
+        return r.status
     return Status.UNKNOWN if r.state == UNKNOWN else Status.OK
 
 
@@ -298,7 +320,7 @@ def expected_target(dep: Deployment, domain: str) -> str:
 
 
 def srv_record_text(service: str, domain: str, target: str) -> str:
-    return f"{_SRV_PREFIX[service]}.{domain}. {SRV_TTL} IN SRV 0 0 {_PORTS[service]} {target}."
+    return f"{SERVICES[service].srv_prefix}.{domain}. {SRV_TTL} IN SRV 0 0 {SERVICES[service].port} {target}."
 
 
 def address_hosts(report: ScanReport, dep: Deployment) -> list[str]:
@@ -336,9 +358,9 @@ def _srv_rows(report: ScanReport, dep: Deployment) -> tuple[list[DnsRow], list[s
     wanted = [(d, "sip-federation") for d in dep.sip_domains] + [(d, "xmpp-server") for d in dep.xmpp_domains]
     for domain, service in wanted:
         target = expected_target(dep, domain)
-        owner = f"{_SRV_PREFIX[service]}.{domain}"
+        owner = f"{SERVICES[service].srv_prefix}.{domain}"
         # the port is the Edge's choice (5061/5269 by convention): judged is the target
-        expected = f"target {target}. (port {_PORTS[service]} by convention)"
+        expected = f"target {target}. (port {SERVICES[service].port} by convention)"
         result = by_domain.get(domain)
         svc = next((s for s in result.services if s.service == service), None) if result else None
         codes = {f.code for f in svc.findings} if svc else set()
@@ -395,6 +417,22 @@ def _remedies(findings: Sequence[tuple[str, str, Finding]], publish: dict[str, s
     return sorted(out, key=lambda r: -r.status.rank)
 
 
+#: the verdict's words for a warning (the code's summary is a sentence: too long for a verdict)
+_WARNING_WORDS = {
+    "no-crl-distribution-point": "no CRL distribution point",
+    "expires-soon": "the certificate expires soon",
+    "weak-signature": "a SHA-1 signature",
+    "eku-client-auth-missing": "no clientAuth EKU",
+    "cn-not-in-san": "the subject CN is not repeated in the SAN",
+    "wildcard-san": "a wildcard SAN",
+    "wildcard-cn": "a wildcard subject CN",
+    "pool-certificate-mismatch": "pool nodes serve different certificates",
+    "client-certificate-required": "an endpoint demands a client certificate",
+    "srv-records-capped": "too many SRV records",
+    "suppression-expired": "a lapsed suppression",
+}
+
+
 def _reasons(
     status: Status,
     requirements: Sequence[Requirement],
@@ -403,15 +441,21 @@ def _reasons(
     remedies: Sequence[Remedy],
     interrupted: bool,
 ) -> list[str]:
+    """The verdict's sentence: what blocks the go-live, then what to review. Its status is the
+    worst of what it names, so a lone warning (say, no CRL distribution point) reads as one."""
     reasons: list[str] = []
-    missing = list(dict.fromkeys(
-        r.required for r in requirements if r.state == MISSING and _req_status(r) is Status.CRITICAL
-    ))
-    if missing:
-        entries = "entry" if len(missing) == 1 else "entries"
-        reasons.append(f"the certificate lacks {len(missing)} required {entries} ({', '.join(missing)})")
+    failed = [r for r in requirements if r.state == MISSING]
+    entries = list(dict.fromkeys(r.lacks for r in failed if r.status is Status.CRITICAL
+                                 and r.item in ("Subject CN", "SAN", "EKU")))
+    if entries:
+        noun = "entry" if len(entries) == 1 else "entries"
+        reasons.append(f"the certificate lacks {len(entries)} required {noun} ({', '.join(entries)})")
+    other = list(dict.fromkeys(r.lacks for r in failed if r.status is Status.CRITICAL
+                               and r.item not in ("Subject CN", "SAN", "EKU")))
+    if other:
+        reasons.append("the certificate needs " + ", ".join(other))
     unknown = [r.required for r in requirements if r.state == UNKNOWN]
-    if unknown and not missing:
+    if unknown and not failed:
         reasons.append("no certificate could be retrieved")
     if dns is not None:
         absent = [r.record for r in dns if not r.ok]
@@ -429,21 +473,30 @@ def _reasons(
     if status.rank >= Status.UNKNOWN.rank and not reasons:
         reasons.append("failed checks: " + ", ".join(r.code for r in remedies if r.status.rank >= 2))
     if not reasons:
-        warnings = [r.code for r in remedies]
-        if warnings:
-            reasons.append(f"every required check passes; {len(warnings)} warning"
-                           f"{'' if len(warnings) == 1 else 's'} to review ({', '.join(warnings)})")
+        if dns is None:  # a file: nothing was looked up or connected to
+            reasons.append("every required name and usage is in the certificate; DNS records "
+                           "and endpoints were not checked")
         else:
-            if dns is None:  # a file: nothing was looked up or connected to
-                reasons.append("every required name and usage is in the certificate; DNS records "
-                               "and endpoints were not checked")
-            else:
-                checked = f", all {len(endpoints)} endpoints OK" if endpoints else ""
-                reasons.append(f"every required name, usage and record is in place{checked}")
+            all_ok = endpoints and all(e.status is Status.OK for e in endpoints)
+            checked = f", all {len(endpoints)} endpoints OK" if endpoints and all_ok else ""
+            reasons.append(f"every required name, usage and record is in place{checked}")
+    # every warning-level entry of the table comes from a finding, so the remedies hold them all
+    warnings = list(dict.fromkeys(_WARNING_WORDS.get(m.code, m.code) for m in remedies
+                                  if m.status is Status.WARNING))
+    if warnings:
+        noun = "warning" if len(warnings) == 1 else "warnings"
+        reasons.append(f"{len(warnings)} {noun} to review: {', '.join(warnings)}")
     return reasons
 
 
 # ------------------------------------------------------------------------ Markdown
+
+
+def _state_words(q: Requirement) -> str:
+    """"missing", or "missing (warning)" when the finding behind it is only a warning."""
+    if q.state == MISSING and q.status is not Status.CRITICAL:
+        return f"{q.state} ({q.status.name.lower()})"
+    return q.state
 
 
 def _md(text: object) -> str:
@@ -471,7 +524,8 @@ def render_markdown(r: Readiness) -> str:
         "|---|---|---|---|---|",
     ]
     for q in r.requirements:
-        state = q.state.upper() if q.state == MISSING else q.state
+        state = _state_words(q)
+        state = state.upper() if q.state == MISSING and q.status is Status.CRITICAL else state
         lines.append(f"| {_md(q.item)} | {_md(q.required)} | {_md(q.why)} | {state} | {_md(q.detail)} |")
     if r.dns is not None:
         lines += ["", "## DNS", "", "| Record | Expected | Found | OK |", "|---|---|---|---|"]
@@ -513,21 +567,47 @@ h1{font-size:1.5em;margin:0 0 .3em}h2{font-size:1.2em;margin:1.6em 0 .5em;border
 h3{font-size:1em;margin:1.2em 0 .3em}
 .verdict{padding:.8em 1em;border-radius:6px;font-size:1.1em;border:2px solid}
 .ready{background:#e8f5e9;border-color:#2e7d32}.notready{background:#fdecea;border-color:#c62828}
+.ready.v-WARNING{background:#fff8e1;border-color:#b26a00}
 table{border-collapse:collapse;width:100%;margin:.5em 0}
 th,td{border:1px solid #c9ced6;padding:.3em .5em;text-align:left;vertical-align:top}
-th{background:#eef1f5}td{overflow-wrap:anywhere}
+th{background:#eef1f5}td{overflow-wrap:break-word}.nw{white-space:nowrap}
 .OK,.present,.yes{color:#1b5e20;font-weight:600}.WARNING{color:#8a5300;font-weight:600}
 .CRITICAL,.missing,.NO{color:#b71c1c;font-weight:700}.UNKNOWN,.unknown{color:#4a148c;font-weight:700}
+.missing.WARNING{color:#8a5300}
 pre{background:#f4f6f8;padding:.6em;border:1px solid #c9ced6;overflow-x:auto;white-space:pre-wrap}
 .meta{color:#555}
 @media print{body{margin:0;max-width:none;font-size:10pt}a{color:inherit}
 .verdict{border-width:1px}tr,pre,.remedy{page-break-inside:avoid}h2{page-break-after:avoid}
 th{background:#eee!important;-webkit-print-color-adjust:exact;print-color-adjust:exact}}
+@media screen and (max-width:700px){body{margin:1em auto}
+table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;width:auto}
+table.stack thead{display:none}table.stack tr{border:1px solid #c9ced6;margin:.6em 0;padding:.3em .6em}
+table.stack td{border:0;padding:.1em 0}table.stack td:empty{display:none}
+table.stack td::before{content:attr(data-label) ": ";font-weight:400;color:#555}}
 """
 
 
 def _h(text: object) -> str:
     return html.escape(str(text), quote=True)
+
+
+def _hn(text: object) -> str:
+    """Escaped, with a line-break opportunity after each dot: a long DNS name wraps between
+    labels, never inside one (``overflow-wrap:anywhere`` once broke "present" into "prese/nt")."""
+    return _h(text).replace(".", ".<wbr>")
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[tuple[str, str]]]) -> list[str]:
+    """A table that becomes one card per row on a phone (``data-label`` names each cell).
+    Each cell is ``(html, css class)``; the html is already escaped."""
+    out = ['<table class="stack"><thead><tr>' + "".join(f"<th>{_h(h)}</th>" for h in headers)
+           + "</tr></thead><tbody>"]
+    for row in rows:
+        cells = "".join(f'<td data-label="{_h(h)}"' + (f' class="{_h(css)}"' if css else "") + f">{text}</td>"
+                        for h, (text, css) in zip(headers, row, strict=True))
+        out.append(f"<tr>{cells}</tr>")
+    out.append("</tbody></table>")
+    return out
 
 
 def render_html(r: Readiness) -> str:
@@ -539,41 +619,35 @@ def render_html(r: Readiness) -> str:
         f"<title>fedscan readiness: {_h(word)} ({_h(r.subject)})</title>",
         f"<style>{_CSS}</style></head><body>",
         "<h1>fedscan go-live readiness</h1>",
-        f'<p class="verdict {"ready" if r.ready else "notready"}"><strong>{_h(word)}</strong> '
+        f'<p class="verdict {"ready" if r.ready else "notready"} v-{r.status.name}">'
+        f"<strong>{_h(word)}</strong> "
         f"({_h(r.status.name)}): {_h('; '.join(r.reasons))}</p>",
-        f'<p class="meta">Generated {_h(r.generated_at)} from {_h(r.source)}.</p>',
+        f'<p class="meta">Generated {_h(r.generated_at)} from {_hn(r.source)}.</p>',
         "<h2>Certificate</h2>",
-        f"<p>Subject (Access Edge FQDN): <code>{_h(r.subject)}</code>. Judged on: "
+        f"<p>Subject (Access Edge FQDN): <code>{_hn(r.subject)}</code>. Judged on: "
         + (", ".join(_h(c) for c in r.certificates) or "no certificate retrieved") + ".</p>",
-        "<table><thead><tr><th>Item</th><th>Required</th><th>Why</th><th>State</th><th>Detail</th>"
-        "</tr></thead><tbody>",
     ]
-    for q in r.requirements:
-        out.append(f"<tr><td>{_h(q.item)}</td><td><code>{_h(q.required)}</code></td><td>{_h(q.why)}</td>"
-                   f'<td class="{_h(q.state)}">{_h(q.state)}</td><td>{_h(q.detail)}</td></tr>')
-    out.append("</tbody></table>")
+    out += _table(("Item", "Required", "Why", "State", "Detail"), (
+        ((_h(q.item), ""), (f"<code>{_hn(q.required)}</code>", ""), (_h(q.why), ""),
+         (_h(_state_words(q)), f"nw {q.state} {q.status.name}" if q.state == MISSING else f"nw {q.state}"),
+         (_hn(q.detail), ""))
+        for q in r.requirements))
     if r.dns is not None:
-        out += ["<h2>DNS</h2>", "<table><thead><tr><th>Record</th><th>Expected</th><th>Found</th>"
-                "<th>OK</th></tr></thead><tbody>"]
-        for d in r.dns:
-            ok = "yes" if d.ok else "NO"
-            out.append(f"<tr><td><code>{_h(d.record)}</code></td><td><code>{_h(d.expected)}</code></td>"
-                       f'<td>{_h(d.found)}</td><td class="{ok}">{ok}</td></tr>')
-        out.append("</tbody></table>")
+        out.append("<h2>DNS</h2>")
+        out += _table(("Record", "Expected", "Found", "OK"), (
+            ((f"<code>{_hn(d.record)}</code>", ""), (f"<code>{_hn(d.expected)}</code>", ""),
+             (_hn(d.found), ""), ("yes" if d.ok else "NO", "nw " + ("yes" if d.ok else "NO")))
+            for d in r.dns))
         publish = [d.publish for d in r.dns if d.publish]
         if publish:
             out.append("<p>Publish:</p><pre>" + "\n".join(_h(p) for p in publish) + "</pre>")
     if r.endpoints is not None:
-        out += ["<h2>Endpoints</h2>", "<table><thead><tr><th>Domain</th><th>Service</th><th>Target</th>"
-                "<th>Address</th><th>TLS</th><th>Status</th><th>Findings</th></tr></thead><tbody>"]
-        for e in r.endpoints:
-            out.append(
-                f"<tr><td>{_h(e.domain)}</td><td>{_h(e.service)}</td><td>{_h(f'{e.target}:{e.port}')}</td>"
-                f"<td>{_h(e.address)}</td><td>{_h(e.tls)}</td>"
-                f'<td class="{e.status.name}">{e.status.name}</td>'
-                f"<td>{_h(', '.join(e.findings) or '-')}</td></tr>"
-            )
-        out.append("</tbody></table>")
+        out.append("<h2>Endpoints</h2>")
+        out += _table(("Domain", "Service", "Target", "Address", "TLS", "Status", "Findings"), (
+            ((_hn(e.domain), ""), (_h(e.service), "nw"), (_hn(f"{e.target}:{e.port}"), ""),
+             (_h(e.address), ""), (_h(e.tls), "nw"), (e.status.name, f"nw {e.status.name}"),
+             (_h(", ".join(e.findings) or "-"), ""))
+            for e in r.endpoints))
     out += acceptance_html(r.accepted_by, _h)
     out.append("<h2>Remediation</h2>")
     if not r.remedies:

@@ -120,6 +120,7 @@ class Merger:
             "exit_code": int(status),
             "endpoint_counts": counts,
             "deployment": next((s.get("deployment") for s in self.summaries), None),
+            "options": next((s.get("options") for s in self.summaries), None),
             "shards": {"files": len(self.sources), "incomplete": list(self.incomplete),
                        "evaluated_at": evaluated},
             "domains": domains,

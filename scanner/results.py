@@ -21,14 +21,13 @@ from typing import IO, Any
 
 from scanner.acceptance_model import Acceptance
 from scanner.findings import Finding, Status, status_of, worst
+from scanner.isotime import iso as iso
 from scanner.srv import Endpoint, SrvRecord
 from scanner.verify import Coverage
 
 SCHEMA_VERSION = 1
 
 
-def iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -172,6 +171,7 @@ class ScanReport:
     finished: dt.datetime | None = None
     interrupted: bool = False
     deployment: dict[str, Any] | None = None
+    options: dict[str, Any] | None = None  # how the scan was run (services, deadlines, thresholds)
 
     @property
     def status(self) -> Status:
@@ -208,6 +208,7 @@ class ScanReport:
             "exit_code": int(self.status),
             "endpoint_counts": self.counts(),
             "deployment": self.deployment,
+            "options": self.options,
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -5,20 +5,20 @@ Theory of this module
 * One nursery for the whole scan. Every (domain, service) discovery and every endpoint
   handshake is a task that turns its own failures into results: one hostile peer must never
   cancel its siblings, so nothing here raises except cancellation.
-* Handshakes are bounded by one ``CapacityLimiter`` (``--concurrency``); DNS by another.
-  Domains enter the scan through a window (``DOMAIN_WINDOW_PER_SLOT`` x concurrency domains
-  in progress at once): discovery is faster than handshakes, and without the window every
-  endpoint of a 10,000-endpoint census would be discovered up front and wait, in memory.
+* Handshakes are bounded by :mod:`scanner.limits`: open connections (``--connections``,
+  within the file-descriptor limit), endpoints at work between waits (``--concurrency``) and
+  connections per address (``--per-address``); DNS by its own limiter. A silent peer holds a
+  connection, never a work token, so dead peers cost about one timeout in all.
+  Domains enter the scan through a window (about one domain per two connection slots in
+  progress at once): discovery is faster than handshakes, and without the window every
+  endpoint of a 100,000-domain census would be discovered up front and wait, in memory.
 * Results are handed to ``sink`` the moment they exist, so a ``jsonl`` writer streams and a
   Ctrl-C still leaves every finished endpoint in the report (which is filled in place).
-* An endpoint's chain is verified, summarised and dropped. A chain served by many nodes (a
-  pool, or one Edge answering for several domains) is verified once per identity set: the
-  judgement (findings, summaries, coverage) is kept in a bounded LRU, never the chain itself.
+* An endpoint's chain is judged (:class:`scanner.judge.Judge`: names, chain, verdict cache)
+  and dropped; this module only schedules and collects.
 * A streaming scan (``retain_endpoints=False``, the ``jsonl`` format) forgets a domain's
   endpoint results once the sink has them, keeping only status counts: memory stays flat
   however many domains are scanned.
-* Which names an endpoint must cover: a SIP endpoint its SRV target, an XMPP endpoint its
-  XMPP domain (what peers check); with a declared deployment, also every namespace it serves.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import random
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,15 +39,16 @@ from scanner.acceptance_model import not_reached
 from scanner.deployment import Deployment
 from scanner.direct import DirectEndpoint
 from scanner.discovery import AddressCache, ServiceDiscovery, discover_service, resolve_hosts
-from scanner.findings import Finding, finding
+from scanner.findings import finding
 from scanner.handshake import AfterTls, ClientCredentials, HandshakeResult, Target, handshake
-from scanner.names import Identity, IdentityKind
+from scanner.judge import Judge, pool_findings
+from scanner.limits import DEFAULT_CONNECTIONS, DEFAULT_DNS, DEFAULT_PER_ADDRESS, Limits
 from scanner.results import DomainResult, EndpointResult, ScanReport, ServiceResult
-from scanner.srv import SERVICES, Endpoint
-from scanner.verify import Coverage, Policy, TrustStore, verify_chain
+from scanner.srv import Endpoint
+from scanner.verify import Policy, TrustStore
 
-VERDICT_CACHE_SIZE = 1024
-DOMAIN_WINDOW_PER_SLOT = 2  # domains in progress per handshake slot (a domain is ~4 endpoints)
+DOMAIN_WINDOW_PER_SLOT = 2  # domains in progress per work token (a domain is ~4 endpoints)
+CONNECTIONS_PER_DOMAIN = 2  # ... and at least one domain per this many connection slots
 
 
 @dataclass(frozen=True)
@@ -56,41 +57,50 @@ class ScanOptions:
     deployment: Deployment = field(default_factory=Deployment)
     policy: Policy = field(default_factory=Policy)
     timeout: float = 10.0
-    concurrency: int = 64
-    dns_concurrency: int = 32
+    concurrency: int = 64  # endpoints at work (between waits on the peer) at once
+    dns_concurrency: int = DEFAULT_DNS
+    connections: int = DEFAULT_CONNECTIONS  # open connections at once (file descriptors)
+    per_address: int = DEFAULT_PER_ADDRESS  # open connections to one IP address (0: no cap)
     credentials: ClientCredentials | None = None
     from_domain: str | None = None
     # with credentials: who we are, and the probe of each partner's verdict on our certificate
     presenting: Presenting | None = None
     endpoints: tuple[DirectEndpoint, ...] = ()  # --endpoint: scan these, without SRV lookups
 
-
-@dataclass(frozen=True)
-class _Judgement:
-    """What an endpoint result takes from a verified chain (all of it JSON-ready, no certs)."""
-
-    findings: tuple[Finding, ...]
-    leaf: dict[str, Any] | None
-    chain: tuple[dict[str, Any], ...]
-    coverage: tuple[Coverage, ...]
+    def to_json(self) -> dict[str, Any]:
+        """What a report records of how it was made (the JSON ``options``; no secrets)."""
+        return {
+            "services": list(self.services),
+            "timeout": self.timeout,
+            "concurrency": self.concurrency,
+            "warn_days": self.policy.warn_days,
+            "crit_days": self.policy.crit_days,
+            "client_auth": "required" if self.policy.client_auth_required else "optional",
+            "client_certificate": self.credentials is not None,
+            "from_domain": self.from_domain,
+            "our_certificate_sha256": self.presenting.certificate_sha256 if self.presenting else None,
+            "endpoints": [f"{e.service}={e.host}:{e.port}" for e in self.endpoints],
+        }
 
 
 @dataclass(frozen=True)
 class Shared:
     """What the scans of one run share (``fedscan monitor`` runs one scan per view), so that
-    ``--concurrency`` bounds the run, not each scan, and a host is resolved once."""
+    the limits bound the run, not each scan, and a host is resolved once."""
 
-    tls: trio.CapacityLimiter
+    limits: Limits
     dns: trio.CapacityLimiter
     addresses: AddressCache
 
     @classmethod
-    def for_options(cls, options: ScanOptions) -> Shared:
-        return cls(
-            trio.CapacityLimiter(options.concurrency),
-            trio.CapacityLimiter(options.dns_concurrency),
-            AddressCache(),
-        )
+    def for_options(cls, options: ScanOptions, *, nofile: int | None = None,
+                    notify: Callable[[str], None] | None = None) -> Shared:
+        """``nofile``: plan with this descriptor limit (default: the process's soft limit);
+        ``notify``: told once if that limit is what bounds the run."""
+        limits = Limits.create(connections=options.connections, work=options.concurrency,
+                               per_address=options.per_address, dns=options.dns_concurrency,
+                               nofile=nofile, notify=notify)
+        return cls(limits, trio.CapacityLimiter(limits.budget.dns), AddressCache())
 
 
 class Sink:
@@ -104,21 +114,6 @@ class Sink:
 
     def domain_done(self, result: DomainResult) -> None:
         """A domain finished, with its domain-wide findings (pool mismatch) added."""
-
-
-def identities_for(endpoint: Endpoint, deployment: Deployment) -> tuple[Identity, ...]:
-    spec = SERVICES[endpoint.service]
-    if spec.xmpp:
-        domain = endpoint.xmpp_domain or endpoint.domain
-        own = Identity(domain, IdentityKind.XMPP_DOMAIN, "the XMPP domain, which XMPP peers check")
-    else:
-        own = Identity(
-            endpoint.target,
-            IdentityKind.SRV_TARGET,
-            f"the SRV target of {spec.srv_prefix}.{endpoint.domain}, which SIP peers check",
-        )
-    rest = deployment.identities() if deployment.declared else []
-    return (own, *(i for i in rest if i.name != own.name))
 
 
 class Scan:
@@ -144,20 +139,21 @@ class Scan:
         self.now = now
         self.sink = sink or Sink()
         self.rng = rng or random.Random()
-        self.report = ScanReport(started=dt.datetime.now(dt.UTC), evaluated_at=now, domains=[])
+        self.report = ScanReport(started=dt.datetime.now(dt.UTC), evaluated_at=now, domains=[],
+                                 options=options.to_json())
         names = [*self.domains, *(e.name for e in options.endpoints if e.name not in self.domains)]
         self._by_domain = {d: DomainResult(d) for d in dict.fromkeys(names)}
         self.report.domains = list(self._by_domain.values())
         self.retain_endpoints = retain_endpoints
-        self._verdicts: OrderedDict[tuple[tuple[bytes, ...], tuple[Identity, ...]], _Judgement] = (
-            OrderedDict()
-        )
+        self._judge = Judge(policy=options.policy, deployment=options.deployment, trust=trust, now=now)
         self._pending: dict[str, int] = defaultdict(int)
         shared = shared or Shared.for_options(options)
-        self._tls_limiter = shared.tls
+        self._limits = shared.limits
         self._dns_limiter = shared.dns
         self._addresses = shared.addresses
-        window = max(options.concurrency, options.dns_concurrency) * DOMAIN_WINDOW_PER_SLOT
+        window = max(options.concurrency * DOMAIN_WINDOW_PER_SLOT,
+                     options.dns_concurrency * DOMAIN_WINDOW_PER_SLOT,
+                     shared.limits.budget.connections // CONNECTIONS_PER_DOMAIN)
         self._window = trio.Semaphore(window)
 
     async def run(self) -> ScanReport:
@@ -217,15 +213,20 @@ class Scan:
         target = Target(
             endpoint.service, endpoint.target, endpoint.port, endpoint.address, endpoint.xmpp_domain
         )
-        async with self._tls_limiter:
+        limits = self._limits
+        await limits.open(endpoint.address)
+        try:
             shake = await handshake(
                 target,
                 timeout=self.options.timeout,
                 from_domain=self._from_domain(endpoint),
                 credentials=self.options.credentials,
+                work=limits.work,
                 after_tls=self._after_tls(),
             )
-        result = self._judge(endpoint, shake)
+        finally:
+            limits.close(endpoint.address)
+        result = self._with_acceptance(self._judge.endpoint(endpoint, shake), shake)
         self._by_domain[endpoint.domain].endpoints.append(result)
         self.sink.endpoint_done(result)
         self._pending[endpoint.domain] -= 1
@@ -244,63 +245,14 @@ class Scan:
             return None
         return presenting.probe()
 
-    def _judge(self, endpoint: Endpoint, shake: HandshakeResult) -> EndpointResult:
-        result = self._judge_chain(endpoint, shake)
+    def _with_acceptance(self, result: EndpointResult, shake: HandshakeResult) -> EndpointResult:
+        """The partner's verdict on our certificate, when we presented it (issue 12)."""
         presenting = self.options.presenting
         if presenting is None or self.options.credentials is None:
             return result
         acceptance = shake.acceptance or not_reached(presenting.certificate_sha256)
         return dataclasses.replace(result, findings=(*result.findings, *acceptance.findings),
                                    acceptance=acceptance)
-
-    def _judge_chain(self, endpoint: Endpoint, shake: HandshakeResult) -> EndpointResult:
-        findings: list[Finding] = [shake.failure] if shake.failure else []
-        if shake.starttls_required is False and shake.tls is not None:
-            domain = endpoint.xmpp_domain or endpoint.domain
-            findings.append(finding("starttls-optional",
-                                    f"{domain}: STARTTLS is offered but not required",
-                                    features=list(shake.xmpp_features)))
-        if not shake.chain:
-            return EndpointResult(
-                endpoint, tuple(findings), shake.tls, None, (), (), dict(shake.timings),
-                shake.xmpp_features,
-            )
-        judged = self._judgement(shake.chain, identities_for(endpoint, self.options.deployment))
-        return EndpointResult(
-            endpoint,
-            (*findings, *judged.findings),
-            shake.tls,
-            judged.leaf,
-            judged.chain,
-            judged.coverage,
-            dict(shake.timings),
-            shake.xmpp_features,
-        )
-
-    def _judgement(self, chain: tuple[bytes, ...], identities: tuple[Identity, ...]) -> _Judgement:
-        key = (chain, identities)
-        judged = self._verdicts.get(key)
-        if judged is not None:
-            self._verdicts.move_to_end(key)
-            return judged
-        try:
-            verdict = verify_chain(chain, identities, self.options.policy, self.trust, self.now)
-        except Exception as exc:  # a verifier bug costs this endpoint, never the whole scan
-            error = finding(
-                "scan-error", f"internal error verifying the chain: {exc!r}", error=repr(exc)
-            )
-            return _Judgement((error,), None, (), ())
-        leaf = verdict.leaf
-        judged = _Judgement(
-            verdict.findings,
-            leaf.summary(self.now) if leaf else None,
-            tuple(c.summary(self.now) for c in verdict.chain[1:]),
-            verdict.coverage,
-        )
-        self._verdicts[key] = judged
-        if len(self._verdicts) > VERDICT_CACHE_SIZE:
-            self._verdicts.popitem(last=False)
-        return judged
 
     def _maybe_domain_done(self, domain: str) -> None:
         if self._pending[domain] != 0:
@@ -333,27 +285,3 @@ def _endpoint_order(services: Sequence[str]) -> Callable[[EndpointResult], tuple
 
 def _service_result(found: ServiceDiscovery) -> ServiceResult:
     return ServiceResult(found.service, found.srv_records, found.findings, found.hosted)
-
-
-def pool_findings(endpoints: Sequence[EndpointResult]) -> list[Finding]:
-    """Nodes behind one SRV target that present different leaf certificates."""
-    groups: dict[tuple[str, str, int], dict[str, str]] = defaultdict(dict)
-    for r in endpoints:
-        if r.leaf_sha256:
-            e = r.endpoint
-            groups[(e.service, e.target, e.port)][e.address] = r.leaf_sha256
-    out = []
-    for (service, target, port), by_address in sorted(groups.items()):
-        if len(set(by_address.values())) > 1:
-            out.append(
-                finding(
-                    "pool-certificate-mismatch",
-                    f"{service} {target}:{port}: {len(by_address)} nodes present "
-                    f"{len(set(by_address.values()))} different certificates",
-                    service=service,
-                    target=target,
-                    port=port,
-                    certificates=dict(sorted(by_address.items())),
-                )
-            )
-    return out

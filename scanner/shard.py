@@ -42,3 +42,11 @@ def read_domains(lines: TextIO) -> Iterator[str]:
         line = raw.split("#", 1)[0].strip()
         if line:
             yield line
+
+
+def numbered_domains(lines: TextIO) -> Iterator[tuple[int, str]]:
+    """Like :func:`read_domains`, with each domain's line number (for ``file:line`` errors)."""
+    for number, raw in enumerate(lines, 1):
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            yield number, line

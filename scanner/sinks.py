@@ -17,6 +17,12 @@ from scanner.scan import ScanOptions, Sink
 from scanner.verify import TrustStore
 
 
+def notice(text: str) -> None:
+    """A one-time notice of the run (e.g. the open-file limit bounds it): one line on stderr."""
+    sys.stderr.write(f"fedscan: {text}\n")
+    sys.stderr.flush()
+
+
 class FanOut(Sink):
     def __init__(self, sinks: Sequence[Sink]) -> None:
         self.sinks = list(sinks)
@@ -107,7 +113,7 @@ def scan_for_output(
     # jsonl streams every result as it happens: the report keeps only counts (flat memory)
     with progress if progress is not None else contextlib.nullcontext():
         report = run_scan(domains, options, nameservers, trust, at, sink=FanOut(sinks),
-                          retain_endpoints=jsonl is None)
+                          retain_endpoints=jsonl is None, notify=notice)
     if jsonl is not None:
         jsonl.summary(report)
     return report

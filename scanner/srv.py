@@ -29,7 +29,7 @@ The rules it keeps:
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -51,27 +51,45 @@ class ServiceSpec:
     required: bool  # a missing SRV record is critical
     fallback_port: int | None  # no SRV -> scan <domain>:<port> (RFC 6120 3.2.2)
     suffix_match: bool = False  # the SRV target must lie inside the domain (Lync/SfB rule)
+    port: int = 0  # the port by convention, for the records we tell an administrator to publish
+    direct_tls: bool = True  # TLS from the first byte; False: XMPP STARTTLS on the stream
 
 
 SERVICES: Mapping[str, ServiceSpec] = MappingProxyType(
     {
         "sip-federation": ServiceSpec(
             "sip-federation", "_sipfederationtls._tcp", xmpp=False, required=True,
-            fallback_port=None, suffix_match=True,
+            fallback_port=None, suffix_match=True, port=5061,
         ),
         "xmpp-server": ServiceSpec(
             "xmpp-server", "_xmpp-server._tcp", xmpp=True, required=False,
-            fallback_port=XMPP_FALLBACK_PORT,
+            fallback_port=XMPP_FALLBACK_PORT, port=5269, direct_tls=False,
         ),
         "xmpps-server": ServiceSpec(
             "xmpps-server", "_xmpps-server._tcp", xmpp=True, required=False, fallback_port=None,
+            port=5270,  # XEP-0368 fixes no port; 5270 is the common choice
         ),
         "sip-access": ServiceSpec(
-            "sip-access", "_sip._tls", xmpp=False, required=False, fallback_port=None,
+            "sip-access", "_sip._tls", xmpp=False, required=False, fallback_port=None, port=443,
         ),
     }
 )
 DEFAULT_SERVICES: tuple[str, ...] = ("sip-federation", "xmpp-server", "xmpps-server")
+# what a domain of our own Edge publishes: a SIP domain SIP federation, an XMPP domain both
+# XMPP server services
+SIP_DOMAIN_SERVICES: tuple[str, ...] = ("sip-federation",)
+XMPP_DOMAIN_SERVICES: tuple[str, ...] = ("xmpp-server", "xmpps-server")
+
+
+def parse_services(
+    names: Sequence[str], option: str, quote: Callable[[str], str] = repr
+) -> tuple[str, ...]:
+    """User-chosen services, deduplicated in order; ``ValueError`` names ``option`` and the
+    choices, quoting the bad name as the user wrote it (``repr`` on a command line, JSON in TOML)."""
+    for name in names:
+        if name not in SERVICES:
+            raise ValueError(f"unknown {option} {quote(name)} (choose from {', '.join(SERVICES)})")
+    return tuple(dict.fromkeys(names))
 
 # Targets Microsoft publishes for Skype for Business Online / Teams (worldwide cloud). Other
 # sovereign clouds are left out until their names are confirmed from Microsoft's documentation.

@@ -6,13 +6,10 @@ marked *public*: public-CA policy (the clientAuth removal) applies to chains tha
 
 from __future__ import annotations
 
-import warnings
 from functools import lru_cache
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.utils import CryptographyDeprecationWarning
-
+from scanner.certinfo import load_der_certificate, load_pem_certificates
 from scanner.trust_path import TrustStore
 
 
@@ -25,10 +22,8 @@ def mozilla_roots() -> TrustStore:
     import certifi  # lazily: only scans that verify need it
 
     data = Path(certifi.where()).read_bytes()
-    with warnings.catch_warnings():
-        # A few long-lived roots carry non-positive serials; they are still Mozilla's roots.
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        roots = tuple(x509.load_pem_x509_certificates(data))
+    # A few long-lived roots carry non-positive serials; they are still Mozilla's roots.
+    roots = tuple(load_pem_certificates(data))
     return TrustStore(roots, True, "Mozilla roots (certifi)")
 
 
@@ -40,12 +35,13 @@ def load_ca_file(path: Path) -> TrustStore:
     except OSError as exc:
         raise TrustStoreError(f"cannot read CA file {path}: {exc.strerror or exc}") from None
     try:
-        if b"-----BEGIN" in data:
-            roots = x509.load_pem_x509_certificates(data)
-        else:
-            roots = [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
-        raise TrustStoreError(f"CA file {path} holds no usable certificate: {exc}") from None
+        pem = b"-----BEGIN" in data
+        roots = load_pem_certificates(data) if pem else [load_der_certificate(data)]
+    except ValueError:
+        # cryptography's text ("ParseError { kind: ShortData ... }") means nothing to a reader
+        found = "a PEM file whose certificates do not parse" if pem else \
+            "neither PEM certificates nor one DER certificate"
+        raise TrustStoreError(f"CA file {path} holds no usable certificate: {found}") from None
     return TrustStore(tuple(roots), False, f"CA file {path.name}")
 
 

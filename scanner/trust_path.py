@@ -25,13 +25,16 @@ from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
+    Criticality,
     ExtensionPolicy,
     PolicyBuilder,
     Store,
     VerificationError,
 )
 
+from scanner.cert_rules import weak_hash, weak_key
 from scanner.certinfo import CertInfo, cert_info, name_text
 from scanner.findings import Finding, finding
 
@@ -101,28 +104,52 @@ def _legacy_signature_ok(cert: x509.Certificate, issuer: x509.Certificate) -> bo
     return True
 
 
-def _walk(leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore) -> tuple[str, x509.Certificate]:
+def _walk(leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore) -> tuple[str, tuple[CertInfo, ...]]:
     """Follow issuer links by hand: "anchored", "untrusted-root", "missing-issuer" or
-    "too-long", with the last certificate reached."""
-    current = leaf.cert
-    pool = [c.cert for c in rest]
+    "too-long", with the certificates walked, leaf first (and the anchor, when reached)."""
+    walked = [leaf]
+    pool = list(rest)
     for _ in range(MAX_CHAIN_DEPTH + 1):
-        if any(_issued_by(current, root) for root in trust.issuers_of(current)):
-            return "anchored", current
+        current = walked[-1].cert
+        anchor = next((r for r in trust.issuers_of(current) if _issued_by(current, r)), None)
+        if anchor is not None:
+            if anchor != current:
+                walked.append(_info(anchor, rest))
+            return "anchored", tuple(walked)
         if current.issuer == current.subject:
-            return "untrusted-root", current
-        nxt = next((c for c in pool if _issued_by(current, c)), None)
+            return "untrusted-root", tuple(walked)
+        nxt = next((c for c in pool if _issued_by(current, c.cert)), None)
         if nxt is None:
-            return "missing-issuer", current
+            return "missing-issuer", tuple(walked)
         pool.remove(nxt)
-        current = nxt
-    return "too-long", current
+        walked.append(nxt)
+    return "too-long", tuple(walked)
+
+
+def _info(cert: x509.Certificate, served: Sequence[CertInfo]) -> CertInfo:
+    """The served certificate's facts when it was served, else (a trust anchor) read now."""
+    return next((c for c in served if c.cert == cert), None) or cert_info(cert)
+
+
+@dataclass(frozen=True)
+class PathResult:
+    """What path building concluded.
+
+    ``path``: the certificates that validate, leaf first and the trust anchor last; when no
+    path validates, the ones a peer would try (issuer links followed from the leaf). Dates,
+    strength and client-auth permission are judged on these, never on certificates that are
+    served but not needed. ``trusted``: the path reaches a trust anchor (possibly refused by
+    the builder only for what weak-* or date findings already say)."""
+
+    findings: tuple[Finding, ...]
+    trusted: bool
+    path: tuple[CertInfo, ...]
+    anchored: bool = False
 
 
 _TRUST_CACHE_SIZE = 512
-_TrustKey = tuple[tuple[str, ...], int, dt.datetime, bool, frozenset[str]]
-_TrustResult = tuple[tuple[Finding, ...], bool, tuple[str, ...]]
-_trust_cache: OrderedDict[_TrustKey, tuple[TrustStore, _TrustResult]] = OrderedDict()
+_TrustKey = tuple[tuple[str, ...], int, dt.datetime, bool]
+_trust_cache: OrderedDict[_TrustKey, tuple[TrustStore, PathResult]] = OrderedDict()
 
 
 def cached_trust(
@@ -131,25 +158,116 @@ def cached_trust(
     trust: TrustStore,
     now: dt.datetime,
     served: bool,
-    so_far: Sequence[Finding],
-) -> _TrustResult:
+) -> PathResult:
     """Path building depends on the chain, not on the names it must cover: a chain judged
     for its SIP endpoint (SRV target) and its XMPP endpoint (domain) is built once. The
     cache is bounded and keyed by fingerprints; the store is compared by identity."""
-    explained = frozenset(f.code for f in so_far) & _EXPLAINED
-    key = (tuple(c.sha256 for c in (leaf, *rest)), id(trust), now, served, explained)
+    key = (tuple(c.sha256 for c in (leaf, *rest)), id(trust), now, served)
     hit = _trust_cache.get(key)
     if hit is not None and hit[0] is trust:
         _trust_cache.move_to_end(key)
         return hit[1]
-    result = _trust(leaf, rest, trust, now, served, explained)
+    result = _trust(leaf, rest, trust, now, served)
     _trust_cache[key] = (trust, result)
     if len(_trust_cache) > _TRUST_CACHE_SIZE:
         _trust_cache.popitem(last=False)
     return result
 
 
-_EXPLAINED = frozenset({"weak-key", "weak-signature", "expired", "not-yet-valid"})
+# --------------------------------------------------------------------------- policies
+
+
+def _ee_policy(*, strict: bool, name_checked: bool) -> ExtensionPolicy:
+    """The end-entity policy: the web PKI defaults, relaxed only where fedscan judges the
+    leaf itself with its own codes (one rule at a time, each saying why).
+
+    ``strict`` False is the fully relaxed policy, used only to tell "the path is fine, the
+    leaf breaks the web PKI profile" (``leaf-is-ca``, ``leaf-profile-violation``) from "no
+    path"; ``name_checked`` False when the server verifier cannot be used (no DNS name)."""
+    policy = ExtensionPolicy.webpki_defaults_ee() if strict else ExtensionPolicy.permit_all()
+    # EKU: judged by cert_rules (eku-server-auth-missing, eku-client-auth-missing,
+    # eku-absent); the default would call a clientAuth-only leaf "untrusted".
+    policy = policy.may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
+    if not name_checked:
+        # SAN: with no DNS name to verify for, its absence is san-extension-missing and its
+        # names are judged by cert_rules; the server verifier (which needs one) is not used.
+        policy = policy.may_be_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+    elif not strict:
+        # the server verifier refuses a policy that does not require the SAN
+        policy = policy.require_present(x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+    # Dates are not relaxed here: the path is built at a time inside the leaf's validity
+    # (_build_time), and cert_rules judges every date on the path at the real time.
+    return policy
+
+
+def _ca_server_auth(
+    _policy: object, cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None
+) -> None:
+    """A CA's EKU must permit serverAuth: the server verifier's own CA rule, for the client
+    verifier we fall back to when the leaf has no DNS name to verify for."""
+    if eku is not None and not {ExtendedKeyUsageOID.SERVER_AUTH, _ANY_EKU} & set(eku):
+        raise ValueError(f"the EKU of {name_text(cert.subject)} excludes Server Authentication")
+
+
+_ANY_EKU = x509.ObjectIdentifier("2.5.29.37.0")
+
+
+def _probe_name(leaf: CertInfo) -> x509.DNSName | None:
+    """A DNS name the leaf presents, for the server verifier (which always checks one).
+    Names are judged by cert_rules against the deployment; this only asks "is this a valid
+    TLS server chain for a name it claims?". A wildcard gets a concrete label."""
+    for name in leaf.names.dns:
+        candidate = "fedscan-probe" + name[1:] if name.startswith("*.") else name
+        try:
+            candidate.encode("ascii")
+        except UnicodeEncodeError:
+            continue
+        return x509.DNSName(candidate)
+    return None
+
+
+def _build(
+    leaf: CertInfo, intermediates: list[x509.Certificate], trust: TrustStore, at: dt.datetime, *, strict: bool
+) -> tuple[list[x509.Certificate] | None, str]:
+    """The validated path as a TLS *server* chain (CA EKUs must permit serverAuth), or None
+    and why not."""
+    builder = PolicyBuilder().store(trust.store).time(at).max_chain_depth(MAX_CHAIN_DEPTH)
+    name = _probe_name(leaf)
+    try:
+        if name is not None:
+            try:
+                verifier = builder.extension_policies(
+                    ca_policy=ExtensionPolicy.webpki_defaults_ca(),
+                    ee_policy=_ee_policy(strict=strict, name_checked=True),
+                ).build_server_verifier(name)
+            except ValueError:  # a SAN dNSName that is not a valid DNS name
+                name = None
+            else:
+                return verifier.verify(leaf.cert, intermediates), ""
+        ca_policy = ExtensionPolicy.webpki_defaults_ca().may_be_present(
+            x509.ExtendedKeyUsage, Criticality.AGNOSTIC, _ca_server_auth
+        )
+        client = builder.extension_policies(
+            ca_policy=ca_policy, ee_policy=_ee_policy(strict=strict, name_checked=False)
+        ).build_client_verifier()
+        return client.verify(leaf.cert, intermediates).chain, ""
+    except VerificationError as exc:
+        return None, str(exc)
+    except Exception as exc:  # unsupported key types and the like
+        return None, short_error(exc)
+
+
+def _explained(path: Sequence[CertInfo], at: dt.datetime, now: dt.datetime) -> bool:
+    """A path that reaches an anchor but was refused for what weak-* or date findings
+    already say (the builder rejects weak algorithms and out-of-date CAs)."""
+    anchored_self_signed = path[-1].self_issued
+    signed = path[:-1] if anchored_self_signed else path
+    if any(weak_key(c.key) for c in path) or any(weak_hash(c.signature) for c in signed):
+        return True
+    return any(not (c.not_before <= t <= c.not_after) for c in path for t in (at, now))
+
+
+# --------------------------------------------------------------------------- trust
 
 
 def _trust(
@@ -158,49 +276,48 @@ def _trust(
     trust: TrustStore,
     now: dt.datetime,
     served: bool,
-    explained: frozenset[str],
-) -> _TrustResult:
-    """``explained``: codes already found (weak key or hash, dates) that account for a
-    refusal by the path builder."""
+) -> PathResult:
     if trust.contains(leaf.cert):
-        return (), True, (leaf.subject,)
+        return PathResult((), True, (leaf,), True)
     if leaf.self_issued and _issued_by(leaf.cert, leaf.cert):
-        return (
+        return PathResult(
             (finding("self-signed", "the certificate is self-signed", subject=leaf.subject),),
             False,
-            (),
+            (leaf,),
         )
-    builder = (
-        PolicyBuilder()
-        .store(trust.store)
-        .time(_build_time(leaf, now))
-        .max_chain_depth(MAX_CHAIN_DEPTH)
-        .extension_policies(
-            ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all()
-        )
-    )
-    try:
-        built = builder.build_client_verifier().verify(leaf.cert, [c.cert for c in rest])
-    except VerificationError as exc:
-        reason = str(exc)
-    except Exception as exc:  # unsupported key types and the like
-        reason = short_error(exc)
-    else:
-        path = tuple(name_text(c.subject) for c in built.chain)
-        return tuple(_order_findings(rest, built.chain, served)), True, path
-    outcome, last = _walk(leaf, rest, trust)
-    if outcome == "anchored" and explained:
-        # Signatures do reach a trusted root; the builder refused for what those findings
-        # already say (it rejects weak algorithms and out-of-date CAs).
-        return (), True, ()
-    if outcome == "missing-issuer" and last == leaf.cert:
+    at = _build_time(leaf, now)
+    intermediates = [c.cert for c in rest]
+    built, reason = _build(leaf, intermediates, trust, at, strict=True)
+    profile: list[Finding] = []
+    if built is None:
+        relaxed, _ = _build(leaf, intermediates, trust, at, strict=False)
+        if relaxed is not None:
+            # The path is fine; the web PKI end-entity profile refuses the leaf itself.
+            built = relaxed
+            if not leaf.is_ca and not leaf.key_cert_sign:  # that one is leaf-is-ca's
+                profile.append(
+                    finding(
+                        "leaf-profile-violation",
+                        "strict verifiers (web PKI profile) refuse the certificate: "
+                        f"{_why(reason)}",
+                        reason=reason,
+                    )
+                )
+    if built is not None:
+        path = tuple(_info(c, rest) for c in built)
+        return PathResult((*profile, *_order_findings(rest, built, served)), True, path, True)
+    outcome, walked = _walk(leaf, rest, trust)
+    if outcome == "anchored" and _explained(walked, at, now):
+        return PathResult((), True, walked, True)
+    if outcome == "missing-issuer" and len(walked) == 1:
         incomplete = finding(
             "chain-incomplete",
-            f"the issuer of {leaf.subject} ({leaf.issuer}) was not served and is not a trusted root",
+            f"the issuer of {leaf.subject} ({leaf.issuer}) "
+            f"{'was not served' if served else 'is not in the file'} and is not a trusted root",
             missing_issuer=leaf.issuer,
         )
-        return (incomplete,), False, ()
-    top = cert_info(last)
+        return PathResult((incomplete,), False, walked)
+    top = walked[-1]
     if outcome == "too-long":
         message = f"the chain is longer than {MAX_CHAIN_DEPTH} certificates"
     elif outcome == "untrusted-root":
@@ -209,12 +326,19 @@ def _trust(
         # The server does send intermediates; the missing link above them is far more often
         # a private or unknown root than one more forgotten intermediate.
         message = (
-            f"the chain ends at {top.subject}, whose issuer {top.issuer} is neither served nor "
-            f"a trusted root ({trust.label})"
+            f"the chain ends at {top.subject}, whose issuer {top.issuer} is neither "
+            f"{'served' if served else 'in the file'} nor a trusted root ({trust.label})"
         )
     else:
-        message = f"path validation failed: {reason}"
-    return (finding("chain-untrusted", message, reason=reason, trust_store=trust.label),), False, ()
+        message = f"path validation failed: {_why(reason)}"
+    finding_ = finding("chain-untrusted", message, reason=reason, trust_store=trust.label)
+    return PathResult((finding_,), False, walked, outcome == "anchored")
+
+
+def _why(reason: str) -> str:
+    """cryptography's reason without its prefix and the certificate repr it appends."""
+    text = reason.removeprefix("validation failed: ").split(" (encountered processing", 1)[0]
+    return text.removeprefix("candidates exhausted: ")
 
 
 def _order_findings(

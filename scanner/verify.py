@@ -29,10 +29,12 @@ from scanner.bundle import chains_in, order_chain
 from scanner.cert_rules import (
     Coverage,
     Policy,
+    client_auth_permission_findings,
     coverage,
     date_findings,
     eku_findings,
     key_findings,
+    leaf_findings,
     name_findings,
     signature_findings,
     strength_findings,
@@ -42,9 +44,10 @@ from scanner.certinfo import (
     CertInfo,
     RequestInfo,
     cert_info,
+    load_der_certificate,
     request_info,
 )
-from scanner.findings import Finding, Status, finding, status_of
+from scanner.findings import Finding, Severity, Status, finding, status_of
 from scanner.names import Identity
 from scanner.trust_path import TrustStore, cached_trust, short_error
 
@@ -104,8 +107,11 @@ def verify_chain(
             findings.append(
                 finding(
                     "certificate-unparseable",
-                    f"certificate #{index} of the chain is not valid X.509: {short_error(exc)}",
-                    position=index,
+                    # the parser's own text ("ParseError { kind: ShortData ... }") stays in
+                    # the details, for whoever debugs the peer; the line says what it means
+                    f"certificate #{index} of the chain is not valid X.509 (its DER encoding "
+                    f"does not parse; {len(der)} bytes)",
+                    position=index, error=short_error(exc),
                 )
             )
             if index == 0:
@@ -117,7 +123,7 @@ def verify_chain(
 def parse_certificate(der: bytes) -> CertInfo:
     """DER to :class:`CertInfo`, memoised: a scan meets the same intermediates (and a pool's
     shared leaf) over and over. Bounded, so a long scan never holds every chain it saw."""
-    return cert_info(x509.load_der_x509_certificate(der))
+    return cert_info(load_der_certificate(der))
 
 
 def verify_parsed(
@@ -136,15 +142,24 @@ def verify_parsed(
     covered = coverage(leaf.names, identities)
     findings += name_findings(leaf.common_names, leaf.names, leaf.has_san, covered)
     findings += eku_findings(leaf.eku, policy)
-    findings += date_findings(leaf, served_rest, policy, now)
-    findings += strength_findings([leaf, *[c for c in served_rest if not c.self_issued]])
+    findings += leaf_findings(leaf)
+    # Dates, strength and the CAs' EKU are judged on the path that validates (or, with none,
+    # the one a peer would try), never on certificates served but not needed.
+    built = cached_trust(leaf, served_rest, trust, now, served)
+    path = built.path or (leaf,)
+    on_path = {c.sha256 for c in path}
+    unused = [c for c in served_rest if c.sha256 not in on_path]
+    findings += date_findings(path, unused, policy, now)
+    findings += strength_findings(path)
+    client_auth = client_auth_permission_findings(path, policy)
+    findings += client_auth
     if not leaf.crl_urls and not leaf.self_issued:
         findings.append(finding("no-crl-distribution-point", "the certificate has no CRL distribution point"))
     if leaf.key.type == "EC":
         findings.append(finding("ecdsa-key", f"the key is ECDSA ({leaf.key.curve})", key=leaf.key.describe()))
-    trust_findings, trusted, path = cached_trust(leaf, served_rest, trust, now, served, findings)
-    findings += trust_findings
-    if trusted and trust.public and leaf.eku is not None and CLIENT_AUTH in leaf.eku:
+    findings += built.findings
+    trusted = built.trusted
+    if trusted and trust.public and leaf.eku is not None and CLIENT_AUTH in leaf.eku and not client_auth:
         findings.append(
             finding(
                 "client-auth-renewal-risk",
@@ -156,7 +171,8 @@ def verify_parsed(
         )
     for problem in leaf.problems:
         findings.append(finding("certificate-unparseable", f"malformed extension: {problem}"))
-    return Verdict(tuple(findings), tuple(chain), tuple(covered), trusted, path)
+    subjects = tuple(c.subject for c in path) if trusted else ()
+    return Verdict(tuple(findings), tuple(chain), tuple(covered), trusted, subjects)
 
 
 def verify_request(
@@ -170,7 +186,7 @@ def verify_request(
     findings += name_findings(info.common_names, info.names, info.has_san, covered)
     findings += eku_findings(info.eku, policy)
     findings += key_findings(info.key, "the requested key")
-    findings += signature_findings(info.signature, "the CSR")
+    findings += signature_findings(info.signature, "the CSR", sha1=Severity.WARNING)
     for problem in info.problems:
         findings.append(finding("certificate-unparseable", f"malformed extension: {problem}"))
     return findings, tuple(covered)

@@ -5,15 +5,18 @@ Run from the repository root:
 
     .venv/bin/python test-certs/make_corpus.py
 
-Every file next to this script (and under ``lab/``) is regenerated. Keys are random on
+Every file next to this script is regenerated. (The lab's certificates are not here: the lab
+makes its own on first use, see ``scanner/lab/pki.py``.) Keys are random on
 each run; dates and serial numbers are fixed so that the findings each file produces at
 the reference time ``NOW`` (2030-01-01T00:00:00Z) never change.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,11 +29,16 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPublicKeyTypes,
 )
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
-from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store
+from cryptography.x509.verification import (
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
 
 OUT_DIR = Path(__file__).resolve().parent
-LAB_DIR = OUT_DIR / "lab"
 
 #: The reference "now" the test-suite checks the corpus against.
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
@@ -165,7 +173,16 @@ def make_root(cn: str, serial: int) -> Issuer:
     return Issuer(cert, key)
 
 
-def make_intermediate(root: Issuer, cn: str, serial: int) -> Issuer:
+def make_intermediate(
+    root: Issuer,
+    cn: str,
+    serial: int,
+    *,
+    eku: tuple[ObjectIdentifier, ...] | None = None,
+    sha1: bool = False,
+) -> Issuer:
+    """An issuing CA under ``root``; ``eku`` restricts it (public CAs' serverAuth-only
+    hierarchies), ``sha1`` re-signs it with SHA-1 (a legacy intermediate)."""
     key = rsa_key()
     pub = key.public_key()
     name = x509.Name(
@@ -175,7 +192,7 @@ def make_intermediate(root: Issuer, cn: str, serial: int) -> Issuer:
             x509.NameAttribute(NameOID.COMMON_NAME, cn),
         ]
     )
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(root.cert.subject)
@@ -203,9 +220,50 @@ def make_intermediate(root: Issuer, cn: str, serial: int) -> Issuer:
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski_of(root.cert)),
             critical=False,
         )
-        .sign(root.key, hashes.SHA256())
     )
+    if eku is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
+    cert = builder.sign(root.key, hashes.SHA256())
+    if sha1:
+        cert = resign_sha1(cert, root.key)
     return Issuer(cert, key)
+
+
+def cross_sign(subject: Issuer, by: Issuer, serial: int, not_after: dt.datetime) -> x509.Certificate:
+    """``subject``'s name and key certified by another root: the cross-sign a CA hands out
+    so that its new root chains to an old, widely trusted one (and that servers keep
+    sending long after it expired)."""
+    pub = subject.key.public_key()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject.cert.subject)
+        .issuer_name(by.cert.subject)
+        .public_key(pub)
+        .serial_number(serial)
+        .not_valid_before(utc(2019))
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski_of(by.cert)),
+            critical=False,
+        )
+        .sign(by.key, hashes.SHA256())
+    )
 
 
 # --------------------------------------------------------------------------- leaves
@@ -226,6 +284,9 @@ class LeafSpec:
     pss: bool = False
     crl: bool = True
     self_signed: bool = False
+    ca: bool = False  # basicConstraints CA:TRUE + keyCertSign: a CA certificate used as a leaf
+    raw_serial: int | None = None  # DER-patched serial (zero/negative: builders refuse them)
+    raw_not_after: str | None = None  # DER-patched GeneralizedTime, e.g. fractional seconds
 
 
 def new_leaf_key(kind: str) -> PrivateKey:
@@ -274,7 +335,7 @@ def build_leaf(
         .serial_number(spec.serial)
         .not_valid_before(spec.not_before)
         .not_valid_after(spec.not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=spec.ca, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -283,8 +344,8 @@ def build_leaf(
                 key_encipherment=not is_ec,
                 data_encipherment=False,
                 key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
+                key_cert_sign=spec.ca,
+                crl_sign=spec.ca,
                 encipher_only=False,
                 decipher_only=False,
             ),
@@ -326,6 +387,76 @@ def build_leaf(
             raise TypeError("sha1 variant needs an RSA issuer")
         cert = resign_sha1(cert, signing_key)
     return cert, key
+
+
+def build_leaf_der(spec: LeafSpec, issuer: Issuer) -> tuple[bytes, PrivateKey]:
+    """A leaf as DER, with the raw_* patches applied (which cryptography may not load)."""
+    cert, key = build_leaf(spec, issuer)
+    if spec.raw_serial is None and spec.raw_not_after is None:
+        return cert.public_bytes(serialization.Encoding.DER), key
+    der = resign_patched(cert, issuer.key, serial=spec.raw_serial, not_after=spec.raw_not_after)
+    return der, key
+
+
+def der_pem(*ders: bytes) -> bytes:
+    """PEM of DER certificates, written by hand (cryptography cannot load every one)."""
+    out = []
+    for der in ders:
+        text = base64.b64encode(der).decode("ascii")
+        lines = [text[i : i + 64] for i in range(0, len(text), 64)]
+        out.append("-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n")
+    return "".join(out).encode("ascii")
+
+
+# --------------------------------------------------------------------------- DER surgery
+
+
+def der_tlv(tag: int, body: bytes) -> bytes:
+    return bytes([tag]) + der_length(len(body)) + body
+
+
+def der_body(tlv: bytes) -> bytes:
+    first = tlv[1]
+    offset = 2 + (first & 0x7F if first & 0x80 else 0)
+    return tlv[offset:]
+
+
+def der_children(body: bytes) -> list[bytes]:
+    """The complete TLVs inside a constructed value's body, in order."""
+    out, i = [], 0
+    while i < len(body):
+        length, offset = body[i + 1], 2
+        if length & 0x80:
+            n = length & 0x7F
+            length, offset = int.from_bytes(body[i + 2 : i + 2 + n], "big"), 2 + n
+        out.append(body[i : i + offset + length])
+        i += offset + length
+    return out
+
+
+def resign_patched(
+    cert: x509.Certificate,
+    issuer_key: rsa.RSAPrivateKey,
+    *,
+    serial: int | None = None,
+    not_after: str | None = None,
+) -> bytes:
+    """Rewrite fields of the TBS that ``CertificateBuilder`` refuses to encode (a zero or
+    negative serial; a GeneralizedTime with fractional seconds), then sign the new TBS
+    (sha256WithRSAEncryption, as the original). Returns the DER: cryptography 50 cannot load
+    a fractional-seconds certificate at all."""
+    fields = der_children(der_body(cert.tbs_certificate_bytes))
+    # TBSCertificate v3: [0] version, serial, signature, issuer, validity, subject, spki, [3]
+    if serial is not None:
+        size = max(1, (serial.bit_length() + 8) // 8)
+        fields[1] = der_tlv(0x02, serial.to_bytes(size, "big", signed=True))
+    if not_after is not None:
+        not_before = der_children(der_body(fields[4]))[0]
+        fields[4] = der_tlv(0x30, not_before + der_tlv(0x18, not_after.encode("ascii")))
+    tbs = der_tlv(0x30, b"".join(fields))
+    outer = der_children(der_body(cert.public_bytes(serialization.Encoding.DER)))
+    signature = issuer_key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
+    return der_tlv(0x30, tbs + outer[1] + der_tlv(0x03, b"\x00" + signature))
 
 
 # AlgorithmIdentifier OIDs (DER TLV) - equal length, so swapping them keeps every length.
@@ -427,43 +558,6 @@ def variant_specs() -> dict[str, LeafSpec]:
     }
 
 
-LAB_SPECS: dict[str, LeafSpec] = {
-    "northwind": LeafSpec(serial=0x2000, dns=("sip.northwind.test",)),
-    "tailspin": LeafSpec(serial=0x2001, dns=("sip.tailspin.test", "tailspin.test"), eku=(SERVER,)),
-    "litware": LeafSpec(
-        serial=0x2002,
-        dns=("sip.litware.test", "litware.test"),
-        not_before=utc(2020),
-        not_after=utc(2021),
-    ),
-    "adatum": LeafSpec(serial=0x2003, dns=("sip.adatum.test", "adatum.test")),
-    "adatum-stale": LeafSpec(
-        serial=0x2004,
-        dns=("sip.adatum.test", "adatum.test"),
-        not_before=utc(2020),
-        not_after=utc(2021),
-    ),
-    "wingtip": LeafSpec(serial=0x2005, dns=("sip.wingtip-hosting.test", "wingtip.test")),
-    "fineartschool": LeafSpec(
-        serial=0x2006, dns=("sip.fineartschool.test", "fineartschool.test")
-    ),
-    "proseware": LeafSpec(serial=0x2007, dns=("sip.proseware.test", "proseware.test")),
-    "fourthcoffee": LeafSpec(serial=0x2008, dns=("sip.fourthcoffee.test", "fourthcoffee.test")),
-}
-
-ORG_BY_LAB = {
-    "northwind": "Northwind Test",
-    "tailspin": "Tailspin Test",
-    "litware": "Litware Test",
-    "adatum": "Adatum Test",
-    "adatum-stale": "Adatum Test",
-    "wingtip": "Wingtip Hosting Test",
-    "fineartschool": "Fine Art School Test",
-    "proseware": "Proseware Test",
-    "fourthcoffee": "Fourth Coffee Test",
-}
-
-
 # --------------------------------------------------------------------------- CSRs
 
 
@@ -515,9 +609,6 @@ def self_test(root: Issuer, inter: Issuer) -> None:
         certs = x509.load_pem_x509_certificates((OUT_DIR / f"{stem}.pem").read_bytes())
         assert len(certs) == 2 and certs[1] == inter.cert, stem
         webpki_verify(root.cert, certs[0], certs[1:])
-    for stem in ("adatum", "proseware"):
-        certs = x509.load_pem_x509_certificates((LAB_DIR / f"{stem}.pem").read_bytes())
-        webpki_verify(root.cert, certs[0], certs[1:])
 
     edge = x509.load_pem_x509_certificates((OUT_DIR / "edge.pem").read_bytes())[0]
     san = edge.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -525,11 +616,13 @@ def self_test(root: Issuer, inter: Issuer) -> None:
     assert x509.load_der_x509_certificate((OUT_DIR / "edge.der").read_bytes()) == edge
 
     # Each .key matches its certificate.
-    for pem in [*OUT_DIR.glob("*.pem"), *LAB_DIR.glob("*.pem")]:
-        if pem.name in {"ca-bundle.pem"}:
+    for pem in OUT_DIR.glob("*.pem"):
+        if pem.name in {"ca-bundle.pem", "fractional-notafter.pem"}:
             continue
         keyfile = pem.with_suffix(".key")
-        first = x509.load_pem_x509_certificates(pem.read_bytes())[0]
+        with warnings.catch_warnings():  # zero-serial.pem
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            first = x509.load_pem_x509_certificates(pem.read_bytes())[0]
         key = serialization.load_pem_private_key(keyfile.read_bytes(), password=None)
         assert key.public_key() == first.public_key(), pem.name
 
@@ -574,9 +667,62 @@ def self_test(root: Issuer, inter: Issuer) -> None:
     assert first_cert("expires-soon-warning").not_valid_after_utc - NOW == dt.timedelta(days=20)
     assert first_cert("expires-soon-critical").not_valid_after_utc - NOW == dt.timedelta(days=10)
 
+    real_chains_self_test(root)
+
     for csr_name in ("edge.csr", "csr-missing-xmpp.csr"):
         csr = x509.load_pem_x509_csr((OUT_DIR / csr_name).read_bytes())
         assert csr.is_signature_valid, csr_name
+
+
+def real_chains_self_test(root: Issuer) -> None:
+    """The issue-11 chains are what they claim, by cryptography's own verifiers."""
+
+    def chain(stem: str) -> list[x509.Certificate]:
+        return x509.load_pem_x509_certificates((OUT_DIR / f"{stem}.pem").read_bytes())
+
+    def builder() -> PolicyBuilder:
+        return PolicyBuilder().store(Store([root.cert])).time(NOW)
+
+    # a serverAuth-only intermediate: a valid server path, refused as a client path
+    leaf, *rest = chain("serverauth-ca")
+    builder().build_server_verifier(x509.DNSName("sip.contoso.test")).verify(leaf, rest)
+    try:
+        builder().build_client_verifier().verify(leaf, rest)
+    except VerificationError as exc:
+        assert "EKU" in str(exc), exc
+    else:
+        raise AssertionError("serverauth-ca.pem verified as a client chain")
+    # the expired cross-sign is served but not needed: the path ends at the trusted root
+    leaf, *rest = chain("expired-cross-sign")
+    path = builder().build_server_verifier(x509.DNSName("sip.contoso.test")).verify(leaf, rest)
+    assert rest[1] not in path and rest[1].not_valid_after_utc < NOW and path[-1] == root.cert
+    assert rest[1].subject == root.cert.subject and rest[1].issuer != root.cert.subject
+    # the SHA-1 intermediate really is signed with SHA-1 by the root
+    sha1_ca = chain("sha1-intermediate")[1]
+    assert isinstance(sha1_ca.signature_hash_algorithm, hashes.SHA1)
+    root_pub = root.cert.public_key()
+    assert isinstance(root_pub, rsa.RSAPublicKey)
+    root_pub.verify(sha1_ca.signature, sha1_ca.tbs_certificate_bytes, padding.PKCS1v15(), hashes.SHA1())
+    # the CA certificate used as a leaf
+    bc = chain("ca-leaf")[0].extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert bc.ca
+    # the fractional notAfter is really in the DER (and cryptography refuses to load it)
+    der = chain_der_of("fractional-notafter")
+    assert b"\x18\x1220291231235959.25Z" in der
+    try:
+        x509.load_der_x509_certificate(der)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("cryptography now loads fractional seconds: revisit the README")
+    with warnings.catch_warnings():  # the warning comes on load and on every serial read
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        assert x509.load_der_x509_certificate(chain_der_of("zero-serial")).serial_number == 0
+
+
+def chain_der_of(stem: str) -> bytes:
+    pem = (OUT_DIR / f"{stem}.pem").read_bytes()
+    return base64.b64decode(b"".join(pem.split(b"-----")[2].split()))
 
 
 # --------------------------------------------------------------------------- main
@@ -584,7 +730,6 @@ def self_test(root: Issuer, inter: Issuer) -> None:
 
 def main() -> None:
     started = time.monotonic()
-    LAB_DIR.mkdir(parents=True, exist_ok=True)
 
     root = make_root("Fedscan Test Root CA", serial=0x01)
     inter = make_intermediate(root, "Fedscan Test Issuing CA 1", serial=0x02)
@@ -607,6 +752,32 @@ def main() -> None:
         if stem == "edge":
             edge_cert, edge_key = cert, key
     assert edge_cert is not None and edge_key is not None
+
+    # Public chains as they really are served (issue 11): each file = leaf, then what the
+    # server sends. The CAs here are not written on their own: they live in these files.
+    server_only_ca = make_intermediate(root, "Fedscan Test Server-Only CA", 0x04, eku=(SERVER,))
+    legacy_root = make_root("Fedscan Legacy Root CA", serial=0x05)
+    cross = cross_sign(root, legacy_root, serial=0x06, not_after=utc(2021))
+    sha1_ca = make_intermediate(root, "Fedscan Test SHA-1 CA", 0x07, sha1=True)
+    t = LeafSpec(serial=0x101A)
+    real_chains: dict[str, tuple[LeafSpec, Issuer, tuple[x509.Certificate, ...]]] = {
+        "serverauth-ca": (t, server_only_ca, (server_only_ca.cert,)),
+        "expired-cross-sign": (replace(t, serial=0x101B), inter, (inter.cert, cross)),
+        "sha1-intermediate": (replace(t, serial=0x101C), sha1_ca, (sha1_ca.cert,)),
+        "ca-leaf": (replace(t, serial=0x101D, ca=True), inter, (inter.cert,)),
+        # 0.75 s before NOW, in a GeneralizedTime with fractional seconds (RFC 5280 forbids
+        # them; OpenSSL reads them)
+        "fractional-notafter": (
+            replace(t, serial=0x101E, raw_not_after="20291231235959.25Z"),
+            inter,
+            (inter.cert,),
+        ),
+        "zero-serial": (replace(t, serial=0x101F, raw_serial=0), inter, (inter.cert,)),
+    }
+    for stem, (spec, issuer, served) in real_chains.items():
+        der, key = build_leaf_der(spec, issuer)
+        write(OUT_DIR / f"{stem}.pem", der_pem(der) + cert_pem(*served))
+        write(OUT_DIR / f"{stem}.key", key_pem(key))
 
     template = LeafSpec(serial=0x100E)
     cert, key = build_leaf(template, None)
@@ -645,12 +816,6 @@ def main() -> None:
     write(OUT_DIR / "edge.csr", csr.public_bytes(serialization.Encoding.PEM))
     csr = build_csr(csr_key, without("contoso.test", "fabrikam.test"), (SERVER,))
     write(OUT_DIR / "csr-missing-xmpp.csr", csr.public_bytes(serialization.Encoding.PEM))
-
-    # Lab certificates: CN is the first SAN.
-    for stem, spec in LAB_SPECS.items():
-        cert, key = build_leaf(replace(spec, cn=spec.dns[0], org=ORG_BY_LAB[stem]), inter)
-        write(LAB_DIR / f"{stem}.pem", cert_pem(cert, inter.cert))
-        write(LAB_DIR / f"{stem}.key", key_pem(key))
 
     self_test(root, inter)
     elapsed = time.monotonic() - started

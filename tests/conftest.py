@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from scanner.certinfo import load_pem_certificates
+from scanner.lab.hostile import HOSTILE_NET, hostile_world
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
 from scanner.names import Identity, IdentityKind
 from scanner.trust import load_ca_file
 from scanner.verify import TrustStore
+from tests.hostile_support import AT, TIMEOUT, HostileScan
 
 ROOT = Path(__file__).resolve().parent.parent
 CERTS = ROOT / "test-certs"
@@ -34,13 +40,31 @@ CONTOSO_IDENTITIES = (
 
 def pem_chain_der(name: str) -> list[bytes]:
     """The certificates of a corpus PEM file, as DER, in file order."""
-    certs = x509.load_pem_x509_certificates((CERTS / name).read_bytes())
+    certs = load_pem_certificates((CERTS / name).read_bytes())
     return [c.public_bytes(Encoding.DER) for c in certs]
 
 
 @pytest.fixture(scope="session")
 def test_trust() -> TrustStore:
     return load_ca_file(CERTS / "ca-bundle.pem")
+
+
+@pytest.fixture(scope="session")
+def hostile_lab() -> Iterator[LabInfo]:
+    with lab_in_thread(net=HOSTILE_NET, world=hostile_world()) as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def hostile_scan(hostile_lab: LabInfo) -> HostileScan:
+    begin = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "scanner", "scan", *hostile_lab.scan_args(), *AT,
+         "--timeout", str(TIMEOUT), "--format", "json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    wall = time.monotonic() - begin
+    return HostileScan(json.loads(proc.stdout), proc.returncode, proc.stderr, wall)
 
 
 @pytest.fixture(scope="session")
@@ -55,10 +79,12 @@ def lab() -> Iterator[LabInfo]:
 # "unit" unless listed here: list a new module that starts the lab or opens sockets as "lab",
 # one that drives a real server (prosody, kamailio, unbound, chromium...) as "interop".
 LAB_MODULES = frozenset({
-    "test_acceptance_lab", "test_bad_input", "test_discovery", "test_handshake", "test_history",
-    "test_hostile_dns",
-    "test_hostile_scale", "test_hostile_tls", "test_hostile_xmpp", "test_monitor", "test_nagios",
-    "test_prometheus", "test_readiness", "test_report_merge", "test_scale_lab", "test_scan_lab",
+    "test_acceptance_lab", "test_bad_input", "test_codes_real_input", "test_discovery",
+    "test_handshake", "test_history",
+    "test_hostile_dns", "test_hostile_scale", "test_hostile_tls", "test_hostile_xmpp", "test_lab_pki",
+    "test_monitor", "test_nagios", "test_prometheus", "test_readiness", "test_report_merge",
+    "test_scale_lab", "test_scan_lab", "test_wrong_answers",
+    "test_readiness_verdict", "test_report_html", "test_shard_recipe", "test_hostile_strings",
 })
 
 
@@ -89,3 +115,19 @@ def require_program(name: str, package: str) -> str:
     if os.environ.get("CI") == "true" and os.geteuid() == 0:
         pytest.fail(f"{reason}, yet this is CI as root, where .ci/run should have installed it")
     pytest.skip(reason)
+
+
+def browser_dom(page: Path, profile: Path, fragment: str = "") -> str:
+    """The DOM of ``page`` after headless Chromium loaded it and ran its scripts (a profile of
+    its own: other Chromium runs may be going on at the same time)."""
+    import subprocess
+
+    chromium = require_program("chromium", "chromium")
+    url = page.resolve().as_uri() + (f"#{fragment}" if fragment else "")
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+         "--virtual-time-budget=5000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout

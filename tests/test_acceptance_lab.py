@@ -11,11 +11,25 @@ from typing import Any
 import pytest
 
 from scanner.cli import run
-from scanner.lab.partners import ACCEPTANCE_CASES, AcceptanceCase
+from scanner.lab.partners import ACCEPTANCE_CASES, AcceptanceCase, AcceptanceFiles, acceptance_files
+from scanner.lab.pki import LabPki
 from scanner.lab.run import LabInfo, describe
-from tests.conftest import CERTS
 
 AT = ["--at", "2030-01-01T00:00:00Z"]  # judging the partners' certificates; they judge ours by now
+
+
+@pytest.fixture(scope="module")
+def files(lab: LabInfo) -> AcceptanceFiles:
+    """Our certificate as the lab makes it (PFX, PEM with key, variants), beside its PKI."""
+    assert lab.certs is not None
+    return acceptance_files(LabPki(lab.certs))
+
+
+def present(files: AcceptanceFiles, what: str) -> list[str]:
+    cert, key = files.present(what)
+    if key is None:
+        return ["--as-edge", str(cert), "--password", "fedscan"]
+    return ["--client-cert", str(cert), "--client-key", str(key)]
 
 
 def scan(capsys: pytest.CaptureFixture[str], lab: LabInfo, domains: list[str],
@@ -43,8 +57,9 @@ def endpoint(doc: dict[str, Any], service: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("case", ACCEPTANCE_CASES, ids=lambda c: f"{c.domain}:{c.cert}")
 def test_each_acceptance_case_finds_exactly_its_codes(capsys: pytest.CaptureFixture[str],
-                                                      lab: LabInfo, case: AcceptanceCase) -> None:
-    code, doc = scan(capsys, lab, [case.domain], *case.args())
+                                                      lab: LabInfo, case: AcceptanceCase,
+        files: AcceptanceFiles) -> None:
+    code, doc = scan(capsys, lab, [case.domain], *case.args(files))
     assert codes_of(doc["domains"][0]) == sorted(case.codes), case.story
     assert doc["status"] == case.status.name
     assert code == int(case.status)
@@ -55,9 +70,8 @@ def test_each_acceptance_case_finds_exactly_its_codes(capsys: pytest.CaptureFixt
 
 
 def test_accepted_by_a_verifying_partner_over_sip_and_xmpp(capsys: pytest.CaptureFixture[str],
-                                                           lab: LabInfo) -> None:
-    code, doc = scan(capsys, lab, ["relecloud.test"], "--as-edge", str(CERTS / "edge.pfx"),
-                     "--password", "fedscan")
+                                                           lab: LabInfo, files: AcceptanceFiles) -> None:
+    code, doc = scan(capsys, lab, ["relecloud.test"], *present(files, "edge.pfx"))
     assert code == 0
     sip = endpoint(doc, "sip-federation")["acceptance"]
     assert sip["verdict"] == "accepted"
@@ -79,9 +93,10 @@ def test_accepted_by_a_verifying_partner_over_sip_and_xmpp(capsys: pytest.Captur
     ("serverauth-only", "unsupported_certificate"),
 ])
 def test_tls13_rejection_names_the_alert_and_its_meaning(capsys: pytest.CaptureFixture[str], lab: LabInfo,
-                                                        cert: str, alert: str) -> None:
+                                                        cert: str, alert: str,
+        files: AcceptanceFiles) -> None:
     code, doc = scan(capsys, lab, ["relecloud.test"], "--service", "sip-federation",
-                     "--client-cert", str(CERTS / f"{cert}.pem"), "--client-key", str(CERTS / f"{cert}.key"))
+                     *present(files, cert))
     assert code == 2
     e = endpoint(doc, "sip-federation")
     f = finding(e, "client-certificate-rejected")
@@ -97,18 +112,17 @@ def test_tls13_rejection_names_the_alert_and_its_meaning(capsys: pytest.CaptureF
     assert not any(x["code"] == "tls-handshake-failed" for x in e["findings"])
 
 
-def test_unknown_ca_says_trust_or_intermediate(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
-    _, doc = scan(capsys, lab, ["margiestravel.test"], "--as-edge", str(CERTS / "edge.pfx"),
-                  "--password", "fedscan")
+def test_unknown_ca_says_trust_or_intermediate(capsys: pytest.CaptureFixture[str], lab: LabInfo,
+        files: AcceptanceFiles) -> None:
+    _, doc = scan(capsys, lab, ["margiestravel.test"], *present(files, "edge.pfx"))
     f = finding(endpoint(doc, "sip-federation"), "client-certificate-rejected")
     assert f["details"]["meaning"] == ("the partner does not trust our issuing CA, or we did not send "
                                        "the intermediate certificate")
 
 
 def test_tls12_rejection_is_inside_the_handshake_never_a_handshake_failure(
-        capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
-    code, doc = scan(capsys, lab, ["alpineskihouse.test"], "--client-cert", str(CERTS / "expired.pem"),
-                     "--client-key", str(CERTS / "expired.key"))
+        capsys: pytest.CaptureFixture[str], lab: LabInfo, files: AcceptanceFiles) -> None:
+    code, doc = scan(capsys, lab, ["alpineskihouse.test"], *present(files, "expired"))
     assert code == 2
     e = endpoint(doc, "sip-federation")
     assert [f["code"] for f in e["findings"]] == ["client-certificate-rejected"]
@@ -120,18 +134,18 @@ def test_tls12_rejection_is_inside_the_handshake_never_a_handshake_failure(
                                       "meaning": f["details"]["meaning"]}
 
 
-def test_tls12_partner_accepting_us_answers_options(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
-    code, doc = scan(capsys, lab, ["alpineskihouse.test"], "--as-edge", str(CERTS / "edge.pfx"),
-                     "--password", "fedscan")
+def test_tls12_partner_accepting_us_answers_options(capsys: pytest.CaptureFixture[str], lab: LabInfo,
+        files: AcceptanceFiles) -> None:
+    code, doc = scan(capsys, lab, ["alpineskihouse.test"], *present(files, "edge.pfx"))
     assert code == 0
     acceptance = endpoint(doc, "sip-federation")["acceptance"]
     assert acceptance["tls"]["evidence"] == "handshake"
     assert acceptance["sip"]["status"] == 200
 
 
-def test_sip_403_with_ms_diagnostics(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
-    code, doc = scan(capsys, lab, ["woodgrove.test"], "--as-edge", str(CERTS / "edge.pfx"),
-                     "--password", "fedscan")
+def test_sip_403_with_ms_diagnostics(capsys: pytest.CaptureFixture[str], lab: LabInfo,
+        files: AcceptanceFiles) -> None:
+    code, doc = scan(capsys, lab, ["woodgrove.test"], *present(files, "edge.pfx"))
     assert code == 2
     e = endpoint(doc, "sip-federation")
     f = finding(e, "sip-options-refused")
@@ -146,19 +160,20 @@ def test_sip_403_with_ms_diagnostics(capsys: pytest.CaptureFixture[str], lab: La
     assert e["acceptance"]["verdict"] == "refused"
 
 
-def test_sip_from_is_our_sip_domain(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+def test_sip_from_is_our_sip_domain(capsys: pytest.CaptureFixture[str], lab: LabInfo,
+        files: AcceptanceFiles) -> None:
     """woodgrove.test federates with fabrikam.test only: the same certificate, our other domain."""
-    code, doc = scan(capsys, lab, ["woodgrove.test"], "--as-edge", str(CERTS / "edge.pfx"),
-                     "--password", "fedscan", "--sip-domain", "fabrikam.test")
+    code, doc = scan(capsys, lab, ["woodgrove.test"], *present(files, "edge.pfx"),
+                     "--sip-domain", "fabrikam.test")
     assert code == 0
     assert endpoint(doc, "sip-federation")["acceptance"]["sip"]["from"] == "fabrikam.test"
     # --sip-domain says who we are: the partner's certificate is not judged against our names
     assert not any(f["code"] == "san-missing" for f in endpoint(doc, "sip-federation")["findings"])
 
 
-def test_dialback_only_partner_is_a_warning(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
-    code, doc = scan(capsys, lab, ["lucerne.test"], "--as-edge", str(CERTS / "edge.pfx"),
-                     "--password", "fedscan", "--service", "xmpp-server")
+def test_dialback_only_partner_is_a_warning(capsys: pytest.CaptureFixture[str], lab: LabInfo,
+        files: AcceptanceFiles) -> None:
+    code, doc = scan(capsys, lab, ["lucerne.test"], *present(files, "edge.pfx"), "--service", "xmpp-server")
     assert code == 1
     f = finding(endpoint(doc, "xmpp-server"), "xmpp-cert-auth-refused")
     assert f["severity"] == "warning"
@@ -167,9 +182,9 @@ def test_dialback_only_partner_is_a_warning(capsys: pytest.CaptureFixture[str], 
 
 
 def test_sasl_external_fails_when_the_certificate_does_not_cover_our_domain(
-        capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+        capsys: pytest.CaptureFixture[str], lab: LabInfo, files: AcceptanceFiles) -> None:
     code, doc = scan(capsys, lab, ["relecloud.test"], "--service", "xmpp-server",
-                     "--client-cert", str(CERTS / "client.pem"), "--client-key", str(CERTS / "client.key"),
+                     *present(files, "client"),
                      "--from-domain", "contoso.test")
     assert code == 1
     xmpp = endpoint(doc, "xmpp-server")["acceptance"]["xmpp"]
@@ -180,10 +195,9 @@ def test_sasl_external_fails_when_the_certificate_does_not_cover_our_domain(
 
 
 def test_serverauth_only_certificate_is_presented_with_a_warning(
-        capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+        capsys: pytest.CaptureFixture[str], lab: LabInfo, files: AcceptanceFiles) -> None:
     code = run(["scan", *lab.scan_args(["relecloud.test"]), *AT, "--service", "sip-federation",
-                "--client-cert", str(CERTS / "serverauth-only.pem"),
-                "--client-key", str(CERTS / "serverauth-only.key")])
+                *present(files, "serverauth-only")])
     captured = capsys.readouterr()
     assert code == 2
     assert "has no Client Authentication EKU; it is presented anyway" in captured.err
@@ -192,17 +206,15 @@ def test_serverauth_only_certificate_is_presented_with_a_warning(
 
 
 def test_pem_with_key_and_chain_is_presented_like_the_pfx(capsys: pytest.CaptureFixture[str], lab: LabInfo,
-                                                          tmp_path: Path) -> None:
-    bundle = tmp_path / "edge-with-key.pem"
-    bundle.write_bytes((CERTS / "edge.key").read_bytes() + (CERTS / "edge.pem").read_bytes())
-    code, doc = scan(capsys, lab, ["relecloud.test"], "--as-edge", str(bundle))
+                                                          tmp_path: Path, files: AcceptanceFiles) -> None:
+    code, doc = scan(capsys, lab, ["relecloud.test"], "--as-edge", str(files.dir / "edge-with-key.pem"))
     assert code == 0
     assert endpoint(doc, "sip-federation")["acceptance"]["verdict"] == "accepted"
 
 
-def test_table_shows_the_verdict_under_the_row(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
-    run(["scan", *lab.scan_args(["woodgrove.test"]), *AT, "--as-edge", str(CERTS / "edge.pfx"),
-         "--password", "fedscan"])
+def test_table_shows_the_verdict_under_the_row(capsys: pytest.CaptureFixture[str], lab: LabInfo,
+        files: AcceptanceFiles) -> None:
+    run(["scan", *lab.scan_args(["woodgrove.test"]), *AT, *present(files, "edge.pfx")])
     out = capsys.readouterr().out
     assert ("partner's verdict on our certificate: REFUSED; TLS accepted (application-data); "
             "SIP OPTIONS as contoso.test: 403 Forbidden (ms-diagnostics 1034)") in out
@@ -216,11 +228,12 @@ def test_without_our_certificate_nothing_changes(capsys: pytest.CaptureFixture[s
     assert code == 1
 
 
-def test_endpoint_by_address_with_sni_without_dns(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+def test_endpoint_by_address_with_sni_without_dns(capsys: pytest.CaptureFixture[str], lab: LabInfo,
+        files: AcceptanceFiles) -> None:
     port = lab.ports["relecloud.test-sip"]
     code = run(["scan", "--endpoint", f"sip-federation={lab.net}.30:{port}", "--sni", "sip.relecloud.test",
                 "--ca-file", str(lab.ca_file), *AT, "--format", "json",
-                "--as-edge", str(CERTS / "edge.pfx"), "--password", "fedscan"])
+                *present(files, "edge.pfx")])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0
     (domain,) = doc["domains"]
@@ -233,11 +246,12 @@ def test_endpoint_by_address_with_sni_without_dns(capsys: pytest.CaptureFixture[
     assert e["acceptance"]["sip"]["status"] == 200
 
 
-def test_endpoint_by_name_resolves_it(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
+def test_endpoint_by_name_resolves_it(capsys: pytest.CaptureFixture[str], lab: LabInfo,
+        files: AcceptanceFiles) -> None:
     port = lab.ports["relecloud.test-xmpp"]
     code = run(["scan", "--endpoint", f"xmpp-server=sip.relecloud.test:{port}", "--sni", "relecloud.test",
                 "--nameserver", lab.nameserver, "--ca-file", str(lab.ca_file), *AT, "--format", "json",
-                "--as-edge", str(CERTS / "edge.pfx"), "--password", "fedscan"])
+                *present(files, "edge.pfx")])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0
     (e,) = doc["domains"][0]["endpoints"]
@@ -245,24 +259,24 @@ def test_endpoint_by_name_resolves_it(capsys: pytest.CaptureFixture[str], lab: L
     assert e["acceptance"]["xmpp"]["sasl"] == "success"
 
 
-def test_fedscan_lab_lists_every_acceptance_case(lab: LabInfo) -> None:
+def test_fedscan_lab_lists_every_acceptance_case(lab: LabInfo, files: AcceptanceFiles) -> None:
     text = describe(lab)
     for case in ACCEPTANCE_CASES:
-        assert shlex.join(["fedscan", "scan", *lab.scan_args([case.domain]), *case.args()]) in text
+        assert shlex.join(["fedscan", "scan", *lab.scan_args([case.domain]), *case.args(files)]) in text
         assert f"# {case.domain}: {case.story} -> {case.status.name}" in text
 
 
 # --- [acceptance] in the config: monitor (history) and readiness ---------------------------------
 
 
-def acceptance_config(tmp_path: Path, lab: LabInfo, cert: str, key: str | None = None) -> Path:
-    key_line = f'key = "{CERTS / key}"\n' if key else ""
+def acceptance_config(tmp_path: Path, lab: LabInfo, cert: Path, key: Path | None = None) -> Path:
+    key_line = f'key = "{key}"\n' if key else ""
     body = (
         '[deployment]\nsip_domains = ["contoso.test"]\nxmpp_domains = ["contoso.test"]\n'
         'extra_sans = ["webcon.contoso.test"]\n'
         '[[partner]]\ndomain = "relecloud.test"\n'
         '[[partner]]\ndomain = "northwind.test"\n'
-        f'[acceptance]\ncertificate = "{CERTS / cert}"\n{key_line}partners = ["relecloud.test"]\n'
+        f'[acceptance]\ncertificate = "{cert}"\n{key_line}partners = ["relecloud.test"]\n'
         f'[scan]\nnameservers = ["{lab.nameserver}"]\nca_file = "{lab.ca_file}"\ntimeout = 5\n'
     )
     path = tmp_path / "fedscan.toml"
@@ -272,10 +286,10 @@ def acceptance_config(tmp_path: Path, lab: LabInfo, cert: str, key: str | None =
 
 def test_monitor_history_says_the_partner_stopped_accepting_our_certificate(
         capsys: pytest.CaptureFixture[str], lab: LabInfo, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, files: AcceptanceFiles) -> None:
     monkeypatch.setenv("FEDSCAN_PFX_PASSWORD", "fedscan")
     history = tmp_path / "history.jsonl"
-    good = acceptance_config(tmp_path, lab, "edge.pfx")
+    good = acceptance_config(tmp_path, lab, files.pfx)
     run(["monitor", "--config", str(good), *AT, "--history", str(history), "--format", "json"])
     first = json.loads(capsys.readouterr().out)
     relecloud = next(d for d in first["domains"] if d["domain"] == "relecloud.test")
@@ -284,7 +298,7 @@ def test_monitor_history_says_the_partner_stopped_accepting_our_certificate(
     assert {e["acceptance"] is None for e in northwind["endpoints"]} == {True}  # not listed
 
     # the renewal came back without the intermediate: relecloud now answers unknown_ca
-    bad = acceptance_config(tmp_path, lab, "leaf-only.pem", "leaf-only.key")
+    bad = acceptance_config(tmp_path, lab, *files.present("leaf-only"))
     code = run(["monitor", "--config", str(bad), *AT, "--history", str(history)])
     out = capsys.readouterr().out
     assert code == 2
@@ -298,8 +312,8 @@ def test_monitor_history_says_the_partner_stopped_accepting_our_certificate(
 
 
 def test_acceptance_config_errors_are_one_line(capsys: pytest.CaptureFixture[str], lab: LabInfo,
-                                               tmp_path: Path) -> None:
-    path = acceptance_config(tmp_path, lab, "edge.pfx")
+                                               tmp_path: Path, files: AcceptanceFiles) -> None:
+    path = acceptance_config(tmp_path, lab, files.pfx)
     path.write_text(path.read_text().replace('partners = ["relecloud.test"]',
                                              'partners = ["woodgrove.test"]'))
     assert run(["check-config", str(path)]) == 3
@@ -310,18 +324,19 @@ def test_acceptance_config_errors_are_one_line(capsys: pytest.CaptureFixture[str
 
 def test_acceptance_wrong_password_in_the_environment_is_exit_3(
         capsys: pytest.CaptureFixture[str], lab: LabInfo, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, files: AcceptanceFiles) -> None:
     monkeypatch.setenv("FEDSCAN_PFX_PASSWORD", "wrong")
-    path = acceptance_config(tmp_path, lab, "edge.pfx")
+    path = acceptance_config(tmp_path, lab, files.pfx)
     assert run(["monitor", "--config", str(path), *AT]) == 3
     assert capsys.readouterr().err == (
-        f"fedscan: error: {CERTS / 'edge.pfx'}: wrong PFX password (or not a PFX/PEM file)\n")
+        f"fedscan: error: {files.pfx}: wrong PFX password (or not a PFX/PEM file)\n")
 
 
 def test_readiness_has_an_accepted_by_section(capsys: pytest.CaptureFixture[str], lab: LabInfo,
-                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        files: AcceptanceFiles) -> None:
     monkeypatch.setenv("FEDSCAN_PFX_PASSWORD", "fedscan")
-    path = acceptance_config(tmp_path, lab, "edge.pfx")
+    path = acceptance_config(tmp_path, lab, files.pfx)
     run(["readiness", "--config", str(path), *AT])
     text = capsys.readouterr().out
     section = text.split("## Accepted by", 1)[1].split("\n## ", 1)[0]

@@ -251,7 +251,8 @@ def test_domains_file_that_is_binary(capsys: pytest.CaptureFixture[str], tmp_pat
 
 def test_domains_file_with_an_invalid_domain(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write(tmp_path, "domains.txt", b"contoso.test\nbad..name\n")
-    assert one_line_error(capsys, ["scan", "--domains-file", str(path)]).startswith("invalid domain")
+    message = one_line_error(capsys, ["scan", "--domains-file", str(path)])
+    assert message.startswith(f"{path}:2: invalid domain")
 
 
 # --- the config file (another engineer's command, tested only through the CLI) ------------------------

@@ -122,7 +122,8 @@ def test_without_namespaces_lists_covered_names(capsys: pytest.CaptureFixture[st
         ),
         (["cert", str(CERTS / "edge.pem"), "--ca-file", "/nonexistent/ca.pem"], None),
         (["cert", str(CERTS / "edge.pem"), "--warn-days", "5", "--crit-days", "10"], None),
-        (["cert", "--no-such-option"], "fedscan: error: No such option: --no-such-option\n"),
+        (["cert", "--no-such-option"],
+         "fedscan: error: fedscan cert: no such option --no-such-option (see fedscan cert --help)\n"),
         (["cert", str(CERTS / "README.md")], None),
         (["plan"], "fedscan: error: give at least one --sip-domain, or --edge-fqdn\n"),
         (

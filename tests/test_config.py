@@ -33,7 +33,7 @@ def test_shipped_example_is_valid_and_normalised() -> None:
 def test_check_config_prints_one_summary_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["check-config", str(EXAMPLE), "--at", "2031-01-01T00:00:00Z"]) == 0
     assert capsys.readouterr().out == (
-        "fedscan.toml: OK (Edge sip.contoso.com): 2 SIP domains, 2 XMPP domains, 3 partners, "
+        f"{EXAMPLE.absolute()}: OK (Edge sip.contoso.com): 2 SIP domains, 2 XMPP domains, 3 partners, "
         "2 suppressions (1 expired as of 2031-01-01)\n"
     )
 
@@ -118,7 +118,8 @@ def _err(data: dict[str, Any]) -> str:
          "f.toml: scan.nameservers[0]: invalid name server 'dns.example': "
          "'dns.example' is not an IP address"),
         ({"scan": {"at": "2030-01-01"}}, "f.toml: scan.at: unknown key (expected one of: timeout, "
-                                         "concurrency, nameservers, ca_file)"),
+                                         "concurrency, nameservers, ca_file, "
+             "connections, per_address)"),
     ],
 )
 def test_every_error_names_its_key_path(data: dict[str, Any], message: str) -> None:

@@ -312,7 +312,12 @@ async def test_client_certificate_required(nursery: trio.Nursery, pki: Pki,
     expected = "certificate_required" if maximum == ssl.TLSVersion.TLSv1_3 else "handshake_failure"
     assert result.failure.details["alert"] == expected
     assert result.chain == pki.chain_der()  # captured from the Certificate message
-    assert result.tls is None or result.tls.client_cert_requested
+    if maximum == ssl.TLSVersion.TLSv1_3:  # the handshake completed; the alert came after it
+        assert result.tls is not None
+        assert (result.tls.version, result.tls.client_cert_requested, result.tls.client_cert_sent) == (
+            "TLSv1.3", True, False)
+    else:  # TLS 1.2: refused inside the handshake, nothing was negotiated
+        assert result.tls is None
 
 
 async def test_required_client_certificate_satisfied(nursery: trio.Nursery, pki: Pki) -> None:

@@ -262,7 +262,7 @@ def test_two_lab_runs_report_the_replaced_certificate_first(
     assert first["monitor"]["changes"] == [] and first["monitor"]["previous_run"] is None
 
     world = default_world()
-    listeners = tuple(dataclasses.replace(x, cert="expires-soon-warning") if x.cert == "edge" else x
+    listeners = tuple(dataclasses.replace(x, cert="lab/edge-expires-soon") if x.cert == "edge" else x
                       for x in world.listeners)
     srv = tuple(r for r in world.srv if r.name != XMPPS + "contoso.test")
     renewed = dataclasses.replace(world, listeners=listeners, srv=srv)

@@ -11,17 +11,13 @@ from typing import Any
 import pytest
 
 from scanner.lab.run import LabInfo
-from tests import test_hostile_tls as shared
-from tests.test_hostile_tls import (
+from tests.hostile_support import (
     CASES,
     TIMEOUT,
     HostileScan,
     check_case,
     finding_of,
 )
-
-hostile_lab = shared.hostile_lab  # the session fixtures, shared with test_hostile_tls
-hostile_scan = shared.hostile_scan
 
 
 def xmpp_case(scan: HostileScan, lab: LabInfo, label: str) -> dict[str, Any]:

@@ -11,7 +11,6 @@ root, where ``.ci/run`` installs it.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import signal
@@ -33,7 +32,7 @@ from scanner.names import Identity, IdentityKind
 from scanner.trust import load_ca_file
 from scanner.verify import Policy, verify_chain
 from scanner.xmpp import DIALBACK_FEATURE_NS, TLS_NS
-from tests.conftest import require_program
+from tests.conftest import NOW, require_program
 
 ROOT = Path(__file__).resolve().parent.parent
 CERTS = ROOT / "test-certs"
@@ -182,9 +181,10 @@ async def test_prosody_chain_verifies(prosody: Prosody) -> None:
                              from_domain=FROM_DOMAIN)
     assert result.failure is None, _describe(result, prosody)
 
-    # A live handshake, so the real clock: the edge leaf is valid 2026-01-01 .. 2040-01-01.
+    # Judged at the corpus's reference time, never the real clock (the leaf ends in 2040: a
+    # test on the clock would start failing then).
     verdict = verify_chain(result.chain, [Identity(DOMAIN, IdentityKind.XMPP_DOMAIN)], Policy(),
-                           load_ca_file(CERTS / "ca-bundle.pem"), dt.datetime.now(dt.UTC))
+                           load_ca_file(CERTS / "ca-bundle.pem"), NOW)
 
     problems: list[Finding] = [f for f in verdict.findings if f.severity is not Severity.INFO]
     assert problems == [], [f.to_json() for f in problems]

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from scanner.cli import run
-from scanner.lab.partners import partner_pki
+from scanner.lab.pki import lab_pki
 from tests.conftest import CERTS, require_program
 from tests.test_interop_prosody import Prosody, _free_port, _stop, _wait_until_listening
 
@@ -42,10 +42,11 @@ def prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prosody]:
     certs = workdir / "certs"
     certs.mkdir(mode=0o700)
     (workdir / "data").mkdir(mode=0o750)
-    pki = partner_pki()  # relecloud.test's certificate, issued by the corpus intermediate
-    shutil.copyfile(pki / f"{PARTNER}.pem", certs / f"{PARTNER}.crt")
-    shutil.copyfile(pki / f"{PARTNER}.key", certs / f"{PARTNER}.key")
+    pki = lab_pki()  # relecloud.test's own certificate comes from the lab's PKI ...
+    shutil.copyfile(pki.chain("lab/relecloud"), certs / f"{PARTNER}.crt")
+    shutil.copyfile(pki.key("lab/relecloud"), certs / f"{PARTNER}.key")
     (certs / f"{PARTNER}.key").chmod(0o600)
+    # ... and it trusts the corpus root for its peers: the certificates we present below
     shutil.copyfile(CERTS / "ca-bundle.pem", certs / "ca.pem")
     port = _free_port()
     config = workdir / "prosody.cfg.lua"
@@ -66,7 +67,7 @@ def prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prosody]:
 
 def scan(capsys: pytest.CaptureFixture[str], server: Prosody, *args: str) -> tuple[int, dict[str, Any]]:
     code = run(["scan", "--endpoint", f"xmpp-server={LOOPBACK}:{server.port}", "--sni", PARTNER,
-                "--ca-file", str(CERTS / "ca-bundle.pem"), "--timeout", "8", "--format", "json", *args])
+                "--ca-file", str(lab_pki().ca_file), "--timeout", "8", "--format", "json", *args])
     doc = json.loads(capsys.readouterr().out)
     (domain,) = doc["domains"]
     (endpoint,) = domain["endpoints"]

@@ -108,7 +108,7 @@ def test_text_output_is_silent_when_all_is_well() -> None:
     ok = MonitorResult(report(domain("a.test", endpoint("a.test"))))
     assert render_text(ok, verbose=False) == ""
     assert render_text(ok, verbose=True).endswith(
-        "Overall: OK — 1 endpoints of 1 domains: 1 OK, 0 WARNING, 0 CRITICAL, 0 UNKNOWN\n"
+        "Overall: OK — 1 endpoint of 1 domain: 1 OK\n"  # the same summary line as scan and merge
     )
 
 

@@ -111,3 +111,21 @@ def test_every_name_matches_itself_and_its_wildcard_parent_matches_it(name: str)
     parent = name.split(".", 1)[1]
     assert dns_id_matches("*." + parent, name) is (parent.count(".") >= 1)
     assert not dns_id_matches("*." + name, name)
+
+
+def test_times_are_written_and_read_one_way() -> None:
+    """scanner.isotime: UTC to the second with Z; what it writes it reads back identically."""
+    import datetime as dt
+
+    from scanner.isotime import iso, parse_iso
+
+    paris = dt.timezone(dt.timedelta(hours=1))
+    t = dt.datetime(2030, 1, 1, 1, 0, 0, 999_999, tzinfo=paris)
+    assert iso(t) == "2030-01-01T00:00:00Z"
+    assert iso(dt.datetime(2030, 1, 1)) == "2030-01-01T00:00:00Z"  # naive = UTC
+    assert parse_iso("2030-01-01T00:00:00Z") == dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    assert parse_iso("2030-01-01T01:00:00+01:00") == dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    assert parse_iso("2030-01-01").tzinfo is not None
+    assert parse_iso(iso(t)) == t.replace(microsecond=0)
+    with pytest.raises(ValueError):
+        parse_iso("yesterday")

@@ -1,18 +1,19 @@
-"""Orchestration rules of scanner.scan that need no network: identities, pools, safety nets."""
+"""Judging rules (scanner.judge) that need no network: identities, pools, safety nets."""
 
 from __future__ import annotations
 
 import pytest
 
-import scanner.scan as scan_module
+import scanner.judge as judge_module
 from scanner.deployment import Deployment
 from scanner.findings import Finding
-from scanner.handshake import TlsInfo
+from scanner.handshake import HandshakeResult
+from scanner.judge import Judge, identities_for, pool_findings
 from scanner.names import IdentityKind
-from scanner.results import EndpointResult
-from scanner.scan import Scan, ScanOptions, identities_for, pool_findings
+from scanner.results import EndpointResult, TlsInfo
 from scanner.srv import Endpoint
 from scanner.trust import load_ca_file
+from scanner.verify import Policy
 from tests.conftest import CERTS, NOW
 
 
@@ -50,19 +51,16 @@ def test_pool_mismatch_only_when_nodes_of_one_target_differ() -> None:
 
 
 def test_a_verifier_bug_costs_one_endpoint_not_the_scan(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The safety net in Scan._judgement: an exception out of verify_chain is a scan-error."""
+    """The safety net in Judge: an exception out of verify_chain is a scan-error for that endpoint."""
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(scan_module, "verify_chain", broken)
-    scan = Scan(
-        [],
-        ScanOptions(services=()),
-        resolver=None,  # type: ignore[arg-type]
-        trust=load_ca_file(CERTS / "ca-bundle.pem"),
-        now=NOW,
-    )
-    judged = scan._judgement((b"x",), ())
-    assert [(f.code, f.severity.value) for f in judged.findings] == [("scan-error", "unknown")]
-    assert "boom" in judged.findings[0].message
+    monkeypatch.setattr(judge_module, "verify_chain", broken)
+    judge = Judge(policy=Policy(), deployment=Deployment(), trust=load_ca_file(CERTS / "ca-bundle.pem"),
+                  now=NOW)
+    shake = HandshakeResult(chain=(b"x",), tls=None, failure=None, timings={"total": 0.1})
+    result = judge.endpoint(endpoint("sip-federation"), shake)
+    assert [(f.code, f.severity.value) for f in result.findings] == [("scan-error", "unknown")]
+    assert "boom" in result.findings[0].message
+    assert result.status.name == "UNKNOWN"

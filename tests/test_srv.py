@@ -243,3 +243,19 @@ def test_order_is_a_priority_sorted_permutation(records: list[SrvRecord], seed: 
     ordered = order_srv(records, random.Random(seed))
     assert Counter(ordered) == Counter(records)
     assert [r.priority for r in ordered] == sorted(r.priority for r in records)
+
+
+def test_the_service_registry_is_the_one_table_of_services() -> None:
+    """Ports to publish, transport and XMPP-ness come from srv.SERVICES for every reader."""
+    from scanner.srv import SERVICES, parse_services
+
+    assert {n: (s.port, s.direct_tls, s.xmpp) for n, s in SERVICES.items()} == {
+        "sip-federation": (5061, True, False),
+        "xmpp-server": (5269, False, True),
+        "xmpps-server": (5270, True, True),
+        "sip-access": (443, True, False),
+    }
+    assert parse_services(["xmpp-server", "sip-federation", "xmpp-server"], "--service") == (
+        "xmpp-server", "sip-federation")
+    with pytest.raises(ValueError, match=r"^unknown --service 'smtp' \(choose from sip-federation, "):
+        parse_services(["smtp"], "--service")

@@ -32,7 +32,7 @@ EXPECTED: dict[str, list[tuple[str, Severity]]] = {
     "self-signed.pem": [("self-signed", Severity.CRITICAL)],
     "untrusted.pem": [("chain-untrusted", Severity.CRITICAL)],
     "rsa1024.pem": [("weak-key", Severity.CRITICAL)],
-    "sha1.pem": [("weak-signature", Severity.WARNING)],
+    "sha1.pem": [("weak-signature", Severity.CRITICAL)],
     "pss.pem": [("pss-signature", Severity.CRITICAL)],
     "wildcard-san.pem": [("wildcard-san", Severity.WARNING)],
     "wildcard-cn.pem": [("wildcard-cn", Severity.WARNING), ("wildcard-san", Severity.WARNING)],
@@ -40,6 +40,12 @@ EXPECTED: dict[str, list[tuple[str, Severity]]] = {
     "ecdsa-p256.pem": [("ecdsa-key", Severity.INFO)],
     "leaf-only.pem": [("chain-incomplete", Severity.CRITICAL)],
     "misordered.pem": [("chain-order", Severity.WARNING)],
+    # public chains as really served (issue 11): see tests/test_verify_paths.py
+    "serverauth-ca.pem": [("chain-client-auth-not-permitted", Severity.CRITICAL)],
+    "expired-cross-sign.pem": [("chain-unused-expired", Severity.WARNING)],
+    "sha1-intermediate.pem": [("weak-signature", Severity.CRITICAL)],
+    "ca-leaf.pem": [("leaf-is-ca", Severity.CRITICAL)],
+    "zero-serial.pem": [("serial-not-positive", Severity.INFO)],
 }
 
 

@@ -19,17 +19,21 @@ The rules it keeps:
   with TC and no records; TCP always gets the whole answer.
 * Misbehaviours (``behaviours``) are keyed by query name: "servfail", "timeout" (never
   answer, on either transport), "truncate" (UDP: TC and no records; TCP: full answer).
+* ``delay`` (seconds) holds every answer back, on either transport, without holding back the
+  answers to other questions: a resolver's round-trip time, for the bench's RTT runs.
 * Hostile input never ends the server: undecodable packets, responses and non-queries are
   dropped, a TCP connection that stalls or sends garbage is closed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import dns.exception
 import dns.flags
@@ -162,6 +166,7 @@ async def serve_dns(
     address: str = "127.0.0.1",
     port: int = 0,
     behaviours: Mapping[str, str] | None = None,
+    delay: float = 0.0,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``records`` on UDP and TCP ``address:port`` until cancelled; reports the port."""
@@ -170,8 +175,8 @@ async def serve_dns(
     with udp, tcp:
         tcp.listen(64)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_serve_udp, zone, udp)
-            nursery.start_soon(_serve_tcp, zone, tcp, nursery)
+            nursery.start_soon(_serve_udp, zone, udp, delay, nursery)
+            nursery.start_soon(_serve_tcp, zone, tcp, nursery, delay)
             task_status.started(udp.getsockname()[1])
 
 
@@ -194,18 +199,31 @@ async def _bind_pair(address: str, port: int) -> tuple[trio.socket.SocketType, t
     raise OSError(errno.EADDRINUSE, f"no port free for both UDP and TCP on {address}")
 
 
-async def _serve_udp(zone: Zone, sock: trio.socket.SocketType) -> None:
+async def _serve_udp(zone: Zone, sock: trio.socket.SocketType, delay: float,
+                     nursery: trio.Nursery) -> None:
     while True:
         try:
             wire, peer = await sock.recvfrom(UDP_MAX)
         except OSError:  # e.g. ICMP port unreachable reported on the next read
             continue
         reply = _udp_reply(zone, wire)
-        if reply is not None:
-            try:
-                await sock.sendto(reply, peer)
-            except OSError:
-                continue
+        if reply is None:
+            continue
+        if delay > 0:
+            nursery.start_soon(_send_later, sock, reply, peer, delay)
+        else:
+            await _send(sock, reply, peer)
+
+
+async def _send_later(sock: trio.socket.SocketType, reply: bytes, peer: Any,
+                      delay: float) -> None:
+    await trio.sleep(delay)
+    await _send(sock, reply, peer)
+
+
+async def _send(sock: trio.socket.SocketType, reply: bytes, peer: Any) -> None:
+    with contextlib.suppress(OSError):
+        await sock.sendto(reply, peer)
 
 
 def _udp_reply(zone: Zone, wire: bytes) -> bytes | None:
@@ -233,16 +251,17 @@ def _encode(render: Callable[[], bytes]) -> bytes | None:
         return None
 
 
-async def _serve_tcp(zone: Zone, listener: trio.socket.SocketType, nursery: trio.Nursery) -> None:
+async def _serve_tcp(zone: Zone, listener: trio.socket.SocketType, nursery: trio.Nursery,
+                     delay: float) -> None:
     while True:
         try:
             conn, _ = await listener.accept()
         except OSError:
             continue
-        nursery.start_soon(_serve_connection, zone, trio.SocketStream(conn))
+        nursery.start_soon(_serve_connection, zone, trio.SocketStream(conn), delay)
 
 
-async def _serve_connection(zone: Zone, stream: trio.SocketStream) -> None:
+async def _serve_connection(zone: Zone, stream: trio.SocketStream, delay: float = 0.0) -> None:
     """Answer length-prefixed queries until the peer stops, stalls or sends garbage."""
     async with stream:
         try:
@@ -253,6 +272,7 @@ async def _serve_connection(zone: Zone, stream: trio.SocketStream) -> None:
                     return
                 reply = _tcp_reply(zone, query)
                 if reply is not None:
+                    await trio.sleep(delay)
                     await stream.send_all(reply)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             return

@@ -56,7 +56,8 @@ from scanner.lab.listeners import (
     MAX_READ,
     Behaviour,
 )
-from scanner.lab.zones import CERTS, PORT_OF, SIP, XMPP, XMPPS, LabDomain, LabWorld, Listener, Srv
+from scanner.lab.pki import lab_pki
+from scanner.lab.zones import PORT_OF, SIP, XMPP, XMPPS, LabDomain, LabWorld, Listener, Srv
 from scanner.xmpp import PROCEED_BYTES, STREAMS_NS, TLS_NS, stream_error_bytes, stream_header
 
 HOSTILE_NET: Final = "127.77.60"
@@ -341,7 +342,8 @@ def _utc(year: int) -> dt.datetime:
 
 
 def _leaf_builder(names: Sequence[str], key: rsa.RSAPrivateKey, issuer: x509.Name,
-                  serial: int) -> x509.CertificateBuilder:
+                  serial: int, issuer_key: x509.AuthorityKeyIdentifier) -> x509.CertificateBuilder:
+    """A web-PKI-conformant leaf (AKI included), so that only the intended fault shows."""
     return (
         x509.CertificateBuilder()
         .subject_name(_name(names[0]))
@@ -351,6 +353,7 @@ def _leaf_builder(names: Sequence[str], key: rsa.RSAPrivateKey, issuer: x509.Nam
         .not_valid_before(_utc(2026))
         .not_valid_after(_utc(2040))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(issuer_key, critical=False)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
                        critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
@@ -376,17 +379,16 @@ def _hostile_pki(names: tuple[str, ...]) -> HostilePki:
     tmp = tempfile.TemporaryDirectory(prefix="fedscan-hostile-")
     _TEMP.append(tmp)  # removed at interpreter exit
     out = Path(tmp.name)
-    inter = x509.load_pem_x509_certificate((CERTS / "intermediate.pem").read_bytes())
-    inter_key = serialization.load_pem_private_key((CERTS / "intermediate.key").read_bytes(), None)
-    root_key = serialization.load_pem_private_key((CERTS / "root.key").read_bytes(), None)
-    root = x509.load_pem_x509_certificate((CERTS / "root.pem").read_bytes())
-    assert isinstance(inter_key, rsa.RSAPrivateKey) and isinstance(root_key, rsa.RSAPrivateKey)
-    key = serialization.load_pem_private_key((CERTS / "edge.key").read_bytes(), None)
+    pki = lab_pki()
+    issuing, top = pki.issuer("intermediate"), pki.issuer("root")
+    inter, inter_key, root, root_key = issuing.cert, issuing.key, top.cert, top.key
+    key = serialization.load_pem_private_key(pki.key("edge").read_bytes(), None)
     assert isinstance(key, rsa.RSAPrivateKey)
-    key_pem = (CERTS / "edge.key").read_bytes()
+    key_pem = pki.key("edge").read_bytes()
     serial = int.from_bytes(hashlib.sha256("\0".join(names).encode()).digest()[:8], "big")
 
-    healthy = _leaf_builder(names, key, inter.subject, serial).sign(inter_key, hashes.SHA256())
+    inter_aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(inter_key.public_key())
+    healthy = _leaf_builder(names, key, inter.subject, serial, inter_aki).sign(inter_key, hashes.SHA256())
     (out / "healthy.pem").write_bytes(_pem(healthy, inter))
 
     # 99 EC CAs (cheap to make), each issuing the next, the top one issued by the root
@@ -403,11 +405,12 @@ def _hostile_pki(names: tuple[str, ...]) -> HostilePki:
         cas.append(ca)
         issuer_name, signer = ca.subject, ca_key
     del issuer_key
-    long_leaf = _leaf_builder(names, key, issuer_name, serial + 1).sign(signer, hashes.SHA256())
+    long_aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key())
+    long_leaf = _leaf_builder(names, key, issuer_name, serial + 1, long_aki).sign(signer, hashes.SHA256())
     (out / "long.pem").write_bytes(_pem(long_leaf, *reversed(cas)))
 
     filler = b"\x04\x83" + BIG_CERT_BYTES.to_bytes(3, "big") + b"A" * BIG_CERT_BYTES
-    big = (_leaf_builder(names, key, inter.subject, serial + 2)
+    big = (_leaf_builder(names, key, inter.subject, serial + 2, inter_aki)
            .add_extension(x509.UnrecognizedExtension(
                x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), filler), critical=False)
            .sign(inter_key, hashes.SHA256()))

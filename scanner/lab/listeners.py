@@ -41,7 +41,7 @@ MAX_READ: Final = 4096
 CONNECTION_TIMEOUT: Final = 10.0
 XMPPS_ALPN: Final = "xmpp-server"
 
-Handler = Callable[[trio.SocketStream], Awaitable[None]]
+Handler = Callable[[trio.abc.Stream], Awaitable[None]]
 
 
 class Behaviour:
@@ -53,6 +53,11 @@ class Behaviour:
 
     def configure_tls(self, ctx: ssl.SSLContext) -> None:
         """Adjust the server TLS context (e.g. cap ``maximum_version`` for a legacy peer)."""
+
+    def transport(self, stream: trio.SocketStream) -> trio.abc.Stream:
+        """The stream the connection is served on, before anything else happens (e.g. one
+        that delays writes by a round-trip time, or a connection counter); default: as is."""
+        return stream
 
     async def on_accept(self, stream: trio.abc.Stream) -> bool:
         """Called first on every connection; return False to end it (after stalling etc.)."""
@@ -101,13 +106,14 @@ def server_context(cert_chain_file: Path, key_file: Path, *, client_ca_file: Pat
 # --- serving machinery -----------------------------------------------------------------------------
 
 
-def _guarded(handler: Handler, timeout: float) -> Handler:
+def _guarded(handler: Handler, timeout: float,
+             behaviour: Behaviour) -> Callable[[trio.SocketStream], Awaitable[None]]:
     """One connection's deadline and failure boundary: nothing escapes to the listener."""
 
     async def run(stream: trio.SocketStream) -> None:
         try:
             with trio.move_on_after(timeout):
-                await handler(stream)
+                await handler(behaviour.transport(stream))
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ProtocolError,
                 ssl.SSLError) as exc:
             log.debug("lab connection ended: %r", exc)
@@ -120,11 +126,11 @@ def _guarded(handler: Handler, timeout: float) -> Handler:
 
 
 async def _serve(address: str, port: int, handler: Handler, timeout: float,
-                 task_status: trio.TaskStatus[int]) -> None:
+                 task_status: trio.TaskStatus[int], behaviour: Behaviour) -> None:
     listeners = await trio.open_tcp_listeners(port, host=address)
     bound = listeners[0].socket.getsockname()[1]
     task_status.started(bound)
-    await trio.serve_listeners(_guarded(handler, timeout), listeners)
+    await trio.serve_listeners(_guarded(handler, timeout, behaviour), listeners)
 
 
 async def _tls_then(stream: trio.abc.Stream, ctx: ssl.SSLContext,
@@ -164,11 +170,11 @@ async def serve_sip_tls(address: str, port: int, cert_chain_file: Path, key_file
     ctx = server_context(cert_chain_file, key_file, client_ca_file=client_ca_file,
                          behaviour=behaviour)
 
-    async def handle(stream: trio.SocketStream) -> None:
+    async def handle(stream: trio.abc.Stream) -> None:
         if await behaviour.on_accept(stream):
             await _tls_then(stream, ctx, behaviour)
 
-    await _serve(address, port, handle, connection_timeout, task_status)
+    await _serve(address, port, handle, connection_timeout, task_status, behaviour)
 
 
 # --- XMPPS (XEP-0368 direct TLS) -------------------------------------------------------------------
@@ -183,11 +189,11 @@ async def serve_xmpps(address: str, port: int, cert_chain_file: Path, key_file: 
     ctx = server_context(cert_chain_file, key_file, client_ca_file=client_ca_file,
                          alpn=[XMPPS_ALPN], behaviour=behaviour)
 
-    async def handle(stream: trio.SocketStream) -> None:
+    async def handle(stream: trio.abc.Stream) -> None:
         if await behaviour.on_accept(stream):
             await _tls_then(stream, ctx, behaviour)
 
-    await _serve(address, port, handle, connection_timeout, task_status)
+    await _serve(address, port, handle, connection_timeout, task_status, behaviour)
 
 
 # --- XMPP s2s with STARTTLS ---------------------------------------------------------------------------
@@ -229,7 +235,7 @@ async def serve_xmpp_starttls(address: str, port: int, cert_chain_file: Path, ke
                          behaviour=behaviour)
     wanted = frozenset(domains)
 
-    async def handle(stream: trio.SocketStream) -> None:
+    async def handle(stream: trio.abc.Stream) -> None:
         if not await behaviour.on_accept(stream):
             return
         negotiator = XmppServerNegotiator()
@@ -241,4 +247,4 @@ async def serve_xmpp_starttls(address: str, port: int, cert_chain_file: Path, ke
         if await behaviour.on_starttls(stream):
             await _tls_then(stream, ctx, behaviour)
 
-    await _serve(address, port, handle, connection_timeout, task_status)
+    await _serve(address, port, handle, connection_timeout, task_status, behaviour)

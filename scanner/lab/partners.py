@@ -21,7 +21,8 @@ Theory of this module
 
 from __future__ import annotations
 
-import functools
+import datetime as dt
+import os
 import ssl
 import tempfile
 import threading
@@ -33,11 +34,20 @@ import trio
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from scanner.findings import Status
-from scanner.lab.hostile import _leaf_builder, _pem
 from scanner.lab.listeners import MAX_READ, Behaviour
-from scanner.lab.zones import CERTS, SIP, XMPP, LabDomain, Listener, Srv
+from scanner.lab.pki import (
+    CONTOSO_EDGE_SAN,
+    LabPki,
+    key_pem,
+    leaf_builder,
+    make_ca,
+    new_key,
+    serial_of,
+)
+from scanner.lab.zones import SIP, XMPP, LabDomain, Listener, Srv
 from scanner.sip import Closed, Request, SipReader, response_bytes, uri_host
 from scanner.sip import NeedData as SipNeedData
 from scanner.xmpp import AuthRequested, StreamOpened, stream_header
@@ -62,7 +72,7 @@ class Partner:
     sip_allowed: frozenset[str] | None  # None: no SIP listener
     xmpp: str | None  # "external" (SASL EXTERNAL and dialback), "dialback-only", None
     tls12_only: bool = False
-    trusts: str = "ca-bundle.pem"  # the CA file (corpus) it verifies client certificates with
+    trusts_lab_ca: bool = True  # False: it trusts another CA only (its store lacks ours)
     no_cert_codes: tuple[str, ...] = ()  # what a scan without our certificate finds (sorted)
     require_cert: bool = True  # False: request one, as the lab's own Edge does (CERT_OPTIONAL)
     answer_all: bool = False  # SIP: 200 to every From domain
@@ -84,7 +94,7 @@ PARTNERS: Final = (
             "the handshake", frozenset({OUR_DOMAIN}), None, tls12_only=True,
             no_cert_codes=("client-certificate-required", "srv-fallback", "srv-missing")),
     Partner("margiestravel.test", 34, "partner whose trust store lacks our CA (it rotated its "
-            "roots)", frozenset({OUR_DOMAIN}), None, trusts="untrusted-root.pem",
+            "roots)", frozenset({OUR_DOMAIN}), None, trusts_lab_ca=False,
             no_cert_codes=("client-certificate-required", "srv-fallback", "srv-missing")),
 )
 
@@ -97,54 +107,76 @@ OWN_EDGE_KEYS: Final = ("edge-sip", "edge-xmpp", "edge-xmpps")
 
 
 @dataclass(frozen=True)
+class AcceptanceFiles:
+    """Our certificate in the forms an administrator hands fedscan, made from the lab's PKI:
+    the Edge as a PFX (password ``fedscan``) and as one PEM with key and chain, the leaf without
+    its intermediate, and a certificate from a CA the lab does not trust (with that CA)."""
+
+    pki: LabPki
+    dir: Path
+
+    @property
+    def pfx(self) -> Path:
+        return self.dir / "edge.pfx"
+
+    def present(self, what: str) -> tuple[Path, Path | None]:
+        """(certificate, key) for a case's ``present``; the key is None when the file has it."""
+        if what in ("edge.pfx", "edge-with-key.pem"):
+            return self.dir / what, None
+        if what in ("untrusted", "leaf-only"):
+            return self.dir / f"{what}.pem", self.dir / f"{what}.key"
+        stem = {"expired": "lab/edge-expired", "serverauth-only": "lab/edge-serverauth-only",
+                "client": "client", "edge": "edge"}[what]
+        return self.pki.chain(stem), self.pki.key(stem)
+
+
+@dataclass(frozen=True)
 class AcceptanceCase:
-    """Present ``cert`` (a corpus file) to ``domain``: the scan must find exactly ``codes``."""
+    """Present ``present`` (see :meth:`AcceptanceFiles.present`) to ``domain``: the scan must
+    find exactly ``codes``."""
 
     domain: str
-    cert: str
+    present: str
     story: str
     status: Status
     codes: tuple[str, ...]  # sorted, with repeats
-    key: str | None = None  # a separate key file (corpus), for --client-cert/--client-key
     extra: tuple[str, ...] = field(default=())
 
-    def args(self, certs: Path = CERTS) -> list[str]:
-        if self.key is not None:
-            return ["--client-cert", str(certs / self.cert), "--client-key", str(certs / self.key),
-                    *self.extra]
-        password = ["--password", "fedscan"] if self.cert.endswith(".pfx") else []
-        return ["--as-edge", str(certs / self.cert), *password, *self.extra]
+    def args(self, files: AcceptanceFiles) -> list[str]:
+        cert, key = files.present(self.present)
+        if key is not None:
+            return ["--client-cert", str(cert), "--client-key", str(key), *self.extra]
+        password = ["--password", PFX_PASSWORD] if cert.suffix == ".pfx" else []
+        return ["--as-edge", str(cert), *password, *self.extra]
 
 
+PFX_PASSWORD: Final = "fedscan"
 _REJECTED = "client-certificate-rejected"
 ACCEPTANCE_CASES: Final = (
     AcceptanceCase("relecloud.test", "edge.pfx", "our Edge certificate, accepted (SIP 200, "
                    "SASL EXTERNAL success)", Status.OK, ("srv-missing",)),
-    AcceptanceCase("relecloud.test", "untrusted.pem", "a certificate from a CA the partner "
+    AcceptanceCase("relecloud.test", "untrusted", "a certificate from a CA the partner "
                    "does not trust: unknown_ca", Status.CRITICAL,
-                   (_REJECTED, _REJECTED, "srv-missing"), key="untrusted.key"),
-    AcceptanceCase("relecloud.test", "leaf-only.pem", "our certificate without its "
+                   (_REJECTED, _REJECTED, "srv-missing")),
+    AcceptanceCase("relecloud.test", "leaf-only", "our certificate without its "
                    "intermediate: unknown_ca", Status.CRITICAL,
-                   (_REJECTED, _REJECTED, "srv-missing"), key="leaf-only.key"),
-    AcceptanceCase("relecloud.test", "expired.pem", "an expired certificate: "
+                   (_REJECTED, _REJECTED, "srv-missing")),
+    AcceptanceCase("relecloud.test", "expired", "an expired certificate: "
                    "certificate_expired", Status.CRITICAL,
-                   (_REJECTED, _REJECTED, "srv-missing"), key="expired.key"),
-    AcceptanceCase("relecloud.test", "serverauth-only.pem", "a serverAuth-only certificate "
+                   (_REJECTED, _REJECTED, "srv-missing")),
+    AcceptanceCase("relecloud.test", "serverauth-only", "a serverAuth-only certificate "
                    "(a 2026 renewal): unsupported_certificate", Status.CRITICAL,
-                   (_REJECTED, _REJECTED, "client-certificate-no-client-auth", "srv-missing"),
-                   key="serverauth-only.key"),
-    AcceptanceCase("relecloud.test", "client.pem", "a certificate that does not cover our XMPP "
+                   (_REJECTED, _REJECTED, "client-certificate-no-client-auth", "srv-missing")),
+    AcceptanceCase("relecloud.test", "client", "a certificate that does not cover our XMPP "
                    "domain: SASL EXTERNAL fails, dialback remains", Status.WARNING,
-                   ("srv-missing", "xmpp-cert-auth-refused"), key="client.key",
-                   extra=("--from-domain", OUR_DOMAIN)),
+                   ("srv-missing", "xmpp-cert-auth-refused"), extra=("--from-domain", OUR_DOMAIN)),
     AcceptanceCase("woodgrove.test", "edge.pfx", "TLS accepted, SIP OPTIONS refused with 403 "
                    "and ms-diagnostics", Status.CRITICAL,
                    ("sip-options-refused", "srv-fallback", "srv-missing")),
     AcceptanceCase("lucerne.test", "edge.pfx", "SASL EXTERNAL never offered; dialback only",
                    Status.WARNING, ("srv-missing", "xmpp-cert-auth-refused")),
-    AcceptanceCase("alpineskihouse.test", "expired.pem", "TLS 1.2: certificate_expired inside "
-                   "the handshake", Status.CRITICAL, (_REJECTED, "srv-fallback", "srv-missing"),
-                   key="expired.key"),
+    AcceptanceCase("alpineskihouse.test", "expired", "TLS 1.2: certificate_expired inside "
+                   "the handshake", Status.CRITICAL, (_REJECTED, "srv-fallback", "srv-missing")),
     AcceptanceCase("alpineskihouse.test", "edge.pfx", "TLS 1.2 partner accepting our "
                    "certificate", Status.OK, ("srv-fallback", "srv-missing")),
     AcceptanceCase("margiestravel.test", "edge.pfx", "the partner's trust store lacks our CA: "
@@ -152,32 +184,54 @@ ACCEPTANCE_CASES: Final = (
 )
 
 
-# --- the partners' own certificates ------------------------------------------------------------
+# --- our certificate's files, made from the lab's PKI ------------------------------------------
 
 _LOCK = threading.Lock()
-_TEMP: list[tempfile.TemporaryDirectory[str]] = []
+_FILES: Final = ("edge.pfx", "edge-with-key.pem", "leaf-only.pem", "leaf-only.key",
+                 "untrusted.pem", "untrusted.key", "untrusted-root.pem")
 
 
-@functools.cache
-def _partner_pki() -> Path:
-    tmp = tempfile.TemporaryDirectory(prefix="fedscan-partners-")
-    _TEMP.append(tmp)  # removed at interpreter exit
-    out = Path(tmp.name)
-    inter = x509.load_pem_x509_certificate((CERTS / "intermediate.pem").read_bytes())
-    inter_key = serialization.load_pem_private_key((CERTS / "intermediate.key").read_bytes(), None)
-    key = serialization.load_pem_private_key((CERTS / "edge.key").read_bytes(), None)
-    assert isinstance(inter_key, rsa.RSAPrivateKey) and isinstance(key, rsa.RSAPrivateKey)
-    for serial, partner in enumerate(PARTNERS, start=0x3000):
-        names = (f"sip.{partner.domain}", partner.domain)
-        leaf = _leaf_builder(names, key, inter.subject, serial).sign(inter_key, hashes.SHA256())
-        (out / f"{partner.domain}.pem").write_bytes(_pem(leaf, inter))
-        (out / f"{partner.domain}.key").write_bytes((CERTS / "edge.key").read_bytes())
-    return out
-
-
-def partner_pki() -> Path:
+def acceptance_files(pki: LabPki) -> AcceptanceFiles:
+    """Made once per lab PKI, beside it (``<pki>/acceptance/``); each file appears atomically,
+    so processes that start at once never see half a file."""
+    out = pki.dir / "acceptance"
     with _LOCK:
-        return _partner_pki()
+        if not all((out / name).is_file() for name in _FILES):
+            _make(pki, out)
+    return AcceptanceFiles(pki, out)
+
+
+def _make(pki: LabPki, out: Path) -> None:
+    out.mkdir(mode=0o700, exist_ok=True)
+    key_bytes = pki.key("edge").read_bytes()
+    key = serialization.load_pem_private_key(key_bytes, None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    leaf, *intermediates = x509.load_pem_x509_certificates(pki.chain("edge").read_bytes())
+    pfx = pkcs12.serialize_key_and_certificates(
+        b"contoso edge", key, leaf, intermediates,
+        serialization.BestAvailableEncryption(PFX_PASSWORD.encode()))
+    now = dt.datetime.now(dt.UTC)
+    root = make_ca("Fedscan Lab Untrusted Root CA", now + dt.timedelta(days=3653))
+    other_key = new_key()
+    other = leaf_builder(CONTOSO_EDGE_SAN, other_key.public_key(), root.cert,
+                         serial=serial_of("untrusted"), not_before=now - dt.timedelta(days=1),
+                         not_after=now + dt.timedelta(days=3650), org="Contoso Test",
+                         ).sign(root.key, hashes.SHA256())
+    pem = serialization.Encoding.PEM
+    files = {
+        "edge.pfx": pfx,
+        "edge-with-key.pem": key_bytes + pki.chain("edge").read_bytes(),
+        "leaf-only.pem": leaf.public_bytes(pem),
+        "leaf-only.key": key_bytes,
+        "untrusted.pem": other.public_bytes(pem) + root.pem,
+        "untrusted.key": key_pem(other_key),
+        "untrusted-root.pem": root.pem,
+    }
+    for name, data in files.items():
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}-", dir=out)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        Path(tmp).replace(out / name)
 
 
 # --- behaviour -----------------------------------------------------------------------------------
@@ -189,7 +243,12 @@ class PartnerBehaviour(Behaviour):
     def __init__(self, partner: Partner, kind: str) -> None:
         self.partner = partner
         self.kind = kind  # "sip" | "xmpp"
-        self.client_ca_file = CERTS / partner.trusts
+
+    def client_ca(self, pki: LabPki) -> Path:
+        """The CA file this partner verifies client certificates with (scanner.lab.run)."""
+        if self.partner.trusts_lab_ca:
+            return pki.ca_file
+        return acceptance_files(pki).dir / "untrusted-root.pem"
 
     def configure_tls(self, ctx: ssl.SSLContext) -> None:
         if self.partner.require_cert:
@@ -272,10 +331,9 @@ def _cert_names(stream: trio.SSLStream[trio.abc.Stream]) -> set[str]:
 
 
 def partner_listeners() -> tuple[Listener, ...]:
-    pki = partner_pki()
     out: list[Listener] = []
     for p in PARTNERS:
-        cert = str(pki / p.domain)
+        cert = f"lab/{p.domain.removesuffix('.test')}"  # scanner.lab.pki.LAB_CERTS
         if p.sip_allowed is not None:
             out.append(Listener(f"{p.domain}-sip", "sip", p.octet, cert))
         if p.xmpp is not None:

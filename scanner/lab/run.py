@@ -25,8 +25,8 @@ from scanner.lab.listeners import (
     serve_xmpp_starttls,
     serve_xmpps,
 )
+from scanner.lab.pki import LabPki, lab_pki
 from scanner.lab.zones import (
-    CERTS,
     OWN_EDGE_ARGS,
     OWN_EDGE_DOMAINS,
     PORT_OF,
@@ -49,6 +49,16 @@ class LabInfo:
     net: str
     domains: tuple[LabDomain, ...]
     ports: Mapping[str, int]
+    certs: Path | None = None  # the lab's certificate directory (scanner.lab.pki)
+
+    @property
+    def client_cert(self) -> Path:
+        """A client certificate (clientAuth, issued by the lab CA) for ``--client-cert``."""
+        return LabPki(self.certs or self.ca_file.parent).client_cert
+
+    @property
+    def client_key(self) -> Path:
+        return LabPki(self.certs or self.ca_file.parent).client_key
 
     def scan_args(self, domains: Sequence[str] | None = None) -> list[str]:
         names = list(domains) if domains is not None else [d.domain for d in self.domains]
@@ -68,6 +78,7 @@ class LabInfo:
                 for d in self.domains
             ],
             "ports": dict(self.ports),
+            "certs": str(self.certs) if self.certs else None,
         }
 
     @classmethod
@@ -78,7 +89,18 @@ class LabInfo:
             LabDomain(d["domain"], d["story"], Status[d["status"]], tuple(d["codes"]))
             for d in data["domains"]
         )
-        return cls(data["nameserver"], Path(data["ca_file"]), data["net"], domains, data["ports"])
+        certs = Path(data["certs"]) if data.get("certs") else None
+        return cls(data["nameserver"], Path(data["ca_file"]), data["net"], domains, data["ports"], certs)
+
+
+def lab_address(net: str, host: int) -> str:
+    """The address of lab host ``host`` on ``net`` (``a.b.c``): ``a.b.c.host`` up to 255; from
+    256 on, the next /24s, 250 hosts each (``.2``-``.251``), for labs of thousands of nodes."""
+    if host < 256:
+        return f"{net}.{host}"
+    a, b, c = net.split(".")
+    index = host - 256
+    return f"{a}.{b}.{int(c) + 1 + index // 250}.{2 + index % 250}"
 
 
 def _records(world: LabWorld, net: str, ports: Mapping[str, int]) -> dict[tuple[str, str], list[str]]:
@@ -88,7 +110,7 @@ def _records(world: LabWorld, net: str, ports: Mapping[str, int]) -> dict[tuple[
         target = "." if srv.target == "." else srv.target + "."
         records.setdefault((srv.name, "SRV"), []).append(f"0 0 {port} {target}")
     for host, octets in world.hosts.items():
-        records[(host, "A")] = [f"{net}.{o}" for o in octets]
+        records[(host, "A")] = [lab_address(net, o) for o in octets]
     for host in world.ipv6_hosts:
         records[(host, "AAAA")] = [IPV6_LOOPBACK]
     for key, texts in world.records.items():
@@ -120,17 +142,20 @@ async def _silent_port(address: str, port: int, task_status: trio.TaskStatus[int
 
 
 async def _start_listener(
-    nursery: trio.Nursery, world: LabWorld, listener: Listener, address: str, port: int
+    nursery: trio.Nursery, world: LabWorld, pki: LabPki, listener: Listener, address: str, port: int
 ) -> int:
     if listener.key in world.refused or listener.key in world.silent:
         how = _refusing_port if listener.key in world.refused else _silent_port
         bound_port: int = await nursery.start(how, address, port)
         return bound_port
-    chain = CERTS / f"{listener.cert}.pem"  # an absolute listener.cert wins over CERTS
-    key = CERTS / f"{listener.cert}.key"
+    chain, key, ca = pki.chain(listener.cert), pki.key(listener.cert), pki.ca_file
+    for path in (chain, key):
+        if not path.is_file():
+            raise FileNotFoundError(2, f"listener {listener.key!r}: no certificate file", str(path))
     behaviour = world.behaviours.get(listener.key, DEFAULT_BEHAVIOUR)
-    # a partner of an acceptance scan may trust another CA (scanner/lab/partners.py)
-    ca: Path = getattr(behaviour, "client_ca_file", CERTS / "ca-bundle.pem")
+    trusts = getattr(behaviour, "client_ca", None)  # a partner that trusts another CA (partners.py)
+    if trusts is not None:
+        ca = await trio.to_thread.run_sync(trusts, pki)
     if listener.kind == "sip":
         serve = partial(serve_sip_tls, address, port, chain, key, client_ca_file=ca, behaviour=behaviour)
     elif listener.kind == "xmpps":
@@ -159,6 +184,7 @@ async def run_lab(
 ) -> None:
     """Serve the lab until cancelled; ``task_status.started`` gets the :class:`LabInfo`."""
     world = world or default_world()
+    pki = await trio.to_thread.run_sync(lab_pki)
     v6_octets = {o for h in world.ipv6_hosts for o in world.hosts[h]}
     async with trio.open_nursery() as nursery:
         ports: dict[str, int] = {}
@@ -166,9 +192,9 @@ async def run_lab(
             port = ports[listener.same_port_as] if listener.same_port_as else listener.port
             if listener.host in v6_octets:
                 # the AAAA node listens on the same port as the A node (one SRV record)
-                port = await _start_listener(nursery, world, listener, IPV6_LOOPBACK, port)
+                port = await _start_listener(nursery, world, pki, listener, IPV6_LOOPBACK, port)
             ports[listener.key] = await _start_listener(
-                nursery, world, listener, f"{net}.{listener.host}", port
+                nursery, world, pki, listener, lab_address(net, listener.host), port
             )
         records = _records(world, net, ports)
         dns_address = f"{net}.1"
@@ -179,11 +205,15 @@ async def run_lab(
                 address=dns_address,
                 port=dns_port,
                 behaviours=world.dns_behaviours,
+                delay=world.dns_delay,
             )
         )
         task_status.started(
-            LabInfo(f"{dns_address}:{bound_dns}", CERTS / "ca-bundle.pem", net, world.domains, ports)
+            LabInfo(f"{dns_address}:{bound_dns}", pki.ca_file, net, world.domains, ports, pki.dir)
         )
+
+
+PARTNER_DOMAIN = "relecloud.test"  # present in the default world (scanner.lab.partners)
 
 
 def describe(info: LabInfo) -> str:
@@ -199,18 +229,23 @@ def describe(info: LabInfo) -> str:
         "",
         "Scan every lab domain as a partner would:",
         f"  {info.scan_command()}",
-        "",
-        "Scan your own consolidated Edge against every namespace it serves:",
-        "  " + shlex.join(["fedscan", "scan", *info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS]),
-        "",
-        "Will partners accept our certificate? Present it to each lab partner (--as-edge):",
     ]
-    from scanner.lab.partners import ACCEPTANCE_CASES
+    served = {d.domain for d in info.domains}
+    if set(OWN_EDGE_DOMAINS) <= served:  # the default world (not --hostile)
+        lines += [
+            "",
+            "Scan your own consolidated Edge against every namespace it serves:",
+            "  " + shlex.join(["fedscan", "scan", *info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS]),
+        ]
+    if info.certs is not None and PARTNER_DOMAIN in served:
+        from scanner.lab.partners import ACCEPTANCE_CASES, acceptance_files
 
-    for case in ACCEPTANCE_CASES:
-        lines.append(f"  # {case.domain}: {case.story} -> {case.status.name}")
-        lines.append("  " + shlex.join(["fedscan", "scan", *info.scan_args([case.domain]),
-                                        *case.args()]))
+        files = acceptance_files(LabPki(info.certs))
+        lines += ["", "Will partners accept our certificate? Present it to each lab partner (--as-edge):"]
+        for case in ACCEPTANCE_CASES:
+            lines.append(f"  # {case.domain}: {case.story} -> {case.status.name}")
+            lines.append("  " + shlex.join(["fedscan", "scan", *info.scan_args([case.domain]),
+                                            *case.args(files)]))
     return "\n".join(lines)
 
 
@@ -220,12 +255,18 @@ def write_state(path: Path, info: LabInfo) -> None:
     tmp.replace(path)
 
 
-def serve_lab(net: str, dns_port: int, state_file: Path | None) -> None:
-    """``fedscan lab``: serve in the foreground until SIGINT/SIGTERM."""
+def serve_lab(net: str, dns_port: int, state_file: Path | None, *, hostile: bool = False) -> None:
+    """``fedscan lab``: serve in the foreground until SIGINT/SIGTERM; ``hostile``: the
+    misbehaving peers of :mod:`scanner.lab.hostile` instead of the default world."""
+    world = None
+    if hostile:
+        from scanner.lab.hostile import hostile_world
+
+        world = hostile_world()
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            info = await nursery.start(lambda task_status: run_lab(net=net, dns_port=dns_port,
+            info = await nursery.start(lambda task_status: run_lab(net=net, dns_port=dns_port, world=world,
                                                                    task_status=task_status))
             print(describe(info), flush=True)
             if state_file is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scanner.findings import Status
@@ -18,17 +17,14 @@ from scanner.findings import Status
 if TYPE_CHECKING:
     from scanner.lab.listeners import Behaviour
 
-CERTS = Path(__file__).resolve().parents[2] / "test-certs"
-
-
 @dataclass(frozen=True)
 class Listener:
     """One TCP listener. ``port`` 0 = ephemeral (SRV records carry the bound port)."""
 
     key: str  # name used to refer to its bound port in records
     kind: str  # "sip" | "xmpp" | "xmpps"
-    host: int  # last octet of the address in the lab's /24
-    cert: str  # path relative to test-certs/, without ".pem"
+    host: int  # last octet in the lab's /24; 256 and up: further /24s (run.lab_address)
+    cert: str  # a stem of scanner.lab.pki.LAB_CERTS (or an absolute path), without ".pem"
     xmpp_domains: tuple[str, ...] = ()
     port: int = 0
     same_port_as: str | None = None  # pool nodes share one SRV record, hence one port
@@ -66,6 +62,7 @@ class LabWorld:
     refused: frozenset[str] = field(default_factory=frozenset)
     silent: frozenset[str] = field(default_factory=frozenset)  # accept TCP, never answer
     records: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    dns_delay: float = 0.0  # seconds every DNS answer is held back (a resolver's RTT)
 
 
 PORT_OF = "port-of:"

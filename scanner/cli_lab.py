@@ -1,0 +1,61 @@
+"""``fedscan demo`` and the lab's start-up errors, in words that name the real cause.
+
+The lab is the only part of fedscan that binds sockets and writes files of its own (its
+certificates, :mod:`scanner.lab.pki`), so "cannot start the lab" has several causes, each with
+its own remedy: an address in use, an address that is not local, a privileged port, a cache
+directory that cannot be written. :func:`lab_start_error` tells them apart.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Annotated
+
+import typer
+
+from scanner.cli_common import app
+
+
+def lab_start_error(exc: BaseException, net: str) -> str:
+    """One line for a failure to start the lab (``exc``: the first leaf of the group)."""
+    from scanner.lab.pki import LabPkiError
+
+    if isinstance(exc, LabPkiError):
+        return f"cannot start the lab: {exc}"
+    if not isinstance(exc, OSError):
+        return f"cannot start the lab: {exc}"
+    if exc.errno == errno.EADDRINUSE:
+        return (f"cannot start the lab: an address in {net}.0/24 is already in use (another lab, or a "
+                "server listening on all addresses, e.g. an XMPP server on 5269? try another --net "
+                "or stop it)")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (f"cannot start the lab: {net}.0/24 is not a local address here (the loopback "
+                "interface must be up and own 127.0.0.0/8)")
+    if exc.errno == errno.EACCES and exc.filename is None:
+        return "cannot start the lab: permission denied binding a port (ports below 1024 need root)"
+    if exc.filename is not None:
+        return f"cannot start the lab: {exc.filename}: {exc.strerror or exc}"
+    return f"cannot start the lab: {exc.strerror or exc}"
+
+
+@app.command()
+def demo(
+    net: Annotated[
+        str, typer.Option("--net", help="First three octets of the lab's 127.x.y.0/24.")
+    ] = "127.77.1",
+) -> None:
+    """Start the lab, scan it as a partner and as your own Edge would be checked, print both, stop.
+
+    Exit 0 when both scans reported what the lab is built to show (the partner view CRITICAL,
+    the consolidated Edge OK), 1 otherwise.
+    """
+    from scanner.cli_common import UserError
+    from scanner.lab.demo import DemoError, run_demo
+
+    if not net.startswith("127.") or net.count(".") != 2:
+        raise UserError(f"--net must be three octets inside 127.0.0.0/8, e.g. 127.77.1 (got {net!r})")
+    try:
+        code = run_demo(net)
+    except DemoError as exc:
+        raise UserError(str(exc)) from None
+    raise typer.Exit(code)

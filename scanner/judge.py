@@ -1,0 +1,166 @@
+"""Judging one endpoint: which names it must cover, what its handshake and chain say.
+
+Theory of this module
+---------------------
+* Pure (Core): the orchestrator (:mod:`scanner.scan`) hands over what a handshake observed and
+  gets back the endpoint's result; nothing here waits, connects or reads the clock (``now`` is
+  given), so every rule is tested without sockets.
+* Which names an endpoint must cover: a SIP endpoint its SRV target, an XMPP endpoint its XMPP
+  domain (what peers check); with a declared deployment, also every namespace it serves.
+* A chain served by many nodes (a pool, or one Edge answering for several domains) is verified
+  once per identity set: :class:`Judge` keeps the judgement (findings, summaries, coverage) in a
+  bounded LRU, never the chain itself, so memory stays flat over a census.
+* Domain-wide rules (every node of a pool presents the same certificate) live here too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from scanner.deployment import Deployment
+from scanner.findings import Finding, finding
+from scanner.names import Identity, IdentityKind
+from scanner.results import EndpointResult, TlsInfo
+from scanner.srv import SERVICES, Endpoint
+from scanner.verify import Coverage, Policy, TrustStore, verify_chain
+
+VERDICT_CACHE_SIZE = 1024
+
+
+class Observed(Protocol):
+    """What a handshake observed (:class:`scanner.handshake.HandshakeResult` is one)."""
+
+    @property
+    def chain(self) -> tuple[bytes, ...]: ...
+    @property
+    def tls(self) -> TlsInfo | None: ...
+    @property
+    def failure(self) -> Finding | None: ...
+    @property
+    def timings(self) -> Mapping[str, float]: ...
+    @property
+    def xmpp_features(self) -> tuple[str, ...]: ...
+    @property
+    def starttls_required(self) -> bool | None: ...
+
+
+def identities_for(endpoint: Endpoint, deployment: Deployment) -> tuple[Identity, ...]:
+    spec = SERVICES[endpoint.service]
+    if spec.xmpp:
+        domain = endpoint.xmpp_domain or endpoint.domain
+        own = Identity(domain, IdentityKind.XMPP_DOMAIN, "the XMPP domain, which XMPP peers check")
+    else:
+        own = Identity(
+            endpoint.target,
+            IdentityKind.SRV_TARGET,
+            f"the SRV target of {spec.srv_prefix}.{endpoint.domain}, which SIP peers check",
+        )
+    rest = deployment.identities() if deployment.declared else []
+    return (own, *(i for i in rest if i.name != own.name))
+
+
+def connection_findings(endpoint: Endpoint, shake: Observed) -> list[Finding]:
+    """What the connection itself says, before any certificate is looked at."""
+    findings: list[Finding] = [shake.failure] if shake.failure else []
+    if shake.starttls_required is False and shake.tls is not None:
+        domain = endpoint.xmpp_domain or endpoint.domain
+        findings.append(finding("starttls-optional",
+                                f"{domain}: STARTTLS is offered but not required",
+                                features=list(shake.xmpp_features)))
+    return findings
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    """What an endpoint result takes from a verified chain (all of it JSON-ready, no certs)."""
+
+    findings: tuple[Finding, ...]
+    leaf: dict[str, Any] | None
+    chain: tuple[dict[str, Any], ...]
+    coverage: tuple[Coverage, ...]
+
+
+class Judge:
+    """Turns observations into endpoint results for one scan; owns the verdict cache."""
+
+    def __init__(self, *, policy: Policy, deployment: Deployment, trust: TrustStore,
+                 now: dt.datetime) -> None:
+        self.policy = policy
+        self.deployment = deployment
+        self.trust = trust
+        self.now = now
+        self._verdicts: OrderedDict[tuple[tuple[bytes, ...], tuple[Identity, ...]], _Judgement] = (
+            OrderedDict()
+        )
+
+    def endpoint(self, endpoint: Endpoint, shake: Observed) -> EndpointResult:
+        findings = connection_findings(endpoint, shake)
+        if not shake.chain:
+            return EndpointResult(
+                endpoint, tuple(findings), shake.tls, None, (), (), dict(shake.timings),
+                shake.xmpp_features,
+            )
+        judged = self._judgement(shake.chain, identities_for(endpoint, self.deployment))
+        return EndpointResult(
+            endpoint,
+            (*findings, *judged.findings),
+            shake.tls,
+            judged.leaf,
+            judged.chain,
+            judged.coverage,
+            dict(shake.timings),
+            shake.xmpp_features,
+        )
+
+    def _judgement(self, chain: tuple[bytes, ...], identities: tuple[Identity, ...]) -> _Judgement:
+        key = (chain, identities)
+        judged = self._verdicts.get(key)
+        if judged is not None:
+            self._verdicts.move_to_end(key)
+            return judged
+        try:
+            verdict = verify_chain(chain, identities, self.policy, self.trust, self.now)
+        except Exception as exc:  # a verifier bug costs this endpoint, never the whole scan
+            error = finding(
+                "scan-error", f"internal error verifying the chain: {exc!r}", error=repr(exc)
+            )
+            return _Judgement((error,), None, (), ())
+        leaf = verdict.leaf
+        judged = _Judgement(
+            verdict.findings,
+            leaf.summary(self.now) if leaf else None,
+            tuple(c.summary(self.now) for c in verdict.chain[1:]),
+            verdict.coverage,
+        )
+        self._verdicts[key] = judged
+        if len(self._verdicts) > VERDICT_CACHE_SIZE:
+            self._verdicts.popitem(last=False)
+        return judged
+
+
+def pool_findings(endpoints: Sequence[EndpointResult]) -> list[Finding]:
+    """Nodes behind one SRV target that present different leaf certificates."""
+    groups: dict[tuple[str, str, int], dict[str, str]] = defaultdict(dict)
+    for r in endpoints:
+        if r.leaf_sha256:
+            e = r.endpoint
+            groups[(e.service, e.target, e.port)][e.address] = r.leaf_sha256
+    out = []
+    for (service, target, port), by_address in sorted(groups.items()):
+        if len(set(by_address.values())) > 1:
+            out.append(
+                finding(
+                    "pool-certificate-mismatch",
+                    f"{service} {target}:{port}: {len(by_address)} nodes present "
+                    f"{len(set(by_address.values()))} different certificates",
+                    service=service,
+                    target=target,
+                    port=port,
+                    certificates=dict(sorted(by_address.items())),
+                )
+            )
+    return out

@@ -1,0 +1,61 @@
+"""`fedscan cert` on public chains as they are really served (issue 11): the exact codes,
+severities and exit codes, with --client-auth required and optional, and a quiet stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from scanner.cli import run
+from scanner.lab.zones import OWN_EDGE_ARGS
+from tests.conftest import CERTS
+
+LAB = ["--ca-file", str(CERTS / "ca-bundle.pem"), "--at", "2030-01-01T00:00:00Z", *OWN_EDGE_ARGS]
+
+
+def findings(capsys: pytest.CaptureFixture[str], name: str, *extra: str) -> tuple[int, list[tuple[str, str]]]:
+    code = run(["cert", str(CERTS / name), *LAB, *extra, "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    [file] = doc["files"]
+    return code, sorted((f["code"], f["severity"]) for f in file["findings"])
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "exit_code", "expected"),
+    [
+        ("serverauth-ca.pem", (), 2, [("chain-client-auth-not-permitted", "critical")]),
+        (
+            "serverauth-ca.pem",
+            ("--client-auth", "optional"),
+            1,
+            [("chain-client-auth-not-permitted", "warning")],
+        ),
+        ("expired-cross-sign.pem", (), 1, [("chain-unused-expired", "warning")]),
+        ("sha1-intermediate.pem", (), 2, [("weak-signature", "critical")]),
+        ("sha1.pem", (), 2, [("weak-signature", "critical")]),
+        ("ca-leaf.pem", (), 2, [("leaf-is-ca", "critical")]),
+        ("zero-serial.pem", (), 0, [("serial-not-positive", "info")]),
+    ],
+)
+def test_cert_reports_exactly(
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    extra: tuple[str, ...],
+    exit_code: int,
+    expected: list[tuple[str, str]],
+) -> None:
+    assert findings(capsys, name, *extra) == (exit_code, expected)
+
+
+def test_zero_serial_leaves_stderr_to_fedscan() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "scanner", "cert", str(CERTS / "zero-serial.pem"), *LAB],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert "serial-not-positive" in proc.stdout

@@ -1,0 +1,150 @@
+"""Limits of a scan (scanner.limits): the open-file limit and politeness per address.
+
+Not timed tests of speed (that is ``make bench``): they prove what a user relies on. At most
+``--per-address`` connections are ever open to one address (counted by the lab, in the
+kernel's view), waiting for that slot is not charged to an endpoint's deadline, the soft
+``RLIMIT_NOFILE`` is raised to the hard limit, and when descriptors bound the run the scan
+stays within them and says so once.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from scanner.discovery import make_resolver, parse_nameserver
+from scanner.lab.run import LabInfo, lab_address
+from scanner.lab.scale import HostedLab, hosted_world
+from scanner.lab.thread import lab_in_thread
+from scanner.limits import FD_RESERVE, Budget, raise_nofile_limit
+from scanner.scan import Scan, ScanOptions, Shared
+from scanner.srv import DEFAULT_SERVICES
+from scanner.trust import load_ca_file
+from tests.conftest import NOW
+
+NET = "127.78.6"
+DOMAINS = 200
+RTT = 0.01  # each answer 10 ms late: connections last long enough to overlap
+TIMEOUT = 0.5
+
+
+@pytest.fixture(scope="module")
+def hosted(tmp_path_factory: pytest.TempPathFactory) -> HostedLab:
+    return hosted_world(DOMAINS, tmp_path_factory.mktemp("hosted-certs"), rtt=RTT, base_port=30400,
+                        request_client_cert=False)
+
+
+@pytest.fixture(scope="module")
+def hosted_lab(hosted: HostedLab) -> Iterator[LabInfo]:
+    with lab_in_thread(net=NET, world=hosted.world) as info:
+        yield info
+
+
+def _scan(lab: LabInfo, hosted: HostedLab, options: ScanOptions,
+          shared: Shared | None = None) -> tuple[Scan, float]:
+    hosted.counter.reset()
+    scan = Scan(hosted.domains, options,
+                resolver=make_resolver([parse_nameserver(lab.nameserver)]),
+                trust=load_ca_file(lab.ca_file), now=NOW, shared=shared)
+    begin = time.monotonic()
+    trio.run(scan.run)
+    return scan, time.monotonic() - begin
+
+
+def test_hosted_lab_is_one_address_for_every_domain(hosted: HostedLab) -> None:
+    assert len(hosted.domains) == DOMAINS
+    assert set(hosted.world.hosts.values()) == {(hosted.host,)}
+    assert {listener.host for listener in hosted.world.listeners} == {hosted.host}
+
+
+def test_per_address_cap_holds_and_waiting_for_it_is_not_charged(
+    hosted: HostedLab, hosted_lab: LabInfo
+) -> None:
+    options = ScanOptions(services=DEFAULT_SERVICES, timeout=TIMEOUT)
+    assert options.per_address == 4  # politeness is on by default
+    scan, elapsed = _scan(hosted_lab, hosted, options)
+    endpoints = scan.report.endpoints
+    assert len(endpoints) == 2 * DOMAINS == hosted.counter.accepted
+    assert {e.endpoint.address for e in endpoints} == {lab_address(NET, hosted.host)}
+    assert hosted.counter.peak == 4  # the cap is reached, never passed
+    # 400 endpoints through 4 slots take far longer than one endpoint's timeout, yet none
+    # timed out: the deadline starts when the endpoint has its slot
+    assert elapsed > 2 * TIMEOUT
+    assert scan.report.counts() == {"OK": 400, "WARNING": 0, "CRITICAL": 0, "UNKNOWN": 0}
+    # ... and the run takes what 4 endpoints at a time take, not more (pipelined, not serial)
+    busy = sum(e.timings["total"] for e in endpoints)
+    assert elapsed <= busy / 4 * 1.5 + 1.0, (elapsed, busy)
+
+
+def test_no_cap_when_per_address_is_zero(hosted: HostedLab, hosted_lab: LabInfo) -> None:
+    options = ScanOptions(services=DEFAULT_SERVICES, timeout=5.0, per_address=0, connections=16)
+    scan, _ = _scan(hosted_lab, hosted, options)
+    assert 4 < hosted.counter.peak <= 16  # --connections bounds it instead
+    assert scan.report.counts()["OK"] == 400
+
+
+def test_budget_fits_descriptors() -> None:
+    roomy = Budget.plan(4096, 128, nofile=1 << 20)
+    assert (roomy.connections, roomy.dns, roomy.fd_bound) == (4096, 128, False)
+    tight = Budget.plan(4096, 128, nofile=FD_RESERVE + 400)
+    assert (tight.connections, tight.dns, tight.fd_bound) == (300, 100, True)
+    assert tight.connections + tight.dns + FD_RESERVE <= tight.nofile
+    assert "open-file limit is 464" in tight.notice()
+    tiny = Budget.plan(4096, 128, nofile=10)  # never zero: a tiny limit scans slowly
+    assert (tiny.connections, tiny.dns) == (1, 1)
+
+
+def test_descriptor_limit_bounds_the_run_and_is_named_once(
+    hosted: HostedLab, hosted_lab: LabInfo
+) -> None:
+    notices: list[str] = []
+    options = ScanOptions(services=DEFAULT_SERVICES, timeout=5.0, per_address=0)
+    shared = Shared.for_options(options, nofile=FD_RESERVE + 40, notify=notices.append)
+    assert shared.limits.budget.connections == 30
+    scan, _ = _scan(hosted_lab, hosted, options, shared)
+    assert hosted.counter.peak <= 30
+    assert shared.limits.peak_connections == 30
+    assert len(notices) == 1 and "at most 30 connections at once" in notices[0]
+    assert scan.report.counts()["OK"] == 400
+
+
+def test_soft_limit_is_raised_to_the_hard_limit() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = min(256, hard)
+    code = ("import resource; from scanner.limits import raise_nofile_limit; "
+            "print(raise_nofile_limit(), resource.getrlimit(resource.RLIMIT_NOFILE))")
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard)),
+    )
+    assert proc.stdout.strip() == f"({hard}, {hard}) ({hard}, {hard})"
+    assert raise_nofile_limit()[0] == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def test_cli_stays_within_a_low_hard_limit_and_says_so_once(
+    hosted: HostedLab, hosted_lab: LabInfo, tmp_path: Path
+) -> None:
+    limit = FD_RESERVE + 16  # hard limit too: fedscan cannot raise it
+    budget = Budget.plan(4096, 128, nofile=limit)
+    assert budget.connections == 12  # far fewer than 400 endpoints want: it binds
+    hosted.counter.reset()
+    proc = subprocess.run(
+        [sys.executable, "-m", "scanner", "scan", *hosted_lab.scan_args(), "--at",
+         "2030-01-01T00:00:00Z", "--format", "jsonl", "--per-address", "0", "--timeout", "5"],
+        capture_output=True, text=True, timeout=120, check=False,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)),
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout[-3000:]
+    notices = [line for line in proc.stderr.splitlines() if "open-file limit" in line]
+    assert notices == [f"fedscan: {budget.notice()}"]
+    assert 4 < hosted.counter.peak <= budget.connections
+    summary = json.loads(proc.stdout.splitlines()[-1])
+    assert summary["endpoint_counts"]["OK"] == 400
