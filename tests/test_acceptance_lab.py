@@ -55,7 +55,7 @@ def endpoint(doc: dict[str, Any], service: str) -> dict[str, Any]:
     return next(e for e in doc["domains"][0]["endpoints"] if e["service"] == service)
 
 
-@pytest.mark.parametrize("case", ACCEPTANCE_CASES, ids=lambda c: f"{c.domain}:{c.cert}")
+@pytest.mark.parametrize("case", ACCEPTANCE_CASES, ids=lambda c: f"{c.domain}:{c.present}")
 def test_each_acceptance_case_finds_exactly_its_codes(capsys: pytest.CaptureFixture[str],
                                                       lab: LabInfo, case: AcceptanceCase,
         files: AcceptanceFiles) -> None:

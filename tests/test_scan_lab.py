@@ -213,7 +213,7 @@ def test_an_optional_service_nobody_publishes_is_info_and_others_go_on(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["scan"], "no domains to scan: give DOMAIN arguments, --domains-file or --endpoint"),
+        (["scan"], "no domains to scan: give DOMAIN arguments, --domains-file FILE or --endpoint"),
         (["scan", "contoso.test", "--service", "smtp"], "unknown --service 'smtp'"),
         (["scan", "contoso.test", "--client-cert", "x.pem"], "x.pem: no such file"),
         (["scan", "bad..domain"], None),
