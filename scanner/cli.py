@@ -108,7 +108,8 @@ def scan(
     ] = None,
     password: Annotated[
         str | None,
-        typer.Option("--password", help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
+        typer.Option("--password", metavar="PASSWORD",
+                     help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
     ] = None,
     client_cert: Annotated[
         Path | None, typer.Option("--client-cert", metavar="FILE",

@@ -92,9 +92,10 @@ def load_edge_identity(cert: Path, key: Path | None, password: Callable[[], str 
         raise LoadError(f"{cert}: not a certificate file (a PFX, or PEM with the key and chain)")
     else:
         if key is not None:
-            raise LoadError(f"{cert}: a PFX carries its own key; --client-key goes with a PEM certificate")
+            raise LoadError(f"{cert}: this is a PKCS#12 (PFX) file, which carries its own key: give it "
+                            "alone (--client-cert FILE or --as-edge FILE), without --client-key")
         private_key, certs = _pfx(cert, data, password)
-    leaf = _leaf_for(cert, private_key, certs)
+    leaf = _leaf_for(cert, key, private_key, certs)
     rest = [c for c in order_chain(certs) if c is not leaf and not _self_signed(c)]
     intermediates = tuple(c for c in rest if is_ca(c))
     pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -147,7 +148,8 @@ def _pfx(path: Path, data: bytes, password: Callable[[], str | None]
     except ValueError:
         secret = password()
         if secret is None:
-            raise PasswordNeeded(f"{path}: PFX is password-protected: give --password") from None
+            raise PasswordNeeded(f"{path}: PFX is password-protected: give --password or set "
+                                 "FEDSCAN_PFX_PASSWORD (no terminal to ask on)") from None
         try:
             parsed = parse(secret.encode())
         except ValueError:
@@ -169,12 +171,16 @@ def _spki(key: object) -> bytes:
     return out
 
 
-def _leaf_for(path: Path, key: PrivateKeyTypes, certs: list[x509.Certificate]) -> x509.Certificate:
+def _leaf_for(path: Path, key_path: Path | None, key: PrivateKeyTypes,
+              certs: list[x509.Certificate]) -> x509.Certificate:
     """The certificate the key belongs to (whatever the file's order)."""
     mine = _spki(key)
     for c in certs:
         if _spki(c.public_key()) == mine:
             return c
+    if key_path is not None:
+        raise LoadError(f"{path}: cannot load the client certificate/key: {key_path} is not the "
+                        "private key of this certificate")
     raise LoadError(f"{path}: the private key does not match the certificate")
 
 

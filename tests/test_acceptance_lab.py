@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from scanner.cli import run
-from scanner.lab.partners import ACCEPTANCE_CASES, AcceptanceCase, AcceptanceFiles, acceptance_files
+from scanner.lab.partners import (
+    ACCEPTANCE_CASES,
+    PARTNERS,
+    AcceptanceCase,
+    AcceptanceFiles,
+    acceptance_files,
+    partner_domains,
+)
 from scanner.lab.pki import LabPki
 from scanner.lab.run import LabInfo, describe
 
@@ -344,3 +351,13 @@ def test_readiness_has_an_accepted_by_section(capsys: pytest.CaptureFixture[str]
     assert "| relecloud.test | xmpp-server |" in section
     assert section.count("| accepted |") == 2
     assert "northwind.test" not in section
+
+
+def test_partners_without_our_certificate_require_one(capsys: pytest.CaptureFixture[str],
+                                                      lab: LabInfo) -> None:
+    code, doc = scan(capsys, lab, [p.domain for p in PARTNERS])
+    by_domain = {d["domain"]: d for d in doc["domains"]}
+    for expected in partner_domains():
+        assert codes_of(by_domain[expected.domain]) == sorted(expected.codes), expected.domain
+        assert by_domain[expected.domain]["status"] == expected.status.name
+    assert code == 1

@@ -178,7 +178,8 @@ def test_client_cert_that_is_junk(capsys: pytest.CaptureFixture[str], tmp_path: 
 def test_client_key_that_does_not_match(capsys: pytest.CaptureFixture[str]) -> None:
     assert one_line_error(capsys, ["scan", "contoso.test", "--client-cert", str(CERTS / "client.pem"),
                                    "--client-key", str(CERTS / "edge.key")]) == (
-        f"{CERTS / 'client.pem'}: the private key does not match the certificate")
+        f"{CERTS / 'client.pem'}: cannot load the client certificate/key: {CERTS / 'edge.key'} is not the "
+        "private key of this certificate")
 
 
 # --- --as-edge: our Edge's certificate, as a PFX or a PEM with key and chain (issue 12) ----------
@@ -194,7 +195,8 @@ def test_as_edge_pfx_without_password(capsys: pytest.CaptureFixture[str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FEDSCAN_PFX_PASSWORD", raising=False)
     assert one_line_error(capsys, ["scan", "contoso.test", "--as-edge", str(CERTS / "edge.pfx")]) == (
-        f"{CERTS / 'edge.pfx'}: PFX is password-protected: give --password")
+        f"{CERTS / 'edge.pfx'}: PFX is password-protected: give --password or set FEDSCAN_PFX_PASSWORD "
+        "(no terminal to ask on)")
 
 
 def test_as_edge_pfx_without_key(capsys: pytest.CaptureFixture[str]) -> None:

@@ -213,9 +213,6 @@ async def run_lab(
         )
 
 
-PARTNER_DOMAIN = "relecloud.test"  # present in the default world (scanner.lab.partners)
-
-
 def describe(info: LabInfo) -> str:
     """What `fedscan lab` prints: where it is and what to try."""
     lines = [
@@ -237,10 +234,12 @@ def describe(info: LabInfo) -> str:
             "Scan your own consolidated Edge against every namespace it serves:",
             "  " + shlex.join(["fedscan", "scan", *info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS]),
         ]
-    if info.certs is not None and PARTNER_DOMAIN in served:
-        from scanner.lab.partners import ACCEPTANCE_CASES, acceptance_files
+    if info.certs is not None and set(OWN_EDGE_DOMAINS) <= served:
+        from scanner.lab.partners import ACCEPTANCE_CASES, PARTNERS, acceptance_files
 
         files = acceptance_files(LabPki(info.certs))
+        lines += ["", "Partners that judge our certificate (contoso.test's Edge):"]
+        lines += [f"  {p.domain:20} {p.story}" for p in PARTNERS]
         lines += ["", "Will partners accept our certificate? Present it to each lab partner (--as-edge):"]
         for case in ACCEPTANCE_CASES:
             lines.append(f"  # {case.domain}: {case.story} -> {case.status.name}")
