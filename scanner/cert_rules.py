@@ -324,6 +324,17 @@ def leaf_findings(leaf: CertInfo) -> list[Finding]:
                 key_cert_sign=leaf.key_cert_sign,
             )
         )
+    if leaf.signed_tbs is not None:
+        out.append(
+            finding(
+                "validity-fractional-seconds",
+                "the validity dates are encoded with fractional seconds (RFC 5280 forbids "
+                f"them; notAfter {_iso(leaf.not_after)}): OpenSSL and Windows accept the "
+                "certificate, strict parsers (Go, rustls, Python cryptography) refuse it",
+                not_before=_iso(leaf.not_before),
+                not_after=_iso(leaf.not_after),
+            )
+        )
     if not leaf.serial_positive:
         out.append(
             finding(

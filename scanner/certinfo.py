@@ -12,18 +12,16 @@ accessor here swallows cryptography's parse errors and records them in ``problem
 from __future__ import annotations
 
 import datetime as dt
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
+from scanner.certload import exact_of, serial_number
 from scanner.isotime import iso
 from scanner.names import PresentedNames, presented_to_a_label
 
@@ -83,6 +81,9 @@ class CertInfo:
     problems: tuple[str, ...] = field(default=())
     key_cert_sign: bool = False  # keyUsage keyCertSign: a CA key
     serial_positive: bool = True  # RFC 5280 4.1.2.2
+    # the TBS the issuer signed, when ``cert`` is a whole-seconds copy of a certificate with
+    # fractional-second times (see scanner.certload); None otherwise
+    signed_tbs: bytes | None = None
 
     def summary(self, now: dt.datetime | None = None) -> dict[str, Any]:
         """The JSON-ready certificate summary of the report schema."""
@@ -295,6 +296,7 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
         problems.append(f"public key: {exc}")
         public_key = None
     serial = serial_number(cert)
+    exact = exact_of(cert)
     return CertInfo(
         cert=cert,
         subject=_name_text(cert.subject),
@@ -305,8 +307,8 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
         eku=ekus,
         key=key_info(public_key),
         signature=signature_info(cert.signature_algorithm_oid, _hash_of(cert)),
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
+        not_before=exact.not_before if exact else cert.not_valid_before_utc,
+        not_after=exact.not_after if exact else cert.not_valid_after_utc,
         serial=format(serial, "x"),
         sha256=cert.fingerprint(hashes.SHA256()).hex(),
         is_ca=bool(bc is not None and bc.ca),
@@ -315,35 +317,8 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
         problems=tuple(problems),
         key_cert_sign=bool(ku is not None and ku.key_cert_sign),
         serial_positive=serial > 0,
+        signed_tbs=exact.signed_tbs if exact else None,
     )
-
-
-# cryptography warns (CryptographyDeprecationWarning) on every load and every read of a zero
-# or negative serial. Such certificates exist (old roots, some chains); stderr is fedscan's own
-# one-line messages, so the fact becomes the serial-not-positive finding instead.
-_SERIAL_WARNING = r"Parsed a serial number which wasn't positive"
-
-
-@contextmanager
-def quiet_serials() -> Iterator[None]:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", _SERIAL_WARNING, CryptographyDeprecationWarning)
-        yield
-
-
-def serial_number(cert: x509.Certificate) -> int:
-    with quiet_serials():
-        return cert.serial_number
-
-
-def load_der_certificate(der: bytes) -> x509.Certificate:
-    with quiet_serials():
-        return x509.load_der_x509_certificate(der)
-
-
-def load_pem_certificates(data: bytes) -> list[x509.Certificate]:
-    with quiet_serials():
-        return x509.load_pem_x509_certificates(data)
 
 
 def request_info(csr: x509.CertificateSigningRequest) -> RequestInfo:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -43,9 +43,14 @@ from scanner.cli_common import (
     parse_now,
     password_source,
     print_json,
+    reader_may_leave,
     stdout_console,
 )
 from scanner.findings import worst
+
+if TYPE_CHECKING:
+    from scanner.offline import FileCheck
+    from scanner.plan import TlsaEntry
 from scanner.isotime import iso
 
 # ------------------------------------------------------------------------ commands
@@ -89,6 +94,12 @@ def scan(
         list[str] | None,
         typer.Option("--nameserver", metavar="HOST[:PORT]",
             help="Ask this DNS server (HOST[:PORT]); default: the system's."),
+    ] = None,
+    dnssec_resolver: Annotated[
+        str | None,
+        typer.Option("--dnssec-resolver", metavar="IP[:PORT]",
+                     help="Check DANE (TLSA) through this validating resolver; its AD bit is "
+                     "trusted. Without it DANE is not checked."),
     ] = None,
     ca_file: CaFile = None,
     timeout: Annotated[
@@ -135,6 +146,11 @@ def scan(
     warn_days: WarnDays = 30,
     crit_days: CritDays = 14,
     at: At = None,
+    problems_only: Annotated[
+        bool,
+        typer.Option("--problems-only", "-q",
+                     help="Table: only endpoints and findings above info, and the summary line."),
+    ] = False,
     output: Annotated[
         ScanFormat,
         typer.Option("--format", "-f", help="table (for people), json, or jsonl (a line per endpoint as it "
@@ -153,6 +169,7 @@ def scan(
         if shard is not None:
             names = Shard.parse(shard).select(names)
         servers = nameservers(nameserver)
+        dnssec = dnssec_resolver_value(dnssec_resolver)
         if from_domain is not None:
             from_domain = domain_value(from_domain, "--from-domain")
     except ValueError as exc:
@@ -181,19 +198,34 @@ def scan(
         per_address=per_address,
         credentials=ours.credentials,
         from_domain=from_domain,
+        dnssec_resolver=dnssec,
         presenting=ours.presenting,
         endpoints=directs,
     )
     from scanner.sinks import scan_for_output
 
     report = scan_for_output(names, options, servers, trust, parse_now(at) if at else None, output.value)
-    if output is ScanFormat.json:
-        report.write_json(sys.stdout)
-    elif output is ScanFormat.table:
-        from scanner.render import render_scan
+    with reader_may_leave():
+        if output is ScanFormat.json:
+            report.write_json(sys.stdout)
+        elif output is ScanFormat.table:
+            from scanner.render import render_scan
 
-        render_scan(stdout_console(), report)
+            render_scan(stdout_console(), report, problems_only=problems_only)
     raise typer.Exit(int(report.status))
+
+
+def dnssec_resolver_value(text: str | None) -> tuple[str, int] | None:
+    """``--dnssec-resolver``: an IP address (a validating resolver is trusted by address, never
+    through a name some other resolver answered for)."""
+    from scanner.names import parse_nameserver
+
+    if text is None:
+        return None
+    try:
+        return parse_nameserver(text)
+    except ValueError as exc:
+        raise ValueError(f"--dnssec-resolver: {exc}") from None
 
 
 def _all_domains(given: list[str] | None, domains_file: str | None, endpoints: bool = False) -> list[str]:
@@ -247,6 +279,17 @@ def cert(
     client_auth: ClientAuthOpt = ClientAuth.required,
     warn_days: WarnDays = 30,
     crit_days: CritDays = 14,
+    dane: Annotated[
+        list[str] | None,
+        typer.Option("--dane", metavar="DOMAIN",
+                     help="Renewal check: will the TLSA records DOMAIN publishes now match this "
+                     "certificate (or CSR key)? Needs --dnssec-resolver. Repeatable."),
+    ] = None,
+    dnssec_resolver: Annotated[
+        str | None,
+        typer.Option("--dnssec-resolver", metavar="IP[:PORT]",
+                     help="The validating resolver --dane asks (its AD bit is trusted)."),
+    ] = None,
     at: At = None,
     output: FormatOpt = OutputFormat.table,
 ) -> None:
@@ -265,6 +308,8 @@ def cert(
             checks += check_file(path, dep.identities(), policy, trust, now, password_source(password))
         except LoadError as exc:
             raise UserError(str(exc)) from None
+    if dane:
+        checks = _dane_renewal(checks, dane, dnssec_resolver)
     if output is OutputFormat.json:
         print_json(
             {
@@ -281,6 +326,26 @@ def cert(
     raise typer.Exit(int(worst(c.status for c in checks)))
 
 
+def _dane_renewal(
+    checks: list[FileCheck], domains: list[str], resolver_text: str | None
+) -> list[FileCheck]:
+    """Each file judged against the TLSA its domains publish now (asked of the validator)."""
+    from scanner.live import lookup_published_tlsa
+    from scanner.offline import with_dane
+    from scanner.srv import DEFAULT_SERVICES
+
+    try:
+        resolver = dnssec_resolver_value(resolver_text)
+        names = [domain_value(d, "--dane") for d in domains]
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if resolver is None:
+        raise UserError("--dane needs --dnssec-resolver IP[:PORT]: only a validating resolver's "
+                        "answer says whether peers use the TLSA")
+    answers = lookup_published_tlsa(resolver, names, DEFAULT_SERVICES)
+    return [with_dane(c, answers) for c in checks]
+
+
 @app.command()
 def plan(
     sip_domain: SipDomains = None,
@@ -292,6 +357,9 @@ def plan(
         help="Write a CSR requesting exactly this.")] = None,
     key: Annotated[Path | None, typer.Option("--key", metavar="FILE",
         help="Where to write the new private key.")] = None,
+    dane: Annotated[Path | None, typer.Option("--dane", metavar="FILE",
+        help="Print the TLSA records to publish for this certificate or CSR (may be the --csr "
+             "just written).")] = None,
     output: FormatOpt = OutputFormat.table,
 ) -> None:
     """Print the subject, SANs and EKUs your external Edge certificate needs (and a CSR)."""
@@ -301,24 +369,59 @@ def plan(
     try:
         the_plan = certificate_plan(dep)
     except PlanError as exc:
-        raise UserError(str(exc)) from None
+        if dane is None or dep.declared:
+            raise UserError(str(exc)) from None
+        the_plan = None  # only TLSA records asked for, and no host known: placeholder owners
     if (csr is None) != (key is None):
         raise UserError("--csr and --key go together")
-    if csr is not None and key is not None:
+    if csr is not None and key is not None and the_plan is not None:
         if key.exists():
             raise UserError(f"{key}: already exists; refusing to overwrite a private key")
         try:
             write_csr(the_plan, csr, key)
         except OSError as exc:
             raise UserError(f"cannot write {exc.filename}: {exc.strerror}") from None
+    tlsa = _tlsa_plan(dane, the_plan.subject if the_plan else None) if dane is not None else None
     if output is OutputFormat.json:
-        print_json({"schema_version": 1, "plan": the_plan.to_json()})
-    else:
-        from scanner.render import render_plan
+        doc: dict[str, object] = {"schema_version": 1, "plan": the_plan.to_json() if the_plan else None}
+        if tlsa is not None:
+            doc["dane"] = [e.to_json() for e in tlsa]
+        print_json(doc)
+        return
+    from scanner.render import render_plan
 
+    if the_plan is not None:
         render_plan(stdout_console(), the_plan)
-        if csr is not None:
-            print(f"wrote {csr} and {key} (keep the key private)")
+    if csr is not None:
+        print(f"wrote {csr} and {key} (keep the key private)")
+    if tlsa is not None:
+        print(f"TLSA records for {dane} (publish in the DNSSEC-signed zone of the SRV target, "
+              "before the certificate is installed):")
+        for e in tlsa:
+            print(f"  {e.zone_line}")
+            print(f"      ; {e.record.acronym}: {e.why}")
+
+
+def _tlsa_plan(path: Path, host: str | None) -> tuple[TlsaEntry, ...]:
+    from cryptography import x509
+
+    from scanner.loaders import LoadError, load_file
+    from scanner.plan import tlsa_plan
+    from scanner.verify import chains_in
+
+    try:
+        loaded = load_file(path, password_source(None))
+    except LoadError as exc:
+        raise UserError(str(exc)) from None
+    if loaded.csr_bytes is not None:
+        data = loaded.csr_bytes
+        request = x509.load_pem_x509_csr(data) if b"-----BEGIN" in data else x509.load_der_x509_csr(data)
+        return tlsa_plan(host, request)
+    chains = chains_in(loaded.certs)
+    if len(chains) != 1:
+        raise UserError(f"{path}: holds {len(chains)} end-entity certificates; give --dane one")
+    chain = chains[0]
+    return tlsa_plan(host, chain[0], chain[1] if len(chain) > 1 else None)
 
 
 # The monitoring and report commands live in their own modules; imported here so that
@@ -364,26 +467,48 @@ import scanner.cli_lab  # noqa: E402, F401  (`fedscan demo`, listed after the la
 
 
 @app.command()
-def codes(output: FormatOpt = OutputFormat.table) -> None:
-    """List every finding code with its default severity and meaning."""
+def codes(
+    code: Annotated[
+        str | None, typer.Argument(metavar="[CODE]", help="Explain this one code, with its remedy.")
+    ] = None,
+    output: FormatOpt = OutputFormat.table,
+) -> None:
+    """List every finding code with its default severity and meaning, or explain one."""
+    import difflib
+    import textwrap
+
+    from scanner.cli_common import output_width
     from scanner.findings import CODES
 
+    infos = list(CODES.values())
+    if code is not None:
+        if code not in CODES:
+            close = difflib.get_close_matches(code, list(CODES), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else " (fedscan codes lists them)"
+            raise UserError(f"no finding code {code!r}{hint}")
+        infos = [CODES[code]]
     if output is OutputFormat.json:
-        print_json(
-            [
-                {
-                    "code": c.code,
-                    "severity": c.severity.value,
-                    "stage": c.stage,
-                    "summary": c.summary,
-                    "remedy": c.remedy,
-                }
-                for c in CODES.values()
-            ]
-        )
+        rows = [{"code": c.code, "severity": c.severity.value, "stage": c.stage, "summary": c.summary,
+                 "remedy": c.remedy} for c in infos]
+        print_json(rows[0] if code is not None else rows)
         return
-    for c in CODES.values():
-        print(f"{c.code:28} {c.severity.value:9} {c.summary}")
+    width = output_width()
+
+    def wrapped(text: str, first: str, rest: str) -> list[str]:
+        if width is None:
+            return [first + text]
+        return textwrap.wrap(text, width, initial_indent=first, subsequent_indent=rest,
+                             break_long_words=False, break_on_hyphens=False)
+
+    with reader_may_leave():
+        if code is not None:
+            c = infos[0]
+            lines = [f"{c.code}  ({c.severity.value}, {c.stage})", *wrapped(c.summary, "  ", "  "),
+                     "", *wrapped(c.remedy, "  What to do: ", "    ")]
+            print("\n".join(lines))
+            return
+        for c in infos:
+            print("\n".join(wrapped(c.summary, f"{c.code:28} {c.severity.value:9} ", " " * 39)))
 
 
 def version_callback(value: bool) -> None:

@@ -6,12 +6,13 @@ shared pieces here lets each command family live in its own small module.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -174,9 +175,32 @@ def output_width() -> int | None:
 def stdout_console() -> Console:
     from rich.console import Console  # only tables need it: ~12 ms off JSON and cron runs
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """rich exits 1 when the reader leaves (``| head``); we go on quietly, so the
+            command exits with its status (:func:`reader_may_leave`)."""
+            from scanner.sinks import silence_stdout
+
+            self.quiet = True
+            silence_stdout()
+
     width = output_width()
     # without a limit, rich still needs a width for its tables: one no line reaches
-    return Console(width=width or 100_000, highlight=False, soft_wrap=width is None)
+    return _Console(width=width or 100_000, highlight=False, soft_wrap=width is None)
+
+
+@contextlib.contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """Writing a report to a pipe whose reader may have left (``| head``): a closed pipe is
+    not an error; the command exits with its status, silently. Flushes inside, so that the
+    failure, if any, happens here and not in the interpreter's final flush."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        from scanner.sinks import silence_stdout
+
+        silence_stdout()
 
 
 def print_json(data: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from scanner.cli_common import UserError, app, print_json, stdout_console
+from scanner.cli_common import UserError, app, print_json, reader_may_leave, stdout_console
 
 report_app = typer.Typer(help="Work with saved scan outputs (merge shards, an HTML page).",
                          no_args_is_help=True)
@@ -53,10 +53,11 @@ def merge(
     except MergeError as exc:
         raise UserError(str(exc)) from None
     report = merger.report()
-    if output is MergeFormat.json:
-        print_json(report)
-    else:
-        _table(report)
+    with reader_may_leave():
+        if output is MergeFormat.json:
+            print_json(report)
+        else:
+            _table(report)
     raise typer.Exit(report["exit_code"])
 
 
@@ -136,9 +137,11 @@ def html_report(
 def _table(report: dict[str, Any]) -> None:
     """Per domain: status, endpoints and each finding code with its severity, worst first."""
     from rich.table import Table
+    from rich.text import Text
 
     from scanner.findings import Status
     from scanner.results import summary_line
+    from scanner.safe_text import visible
 
     shards = report["shards"]
     incomplete = f", {len(shards['incomplete'])} incomplete" if shards["incomplete"] else ""
@@ -156,11 +159,16 @@ def _table(report: dict[str, Any]) -> None:
         pairs = sorted({(f.get("severity", "unknown"), f["code"]) for f in found},
                        key=lambda p: (rank.get(p[0], 1), p[1]))
         status = d["status"] + (" (incomplete)" if d.get("incomplete") else "")
-        table.add_row(d["domain"], status, str(len(d["endpoints"])),
-                      ", ".join(f"{sev.upper()} {code}" for sev, code in pairs))
+        # Text, not str: a str cell is rich markup, and these come from files and peers
+        table.add_row(Text(visible(str(d["domain"]))), Text(visible(status)), str(len(d["endpoints"])),
+                      Text(visible(", ".join(f"{sev.upper()} {code}" for sev, code in pairs))))
     console = stdout_console()
     console.print(table)
     extra = f"{len(shards['incomplete'])} shard(s) incomplete: {', '.join(shards['incomplete'])}" \
         if shards["incomplete"] else ""
+    bad = {"critical", "warning", "unknown"}
+    dns = sum(1 for d in report["domains"]
+              if any(f.get("severity") in bad for f in d.get("findings", []))
+              or any(f.get("severity") in bad for s in d.get("services", []) for f in s.get("findings", [])))
     console.print(summary_line(Status[report["status"]], report["endpoint_counts"], len(report["domains"]),
-                               report["interrupted"], extra))
+                               report["interrupted"], extra, domain_problems=dns))

@@ -76,6 +76,7 @@ class ScanSettings:
     ca_file: Path | None = None
     connections: int = 4096  # scanner.limits.DEFAULT_CONNECTIONS
     per_address: int = 4  # scanner.limits.DEFAULT_PER_ADDRESS
+    dnssec_resolver: str | None = None  # a validating resolver: DANE is checked through it
 
 
 @dataclass(frozen=True)
@@ -291,7 +292,8 @@ def _thresholds(t: _Table) -> Thresholds:
 
 
 def _scan(t: _Table, base_dir: Path | None) -> ScanSettings:
-    t.only("timeout", "concurrency", "nameservers", "ca_file", "connections", "per_address")
+    t.only("timeout", "concurrency", "nameservers", "ca_file", "connections", "per_address",
+           "dnssec_resolver")
     default = ScanSettings()
     timeout = t.number("timeout", default.timeout, minimum=0.1)
     concurrency = t.integer("concurrency", default.concurrency, minimum=1)
@@ -303,6 +305,12 @@ def _scan(t: _Table, base_dir: Path | None) -> ScanSettings:
             parse_nameserver(s)
         except ValueError as exc:
             t.fail(f"nameservers[{i}]", str(exc))
+    dnssec = t.string("dnssec_resolver")
+    if dnssec is not None:
+        try:
+            parse_nameserver(dnssec)
+        except ValueError as exc:
+            t.fail("dnssec_resolver", str(exc))
     ca_text = t.string("ca_file")
     ca_file = None
     if ca_text is not None:
@@ -311,7 +319,8 @@ def _scan(t: _Table, base_dir: Path | None) -> ScanSettings:
             ca_file = base_dir / ca_file
         if not ca_file.is_file():
             t.fail("ca_file", f"{ca_file}: no such file")
-    return ScanSettings(timeout, concurrency, tuple(servers), ca_file, connections, per_address)
+    return ScanSettings(timeout, concurrency, tuple(servers), ca_file, connections, per_address,
+                        dnssec)
 
 
 def _check_unique(deployment: DeploymentConfig, partners: Sequence[Partner], source: str) -> None:

@@ -443,3 +443,44 @@ def renewal_check(
 def tlsa_owner(port: int, host: str) -> str:
     """``_<port>._tcp.<host>`` (RFC 6698 section 3; RFC 7673 for SRV targets)."""
     return f"_{port}._tcp.{host.rstrip('.')}"
+
+
+def renewal_findings(
+    answer: TlsaAnswer, label: str, *, chain: Sequence[bytes] = (),
+    request: x509.CertificateSigningRequest | None = None, pkix_valid: bool = True,
+) -> tuple[Finding, ...]:
+    """Will the TLSA published now match ``label`` (a certificate chain not yet installed, or
+    a CSR's key) once installed? The usual plan is "3 1 1 then rotate": publish the new key's
+    record beside the old, wait two TTLs, install, then remove the old record."""
+    if request is not None:
+        spki = spki_der(request)
+        hit = next((r for r in answer.records if r.problem is None and r.usage in (1, 3)
+                    and r.selector == 1 and association(spki, r.mtype) == r.data), None)
+        new = tlsa_for(request)
+        report = assess(answer, (), pkix_valid=pkix_valid, where=f"{label} for {answer.name}")
+        if report.state in (DaneState.ERROR, DaneState.NO_TLSA, DaneState.INSECURE):
+            return report.findings
+        if hit is not None:
+            return (finding("dane-ok", f"{label}: TLSA {hit.acronym} at {answer.name} already names "
+                            "this key: the certificate can be installed as soon as it is issued",
+                            name=answer.name, record=hit.text, matched="request key"),)
+        return (_renewal_mismatch(answer, label, new),)
+    report = assess(answer, chain, pkix_valid=pkix_valid, where=f"{label} for {answer.name}")
+    if report.state is not DaneState.MISMATCH:
+        return report.findings
+    leaf = _parse(chain[:1])[0]
+    if leaf is None:
+        return report.findings
+    kept = [f for f in report.findings if f.code != "dane-mismatch"]
+    return (*kept, _renewal_mismatch(answer, label, tlsa_for(leaf)))
+
+
+def _renewal_mismatch(answer: TlsaAnswer, label: str, new: TlsaRecord) -> Finding:
+    published = ", ".join(f"{r.short} ({r.acronym})" for r in answer.records)
+    return finding(
+        "dane-mismatch",
+        f"{label}: the TLSA published at {answer.name} ({published}) will not match this key: "
+        f"DANE peers would refuse it once installed. Publish '{answer.name}. IN TLSA {new.text}' "
+        "beside the current record now, wait two TTLs, install, then remove the old record",
+        name=answer.name, published=[r.text for r in answer.records], publish=new.text,
+    )

@@ -198,6 +198,12 @@ CODES: Mapping[str, CodeInfo] = _codes(
              "subject; strict verifiers (rustls/webpki, Python cryptography) refuse it, OpenSSL "
              "and Windows accept it. The reason is given.",
              "Reissue the certificate from a standard TLS server template."),
+    CodeInfo("validity-fractional-seconds", W, "certificate",
+             "The certificate's validity dates carry fractional seconds (RFC 5280 4.1.2.5.2 "
+             "forbids them): OpenSSL and Windows accept it, strict parsers (Go, rustls, Python "
+             "cryptography) refuse the whole certificate. fedscan judges its dates at the "
+             "exact instant.",
+             "Reissue from a CA that encodes whole seconds at the next renewal."),
     CodeInfo("serial-not-positive", INF, "certificate",
              "The certificate's serial number is zero or negative (RFC 5280 4.1.2.2); strict "
              "parsers (Go since 1.23, future Python cryptography) refuse it.",
@@ -258,6 +264,14 @@ CODES: Mapping[str, CodeInfo] = _codes(
              "Nothing to do on-premises."),
     CodeInfo("target-unresolvable", C, "dns", "An SRV target has no A or AAAA record.",
              "Publish address records for the SRV target."),
+    CodeInfo("domain-not-found", C, "dns",
+             "The domain does not exist in DNS (NXDOMAIN for its own name): no peer can federate "
+             "with it.",
+             "Check the spelling (config, --domains-file); publish the domain if it is yours."),
+    CodeInfo("nothing-to-scan", U, "dns",
+             "None of the services asked for is published for the domain, so nothing was checked "
+             "(UNKNOWN, never a silent OK).",
+             "Scan the services the domain offers (--service), or publish the SRV records."),
     CodeInfo("dns-error", U, "dns",
              "DNS could not answer (SERVFAIL, timeout, malformed answer): nothing could be checked.",
              "Check the domain's name servers, or --nameserver."),

@@ -21,10 +21,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from scanner.dane import TlsaAnswer, assess
 from scanner.deployment import Deployment
-from scanner.findings import Finding, finding
+from scanner.findings import Finding, finding, status_of
 from scanner.names import Identity, IdentityKind
-from scanner.results import EndpointResult, TlsInfo
+from scanner.results import DomainResult, EndpointResult, TlsInfo
 from scanner.srv import SERVICES, Endpoint
 from scanner.verify import Coverage, Policy, TrustStore, verify_chain
 
@@ -82,6 +83,7 @@ class _Judgement:
     leaf: dict[str, Any] | None
     chain: tuple[dict[str, Any], ...]
     coverage: tuple[Coverage, ...]
+    trusted: bool = False  # the Web PKI path validated (PKIX-TA/EE TLSA usages need it)
 
 
 class Judge:
@@ -97,23 +99,30 @@ class Judge:
             OrderedDict()
         )
 
-    def endpoint(self, endpoint: Endpoint, shake: Observed) -> EndpointResult:
+    def endpoint(
+        self, endpoint: Endpoint, shake: Observed, answer: TlsaAnswer | None = None
+    ) -> EndpointResult:
+        """``answer``: the TLSA answer of a validating resolver, None when DANE is not checked."""
         findings = connection_findings(endpoint, shake)
+        where = f"{endpoint.target}:{endpoint.port}"
         if not shake.chain:
+            dane = assess(answer, (), pkix_valid=False, where=where)
             return EndpointResult(
-                endpoint, tuple(findings), shake.tls, None, (), (), dict(shake.timings),
-                shake.xmpp_features,
+                endpoint, (*findings, *dane.findings), shake.tls, None, (), (),
+                dict(shake.timings), shake.xmpp_features, dane,
             )
         judged = self._judgement(shake.chain, identities_for(endpoint, self.deployment))
+        dane = assess(answer, shake.chain, pkix_valid=judged.trusted, where=where)
         return EndpointResult(
             endpoint,
-            (*findings, *judged.findings),
+            (*findings, *judged.findings, *dane.findings),
             shake.tls,
             judged.leaf,
             judged.chain,
             judged.coverage,
             dict(shake.timings),
             shake.xmpp_features,
+            dane,
         )
 
     def _judgement(self, chain: tuple[bytes, ...], identities: tuple[Identity, ...]) -> _Judgement:
@@ -135,11 +144,29 @@ class Judge:
             leaf.summary(self.now) if leaf else None,
             tuple(c.summary(self.now) for c in verdict.chain[1:]),
             verdict.coverage,
+            bool(verdict.trusted),
         )
         self._verdicts[key] = judged
         if len(self._verdicts) > VERDICT_CACHE_SIZE:
             self._verdicts.popitem(last=False)
         return judged
+
+
+def empty_domain_findings(result: DomainResult, services: Sequence[str]) -> list[Finding]:
+    """Say "no such domain" once, in place of the notes that would describe a domain that
+    does not exist; and "nothing to scan" when no endpoint was found and nothing else is wrong,
+    so that an empty result is UNKNOWN, never "OK, 0 endpoints"."""
+    if any(f.code == "domain-not-found" for s in result.services for f in s.findings):
+        for s in result.services:  # the srv-fallback / srv-missing notes of a name that is not
+            s.findings = tuple(f for f in s.findings if f.code not in ("srv-fallback", "srv-missing"))
+        return []
+    if result.endpoints or any(s.hosted for s in result.services):
+        return []
+    if status_of(result.all_findings).rank > 0:
+        return []  # already says what is wrong (srv-missing for SIP, dns-error, ...)
+    return [finding("nothing-to-scan",
+                    f"nothing to scan: {result.domain} publishes none of {', '.join(services)}",
+                    services=list(services))]
 
 
 def pool_findings(endpoints: Sequence[EndpointResult]) -> list[Finding]:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import trio
 
+from scanner.dane import TlsaAnswer
 from scanner.results import ScanReport
 from scanner.scan import Scan, ScanOptions, Shared, Sink
 from scanner.verify import TrustStore
@@ -102,3 +103,13 @@ def resolve_addresses(
         return out
 
     return trio.run(main)
+
+
+def lookup_published_tlsa(
+    resolver: tuple[str, int], domains: Sequence[str], services: Sequence[str], *,
+    timeout: float = 5.0,
+) -> list[TlsaAnswer]:
+    """The TLSA published now for ``domains`` (``fedscan cert --dane``, ``readiness --cert``)."""
+    from scanner.dane_dns import DaneResolver, published_tlsa
+
+    return trio.run(published_tlsa, DaneResolver(resolver, timeout=timeout), domains, services)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from scanner.bundle import order_chain
-from scanner.certinfo import load_der_certificate, load_pem_certificates, quiet_serials
+from scanner.certload import load_der_certificate, load_pem_certificates, quiet_serials
 from scanner.findings import Finding, finding
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024

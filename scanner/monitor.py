@@ -29,6 +29,7 @@ from scanner.config import Config, Suppression
 from scanner.findings import Finding, Status, finding
 from scanner.history import Change
 from scanner.results import DomainResult, EndpointResult, ScanReport
+from scanner.safe_text import one_line
 from scanner.verify import Policy
 
 
@@ -206,6 +207,7 @@ def render_text(result: MonitorResult, *, verbose: bool, width: int | None = Non
             lines.append(f"  {s.domain} {where}: {s.finding.code} — {s.suppression.reason}{until}")
         lines.append("")
     lines.append(report.summary_line(f"{len(result.suppressed)} suppressed" if result.suppressed else ""))
+    lines = [one_line(line) for line in lines]  # peer text must not forge lines nor drive a terminal
     if width is None:
         return "\n".join(lines) + "\n"
     # wrapped at word boundaries, continuation lines indented under their first word

@@ -16,6 +16,7 @@ from scanner.deployment import Deployment
 from scanner.handshake import ClientCredentials
 from scanner.live import run_scans, shared_limits
 from scanner.monitor import deployment_json, merge_reports, policy_for
+from scanner.names import parse_nameserver
 from scanner.results import ScanReport
 from scanner.scan import Scan, ScanOptions
 from scanner.verify import Policy, TrustStore
@@ -38,6 +39,7 @@ class OurCertificate:
 def plan_jobs(config: Config, policy: Policy, ours: OurCertificate | None = None) -> list[ScanJob]:
     """The scans one run needs: one per (view, service set); deployment domains first."""
     s = config.scan
+    dnssec = parse_nameserver(s.dnssec_resolver) if s.dnssec_resolver else None
     jobs: list[ScanJob] = []
     dep = config.deployment
     own: dict[tuple[str, ...], list[str]] = {}
@@ -46,7 +48,8 @@ def plan_jobs(config: Config, policy: Policy, ours: OurCertificate | None = None
     for services, names in own.items():
         opts = ScanOptions(services=services, deployment=dep.deployment, policy=policy,
                            timeout=s.timeout, concurrency=s.concurrency,
-                           connections=s.connections, per_address=s.per_address)
+                           connections=s.connections, per_address=s.per_address,
+                           dnssec_resolver=dnssec)
         jobs.append(ScanJob(tuple(names), opts))
     # partners probed with our certificate: the same partner-view scan, plus their verdict on it
     probed = set(config.acceptance.partners) if config.acceptance and ours else set()
@@ -57,6 +60,7 @@ def plan_jobs(config: Config, policy: Policy, ours: OurCertificate | None = None
         opts = ScanOptions(services=services, deployment=Deployment(), policy=policy,
                            timeout=s.timeout, concurrency=s.concurrency,
                            connections=s.connections, per_address=s.per_address,
+                           dnssec_resolver=dnssec,
                            credentials=ours.credentials if ours and ours_shown else None,
                            presenting=ours.presenting if ours and ours_shown else None)
         jobs.append(ScanJob(tuple(names), opts))

@@ -25,6 +25,7 @@ from scanner.findings import Status
 from scanner.isotime import parse_iso
 from scanner.monitor import MonitorResult, problem_lines
 from scanner.results import ScanReport
+from scanner.safe_text import one_line
 
 
 def render(result: MonitorResult, *, warn_days: int, crit_days: int) -> str:
@@ -117,4 +118,5 @@ def perfdata(result: MonitorResult, *, warn_days: int, crit_days: int) -> str:
 
 
 def _clean(text: str) -> str:
-    return text.replace("|", "/").replace("\n", " ")
+    """``|`` starts perfdata; a newline would forge a line; other controls drive terminals."""
+    return one_line(text.replace("|", "/"))

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from scanner.dane import TlsaAnswer, renewal_findings
 from scanner.findings import Finding, Status, status_of
 from scanner.loaders import load_file
 from scanner.names import Identity
@@ -39,6 +41,10 @@ class FileCheck:
     summary: dict[str, Any]
     chain: tuple[dict[str, Any], ...] = ()
     part: str | None = None  # "certificate 2 of 3" when a file holds several leaves
+    # what a DANE renewal check judges (not in the JSON): the chain as DER, or the CSR
+    chain_der: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
+    request_der: bytes | None = field(default=None, repr=False, compare=False)
+    trusted: bool = field(default=False, repr=False, compare=False)
 
     @property
     def status(self) -> Status:
@@ -77,7 +83,8 @@ def check_file(
     if loaded.csr_bytes is not None:
         info = parse_request(loaded.csr_bytes)
         findings, coverage = verify_request(info, identities, policy)
-        return [FileCheck(path, "csr", tuple(findings), coverage, info.summary())]
+        return [FileCheck(path, "csr", tuple(findings), coverage, info.summary(),
+                          request_der=loaded.csr_bytes)]
     chains = chains_in(loaded.certs)
     checks = []
     for index, certs in enumerate(chains, 1):
@@ -86,7 +93,9 @@ def check_file(
             served=False,
         )
         part = f"certificate {index} of {len(chains)}" if len(chains) > 1 else None
-        checks.append(_from_verdict(path, loaded.kind, verdict, loaded.findings, now, part))
+        check = _from_verdict(path, loaded.kind, verdict, loaded.findings, now, part)
+        checks.append(replace(check, chain_der=tuple(c.public_bytes(Encoding.DER) for c in certs),
+                              trusted=bool(verdict.trusted)))
     return checks
 
 
@@ -104,3 +113,18 @@ def _from_verdict(
     return FileCheck(
         path, kind, (*extra, *verdict.findings), verdict.coverage, summary, chain, part
     )
+
+
+def with_dane(check: FileCheck, answers: Sequence[TlsaAnswer]) -> FileCheck:
+    """The check plus the renewal verdict of every TLSA RRset published now (``--dane``)."""
+    label = f"{check.path.name}" + (f" ({check.part})" if check.part else "")
+    extra: list[Finding] = []
+    request = None
+    if check.request_der is not None:
+        data = check.request_der
+        request = (x509.load_pem_x509_csr(data) if b"-----BEGIN" in data
+                   else x509.load_der_x509_csr(data))
+    for answer in answers:
+        extra += renewal_findings(answer, label, chain=check.chain_der, request=request,
+                                  pkix_valid=check.trusted)
+    return replace(check, findings=(*check.findings, *extra))

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from scanner.dane import TlsaRecord, tlsa_for
 from scanner.deployment import Deployment
 
 
@@ -105,3 +106,48 @@ def write_csr(plan: CertificatePlan, csr_path: Path, key_path: Path, *, bits: in
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
     csr_path.write_bytes(build_csr(plan, key).public_bytes(serialization.Encoding.PEM))
+
+
+@dataclass(frozen=True)
+class TlsaEntry:
+    """One TLSA record to publish, with the zone-file line and why."""
+
+    owner: str
+    record: TlsaRecord
+    why: str
+
+    @property
+    def zone_line(self) -> str:
+        return f"{self.owner}. IN TLSA {self.record.text}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.owner, "record": self.record.text, "description": self.record.acronym,
+                "zone_line": self.zone_line, "why": self.why}
+
+
+TLSA_PORTS = ((5061, "SIP federation"), (5269, "XMPP server-to-server"))
+
+
+def tlsa_plan(
+    host: str | None,
+    leaf: x509.Certificate | x509.CertificateSigningRequest,
+    issuer: x509.Certificate | None = None,
+) -> tuple[TlsaEntry, ...]:
+    """The TLSA records that make DANE peers accept ``leaf``'s key on ``host`` (the SRV target:
+    the Access Edge FQDN), or on a placeholder owner when no host is known.
+
+    ``3 1 1`` (DANE-EE, SPKI, SHA2-256) first: RFC 7671's advice, and the only record a CSR can
+    give, so it can be published before the certificate is even issued ("3 1 1 then rotate").
+    ``2 0 1`` of the issuing CA, when the file carries it, survives renewals from that CA but
+    needs the server to send the intermediate.
+    """
+    owners = [(f"_{port}._tcp.{host}", what) for port, what in TLSA_PORTS] if host else [
+        ("_<port>._tcp.<SRV target>", "each federation SRV target and port")]
+    entries = [TlsaEntry(owner, tlsa_for(leaf), f"this key on {what} (recommended; RFC 7671)")
+               for owner, what in owners]
+    if issuer is not None:
+        entries += [TlsaEntry(owner, tlsa_for(issuer, usage=2, selector=0),
+                              f"the issuing CA on {what}: survives renewals from this CA, if the "
+                              "server sends the intermediate")
+                    for owner, what in owners]
+    return tuple(entries)

@@ -27,12 +27,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scanner.dane import DaneState
 from scanner.findings import Status
 from scanner.isotime import parse_iso
 from scanner.monitor import MonitorResult
 from scanner.results import EndpointResult
 
 Labels = tuple[tuple[str, str], ...]
+# no sample when DANE was not checked or no TLSA is published: absence is not a state to alert on
+DANE_GAUGE = {DaneState.MATCH: 0, DaneState.INSECURE: 1, DaneState.UNUSABLE: 1,
+              DaneState.MISMATCH: 2, DaneState.ERROR: 3, DaneState.NO_CHAIN: 3}
 
 
 @dataclass
@@ -68,8 +72,14 @@ def families(result: MonitorResult) -> list[Family]:
                   "Whole days from the evaluation time to the leaf's notAfter (negative once expired).")
     found = Family("fedscan_finding", "gauge",
                    "Active (unsuppressed) findings: the number of findings of this code at this place.")
+    dane = Family("fedscan_dane_status", "gauge",
+                  "DANE (TLSA) verdict, endpoints with TLSA only: 0 a secure record matches, "
+                  "1 TLSA ignored by peers (not DNSSEC-secure, or no usable record), "
+                  "2 mismatch (DANE peers refuse), 3 could not check (bogus, SERVFAIL, timeout).")
     for e in report.endpoints:
         labels = _endpoint_labels(e)
+        if e.dane is not None and e.dane.state in DANE_GAUGE:
+            dane.add(DANE_GAUGE[e.dane.state], **labels)
         up.add(1 if e.certificate is not None else 0, **labels)
         status.add(int(e.status), **labels)
         expiry = _not_after(e)
@@ -110,7 +120,7 @@ def families(result: MonitorResult) -> list[Family]:
     suppressed.add(len(result.suppressed))
     changes = Family("fedscan_changes", "gauge", "Changes since the previous run (with --history).")
     changes.add(len(result.changes))
-    return [up, status, not_after, days, found, duration, stamp, run_status, by_status, suppressed,
+    return [up, status, not_after, days, found, dane, duration, stamp, run_status, by_status, suppressed,
             changes]
 
 

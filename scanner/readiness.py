@@ -37,6 +37,7 @@ from scanner.readiness_acceptance import AcceptedRow
 from scanner.readiness_acceptance import html as acceptance_html
 from scanner.readiness_acceptance import markdown as acceptance_markdown
 from scanner.results import EndpointResult, ScanReport, iso
+from scanner.safe_text import one_line
 from scanner.srv import SERVICES
 from scanner.verify import Coverage
 
@@ -387,8 +388,12 @@ def _srv_rows(report: ScanReport, dep: Deployment) -> tuple[list[DnsRow], list[s
 def _endpoint_row(e: EndpointResult) -> EndpointRow:
     ep = e.endpoint
     tls = e.tls.version if e.tls and e.tls.version else "-"
-    return EndpointRow(ep.domain, ep.service, ep.target, ep.port, ep.address, e.status, tls,
-                       tuple(f.code for f in e.findings))
+    counts: dict[str, int] = {}
+    for f in e.findings:
+        counts[f.code] = counts.get(f.code, 0) + 1
+    # "san-missing x3", not "san-missing, san-missing, san-missing"
+    codes = tuple(code if n == 1 else f"{code} x{n}" for code, n in counts.items())
+    return EndpointRow(ep.domain, ep.service, ep.target, ep.port, ep.address, e.status, tls, codes)
 
 
 def _where(e: EndpointResult) -> str:
@@ -405,9 +410,19 @@ def _remedies(findings: Sequence[tuple[str, str, Finding]], publish: dict[str, s
     out = []
     for code, items in grouped.items():
         info = CODES[code]
-        where = []
+        # one line per distinct problem, with the places it applies: the same missing SAN on
+        # the 8 endpoints that serve one certificate is one step to take, not 8
+        places: dict[str, list[tuple[str, str]]] = {}
         for domain, place, f in items:
-            text = f"{domain} {place}: {f.message}"
+            places.setdefault(f.message, []).append((domain, place))
+        where = []
+        for message, at in places.items():
+            unique = list(dict.fromkeys(at))
+            if len(unique) == 1:
+                text = f"{unique[0][0]} {unique[0][1]}: {message}"
+            else:
+                text = f"{message} — on {len(unique)} endpoints ({_places(unique)})"
+            f = next(f for _, _, f in items if f.message == message)
             record = publish.get(str(f.details.get("name", "")))
             if code == "srv-missing" and record:
                 text += f" — publish: {record}"
@@ -415,6 +430,17 @@ def _remedies(findings: Sequence[tuple[str, str, Finding]], publish: dict[str, s
         out.append(Remedy(code, worst(f.status for _, _, f in items), info.summary, info.remedy,
                           tuple(dict.fromkeys(where))))
     return sorted(out, key=lambda r: -r.status.rank)
+
+
+def _places(places: Sequence[tuple[str, str]]) -> str:
+    """``contoso.test sip-federation x2, xmpp-server x2; fabrikam.test sip-federation``."""
+    by_domain: dict[str, dict[str, int]] = {}
+    for domain, place in places:
+        service = place.split(" ", 1)[0]
+        counts = by_domain.setdefault(domain, {})
+        counts[service] = counts.get(service, 0) + 1
+    return "; ".join(f"{d} " + ", ".join(s if n == 1 else f"{s} x{n}" for s, n in c.items())
+                     for d, c in by_domain.items())
 
 
 #: the verdict's words for a warning (the code's summary is a sentence: too long for a verdict)
@@ -503,7 +529,7 @@ def _md(text: object) -> str:
     """Escape text from certificates/the network for a Markdown table cell: every character
     Markdown or inline HTML gives a meaning is backslash-escaped (CommonMark shows ``\\<`` as
     ``<``), so the text reads as itself in a renderer and in the raw file (no ``&lt;``)."""
-    s = str(text).replace("\n", " ").replace("\r", " ")
+    s = one_line(str(text))  # also no terminal escapes for whoever reads the raw file
     return re.sub(r"([\\`*_\[\]|#!<>&])", r"\\\1", s)
 
 

@@ -12,6 +12,7 @@ from scanner.findings import Finding, Severity, Status
 from scanner.offline import FileCheck
 from scanner.plan import CertificatePlan
 from scanner.results import ScanReport
+from scanner.safe_text import visible
 
 STATUS_STYLE = {
     Status.OK: "bold green",
@@ -37,7 +38,7 @@ def findings_lines(findings: Sequence[Finding], indent: str = "  ") -> list[Text
         line = Text(indent)
         line.append(f"{f.severity.value.upper():8}", style=SEVERITY_STYLE[f.severity])
         line.append(f" {f.code:28} ", style="bold")
-        line.append(f.message)
+        line.append(visible(f.message))
         out.append(line)
     return out
 
@@ -45,23 +46,25 @@ def findings_lines(findings: Sequence[Finding], indent: str = "  ") -> list[Text
 def render_file_checks(console: Console, checks: Sequence[FileCheck]) -> None:
     for check in checks:
         part = f"  {check.part}" if check.part else ""  # "certificate 1 of 2": one file, two leaves
-        head = Text(f"{check.path}{part}  ({check.kind})  ")
+        head = Text(visible(f"{check.path}{part}  ({check.kind})  "))
         head.append_text(status_text(check.status))
         console.print(head)
         s = check.summary
+
+        def say(line: str) -> None:  # a Text, never markup: subjects are the peer's words
+            console.print(Text(visible(line)))
+
         if check.kind != "csr":
-            console.print(f"  subject   {s.get('subject', '?')}")
-            console.print(f"  issuer    {s.get('issuer', '?')}")
-            console.print(
-                f"  valid     {s.get('not_before', '?')} .. {s.get('not_after', '?')}"
-                f"  ({s.get('days_left', '?')} days left)"
-            )
+            say(f"  subject   {s.get('subject', '?')}")
+            say(f"  issuer    {s.get('issuer', '?')}")
+            say(f"  valid     {s.get('not_before', '?')} .. {s.get('not_after', '?')}"
+                f"  ({_left(s.get('days_left'))})")
         else:
-            console.print(f"  subject   {s.get('subject', '?')}")
-        console.print(f"  key       {s.get('key', '?')}, {s.get('signature', '?')}")
+            say(f"  subject   {s.get('subject', '?')}")
+        say(f"  key       {s.get('key', '?')}, {s.get('signature', '?')}")
         eku = s.get("eku")
-        console.print(f"  EKU       {', '.join(eku) if eku is not None else '(none: any purpose)'}")
-        console.print(f"  names     {', '.join(check.covered_names) or '(none)'}")
+        say(f"  EKU       {', '.join(eku) if eku is not None else '(none: any purpose)'}")
+        say(f"  names     {', '.join(check.covered_names) or '(none)'}")
         if check.coverage:
             table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
             table.add_column("  required name")
@@ -69,11 +72,12 @@ def render_file_checks(console: Console, checks: Sequence[FileCheck]) -> None:
             table.add_column("covered by")
             for cov in check.coverage:
                 covered = (
-                    Text(f"{cov.covered_by} ({cov.how})", style="green")
+                    Text(visible(f"{cov.covered_by} ({cov.how})"), style="green")
                     if cov.covered_by
                     else Text("MISSING", style="bold red")
                 )
-                table.add_row(f"  {cov.identity.name}", cov.identity.reason, covered)
+                table.add_row(Text(visible(f"  {cov.identity.name}")), Text(visible(cov.identity.reason)),
+                              covered)
             console.print(table)
         if check.findings:
             for line in findings_lines(check.findings):
@@ -104,3 +108,11 @@ def render_scan(console: Console, report: ScanReport, *, problems_only: bool = F
     from scanner.scan_table import render_scan as table
 
     table(console, report, width=output_width(), problems_only=problems_only)
+
+
+def _left(days: object) -> str:
+    """days_left (rounded down) in words: a certificate past notAfter by a millisecond is
+    "expired", not "-1 days left"."""
+    if not isinstance(days, int):
+        return "? days left"
+    return "expired" if days < 0 else f"{days} day{'' if days == 1 else 's'} left"

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from scanner.acceptance_model import Acceptance
+from scanner.dane import DaneReport
 from scanner.findings import Finding, Status, status_of, worst
 from scanner.isotime import iso as iso
 from scanner.srv import Endpoint, SrvRecord
@@ -52,6 +53,7 @@ class EndpointResult:
     coverage: tuple[Coverage, ...]
     timings: dict[str, float]
     xmpp_features: tuple[str, ...] = ()
+    dane: DaneReport | None = None  # None only for results built outside a scan
     acceptance: Acceptance | None = None  # the partner's verdict on our certificate (if presented)
 
     @property
@@ -93,6 +95,7 @@ class EndpointResult:
             "coverage": [c.to_json() for c in self.coverage],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "findings": [f.to_json() for f in self.findings],
+            "dane": self.dane.to_json() if self.dane is not None else None,
             "acceptance": self.acceptance.to_json() if self.acceptance is not None else None,
         }
 
@@ -193,7 +196,9 @@ class ScanReport:
 
     def summary_line(self, extra: str = "") -> str:
         """The one summary line of every command (scan, monitor, report merge)."""
-        return summary_line(self.status, self.counts(), len(self.domains), self.interrupted, extra)
+        dns = sum(1 for d in self.domains if status_of(d.all_findings) is not Status.OK)
+        return summary_line(self.status, self.counts(), len(self.domains), self.interrupted, extra,
+                            domain_problems=dns)
 
     def to_json_head(self) -> dict[str, Any]:
         """Everything but the domains: the envelope of the JSON report, the jsonl summary."""
@@ -232,9 +237,11 @@ class ScanReport:
 
 
 def summary_line(status: Status, counts: dict[str, int], domains: int, interrupted: bool,
-                 extra: str = "") -> str:
-    """``Overall: CRITICAL — 22 endpoints of 11 domains: 16 OK, 6 CRITICAL``: one wording for
-    every command, status words as everywhere else, counts only of the states that occur."""
+                 extra: str = "", *, domain_problems: int = 0) -> str:
+    """``Overall: CRITICAL — 22 endpoints of 11 domains: 16 OK, 6 CRITICAL; 3 domains with
+    DNS or pool findings``: one wording for every command, status words as everywhere else,
+    counts only of the states that occur. ``domain_problems`` (domains whose own findings are
+    not OK) explains a status that no endpoint count shows (a missing SRV record)."""
     total = sum(counts.values())
     of = f"{domains} domain{'' if domains == 1 else 's'}"
     if total:
@@ -242,6 +249,8 @@ def summary_line(status: Status, counts: dict[str, int], domains: int, interrupt
         text = f"Overall: {status.name} — {total} endpoint{'' if total == 1 else 's'} of {of}: {states}"
     else:
         text = f"Overall: {status.name} — no endpoints in {of}: nothing was scanned"
+    if domain_problems:
+        text += f"; {domain_problems} domain{'' if domain_problems == 1 else 's'} with DNS or pool findings"
     if extra:
         text += f"; {extra}"
     if interrupted:

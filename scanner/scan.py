@@ -36,12 +36,13 @@ import trio
 
 from scanner.acceptance import Presenting
 from scanner.acceptance_model import not_reached
+from scanner.dane_dns import DaneResolver
 from scanner.deployment import Deployment
 from scanner.direct import DirectEndpoint
 from scanner.discovery import AddressCache, ServiceDiscovery, discover_service, resolve_hosts
 from scanner.findings import finding
 from scanner.handshake import AfterTls, ClientCredentials, HandshakeResult, Target, handshake
-from scanner.judge import Judge, pool_findings
+from scanner.judge import Judge, empty_domain_findings, pool_findings
 from scanner.limits import DEFAULT_CONNECTIONS, DEFAULT_DNS, DEFAULT_PER_ADDRESS, Limits
 from scanner.results import DomainResult, EndpointResult, ScanReport, ServiceResult
 from scanner.srv import Endpoint
@@ -63,6 +64,7 @@ class ScanOptions:
     per_address: int = DEFAULT_PER_ADDRESS  # open connections to one IP address (0: no cap)
     credentials: ClientCredentials | None = None
     from_domain: str | None = None
+    dnssec_resolver: tuple[str, int] | None = None  # validating resolver for DANE (TLSA)
     # with credentials: who we are, and the probe of each partner's verdict on our certificate
     presenting: Presenting | None = None
     endpoints: tuple[DirectEndpoint, ...] = ()  # --endpoint: scan these, without SRV lookups
@@ -91,6 +93,7 @@ class Shared:
     limits: Limits
     dns: trio.CapacityLimiter
     addresses: AddressCache
+    dane: DaneResolver | None = None  # None: DANE not checked (no validating resolver)
 
     @classmethod
     def for_options(cls, options: ScanOptions, *, nofile: int | None = None,
@@ -100,7 +103,9 @@ class Shared:
         limits = Limits.create(connections=options.connections, work=options.concurrency,
                                per_address=options.per_address, dns=options.dns_concurrency,
                                nofile=nofile, notify=notify)
-        return cls(limits, trio.CapacityLimiter(limits.budget.dns), AddressCache())
+        resolver = options.dnssec_resolver
+        dane = DaneResolver(resolver, timeout=min(options.timeout, 5.0)) if resolver else None
+        return cls(limits, trio.CapacityLimiter(limits.budget.dns), AddressCache(), dane)
 
 
 class Sink:
@@ -151,6 +156,7 @@ class Scan:
         self._limits = shared.limits
         self._dns_limiter = shared.dns
         self._addresses = shared.addresses
+        self._dane = shared.dane
         window = max(options.concurrency * DOMAIN_WINDOW_PER_SLOT,
                      options.dns_concurrency * DOMAIN_WINDOW_PER_SLOT,
                      shared.limits.budget.connections // CONNECTIONS_PER_DOMAIN)
@@ -226,7 +232,11 @@ class Scan:
             )
         finally:
             limits.close(endpoint.address)
-        result = self._with_acceptance(self._judge.endpoint(endpoint, shake), shake)
+        answer = None
+        if self._dane is not None:
+            async with self._dns_limiter:
+                answer = await self._dane.answer_for(endpoint)
+        result = self._with_acceptance(self._judge.endpoint(endpoint, shake, answer), shake)
         self._by_domain[endpoint.domain].endpoints.append(result)
         self.sink.endpoint_done(result)
         self._pending[endpoint.domain] -= 1
@@ -262,6 +272,7 @@ class Scan:
         result = self._by_domain[domain]
         result.finished = True
         result.findings += pool_findings(result.endpoints)
+        result.findings += empty_domain_findings(result, self.options.services)
         presenting = self.options.presenting
         if presenting is not None and not presenting.client_auth and self.options.credentials:
             result.findings.append(finding(

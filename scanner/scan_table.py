@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.text import Text
 
+from scanner.dane import DaneState
 from scanner.findings import CODES, Finding, Severity, Status, worst_finding
 from scanner.results import DomainResult, EndpointResult, ScanReport
+from scanner.safe_text import visible
 
 STATUS_STYLE = {
     Status.OK: "bold green",
@@ -165,7 +167,10 @@ def render_scan(console: Console, report: ScanReport, *, width: int | None,
     indent = "  " if heading else ""
 
     def emit(line: Text | str) -> None:
-        console.print(line if isinstance(line, Text) else Text(line), soft_wrap=True)
+        # peer text (subjects, names, error texts) must not drive the terminal
+        text = line if isinstance(line, Text) else Text(line)
+        text.plain = visible(text.plain)
+        console.print(text, soft_wrap=True)
 
     def cells_line(cells: Sequence[str], status: Status | None) -> Text:
         line = Text(indent)
@@ -214,6 +219,9 @@ def render_scan(console: Console, report: ScanReport, *, width: int | None,
             for f in sorted(mine, key=lambda f: -f.status.rank):
                 for line in finding_lines(f, width, indent + "    ", code_width):
                     emit(line)
+            if not problems_only and (dane := _dane_text(r)):
+                for plain in wrap(dane, width, indent + "    DANE  ", indent + "          "):
+                    emit(Text(plain, style="dim"))
             if key is None:
                 continue
             shared = [f for f in _visible(r.findings, problems_only) if _is_cert_finding(f)]
@@ -244,12 +252,31 @@ def render_scan(console: Console, report: ScanReport, *, width: int | None,
         emit("")
         for plain in wrap(_folded_text(report, folded), width, "", "  "):
             emit(Text(plain, style="cyan"))
+    if not_checked := _dane_not_checked(report):
+        emit("")
+        for plain in wrap(f"DANE: {not_checked}", width, "", "  "):
+            emit(Text(plain, style="dim"))
     emit("")
     summary = Text("Overall: ")
     summary.append(report.status.name, style=STATUS_STYLE[report.status])
     for n, plain in enumerate(wrap(report.summary_line().removeprefix(f"Overall: {report.status.name}"),
                                   None if width is None else width - len(summary), "", "  ")):
         emit(summary + plain if n == 0 else Text(plain))
+
+
+def _dane_text(r: EndpointResult) -> str | None:
+    """The DANE verdict when no finding says it already (no TLSA published, nothing served)."""
+    if r.dane is None or r.dane.findings or r.dane.state is DaneState.NOT_CHECKED:
+        return None
+    return r.dane.summary
+
+
+def _dane_not_checked(report: ScanReport) -> str | None:
+    """Why DANE was not checked, said once for the whole scan."""
+    for r in report.endpoints:
+        if r.dane is not None and r.dane.state is DaneState.NOT_CHECKED:
+            return r.dane.summary
+    return None
 
 
 def _members(endpoints: Sequence[EndpointResult]) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import IO, Any
@@ -40,6 +41,14 @@ class FanOut(Sink):
             s.domain_done(result)
 
 
+def silence_stdout() -> None:
+    """Point fd 1 at /dev/null once its reader has gone, so that no later write or the
+    interpreter's final flush raises BrokenPipeError (or prints "Exception ignored")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 class JsonLines(Sink):
     """One line per endpoint the moment it finishes, one per domain, then a summary line.
 
@@ -48,10 +57,19 @@ class JsonLines(Sink):
 
     def __init__(self, out: IO[str]) -> None:
         self.out = out
+        self.reader_left = False
 
     def _write(self, obj: dict[str, Any]) -> None:
-        self.out.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self.out.flush()
+        if self.reader_left:
+            return
+        try:
+            self.out.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            # `fedscan scan ... | head`: the reader has what it wanted. Not an error: the scan
+            # finishes (its status is the exit code) and writes nothing more.
+            self.reader_left = True
+            silence_stdout()
 
     def endpoint_done(self, result: EndpointResult) -> None:
         self._write({"type": "endpoint", **result.to_json()})

@@ -330,6 +330,15 @@ def plan_endpoints(
     for host in plan.hosts:
         lookups = addresses.get(host, ())
         findings.extend(_dns_error(lookup) for lookup in lookups if lookup.outcome is Outcome.ERROR)
+        if plan.fallback and host == plan.domain and lookups and all(
+            lookup.outcome is Outcome.NXDOMAIN for lookup in lookups
+        ):
+            # the fallback asks about the domain's own name: NXDOMAIN means there is no such
+            # domain, which "peers fall back to <domain>:5269" would hide
+            findings.append(finding(
+                "domain-not-found", f"no such domain: {plan.domain} does not exist in DNS (NXDOMAIN)",
+                domain=plan.domain,
+            ))
         if not plan.fallback and _unresolvable(lookups):
             findings.append(finding(
                 "target-unresolvable", f"SRV target {host} has no A or AAAA record",

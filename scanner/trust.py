@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from scanner.certinfo import load_der_certificate, load_pem_certificates
+from scanner.certload import load_der_certificate, load_pem_certificates
 from scanner.trust_path import TrustStore
 
 

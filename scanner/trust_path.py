@@ -73,9 +73,13 @@ def _build_time(leaf: CertInfo, now: dt.datetime) -> dt.datetime:
     return min(max(now, leaf.not_before), leaf.not_after)
 
 
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate, signed_tbs: bytes | None = None) -> bool:
+    """Did ``issuer`` sign ``cert``? ``signed_tbs``: the bytes really signed, for a certificate
+    loaded from a whole-seconds copy (scanner.certload)."""
     if cert.issuer != issuer.subject:
         return False
+    if signed_tbs is not None:
+        return _legacy_signature_ok(cert, issuer, signed_tbs)
     try:
         cert.verify_directly_issued_by(issuer)
     except ValueError:
@@ -87,16 +91,17 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def _legacy_signature_ok(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def _legacy_signature_ok(cert: x509.Certificate, issuer: x509.Certificate, tbs: bytes | None = None) -> bool:
+    tbs = cert.tbs_certificate_bytes if tbs is None else tbs
     try:
         key = issuer.public_key()  # a hostile issuer's key may not even decode
         digest = cert.signature_hash_algorithm
         if digest is None:
             return False
         if isinstance(key, rsa.RSAPublicKey):
-            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), digest)
+            key.verify(cert.signature, tbs, padding.PKCS1v15(), digest)
         elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(digest))
+            key.verify(cert.signature, tbs, ec.ECDSA(digest))
         else:
             return False
     except Exception:  # InvalidSignature, UnsupportedAlgorithm
@@ -110,15 +115,15 @@ def _walk(leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore) -> tuple[
     walked = [leaf]
     pool = list(rest)
     for _ in range(MAX_CHAIN_DEPTH + 1):
-        current = walked[-1].cert
-        anchor = next((r for r in trust.issuers_of(current) if _issued_by(current, r)), None)
+        current, signed = walked[-1].cert, walked[-1].signed_tbs
+        anchor = next((r for r in trust.issuers_of(current) if _issued_by(current, r, signed)), None)
         if anchor is not None:
             if anchor != current:
                 walked.append(_info(anchor, rest))
             return "anchored", tuple(walked)
         if current.issuer == current.subject:
             return "untrusted-root", tuple(walked)
-        nxt = next((c for c in pool if _issued_by(current, c.cert)), None)
+        nxt = next((c for c in pool if _issued_by(current, c.cert, signed)), None)
         if nxt is None:
             return "missing-issuer", tuple(walked)
         pool.remove(nxt)
@@ -279,7 +284,7 @@ def _trust(
 ) -> PathResult:
     if trust.contains(leaf.cert):
         return PathResult((), True, (leaf,), True)
-    if leaf.self_issued and _issued_by(leaf.cert, leaf.cert):
+    if leaf.self_issued and _issued_by(leaf.cert, leaf.cert, leaf.signed_tbs):
         return PathResult(
             (finding("self-signed", "the certificate is self-signed", subject=leaf.subject),),
             False,
@@ -287,9 +292,13 @@ def _trust(
         )
     at = _build_time(leaf, now)
     intermediates = [c.cert for c in rest]
-    built, reason = _build(leaf, intermediates, trust, at, strict=True)
+    # A certificate read from a whole-seconds copy (fractional-second times) carries a
+    # signature over other bytes than the copy's: the path builder would call it forged, so
+    # such a chain is judged by the walk alone, which checks the bytes really signed.
+    copied = any(c.signed_tbs is not None for c in (leaf, *rest))
+    built, reason = (None, "") if copied else _build(leaf, intermediates, trust, at, strict=True)
     profile: list[Finding] = []
-    if built is None:
+    if built is None and not copied:
         relaxed, _ = _build(leaf, intermediates, trust, at, strict=False)
         if relaxed is not None:
             # The path is fine; the web PKI end-entity profile refuses the leaf itself.
@@ -307,7 +316,7 @@ def _trust(
         path = tuple(_info(c, rest) for c in built)
         return PathResult((*profile, *_order_findings(rest, built, served)), True, path, True)
     outcome, walked = _walk(leaf, rest, trust)
-    if outcome == "anchored" and _explained(walked, at, now):
+    if outcome == "anchored" and (copied or _explained(walked, at, now)):
         return PathResult((), True, walked, True)
     if outcome == "missing-issuer" and len(walked) == 1:
         incomplete = finding(

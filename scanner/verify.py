@@ -44,9 +44,9 @@ from scanner.certinfo import (
     CertInfo,
     RequestInfo,
     cert_info,
-    load_der_certificate,
     request_info,
 )
+from scanner.certload import load_der_certificate
 from scanner.findings import Finding, Severity, Status, finding, status_of
 from scanner.names import Identity
 from scanner.trust_path import TrustStore, cached_trust, short_error

@@ -38,6 +38,8 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from scanner.lab.der import pem_of, resign  # shared with the lab's PKI
+
 OUT_DIR = Path(__file__).resolve().parent
 
 #: The reference "now" the test-suite checks the corpus against.
@@ -394,95 +396,20 @@ def build_leaf_der(spec: LeafSpec, issuer: Issuer) -> tuple[bytes, PrivateKey]:
     cert, key = build_leaf(spec, issuer)
     if spec.raw_serial is None and spec.raw_not_after is None:
         return cert.public_bytes(serialization.Encoding.DER), key
-    der = resign_patched(cert, issuer.key, serial=spec.raw_serial, not_after=spec.raw_not_after)
+    der = resign(cert, issuer.key, serial=spec.raw_serial, not_after=spec.raw_not_after)
     return der, key
 
 
-def der_pem(*ders: bytes) -> bytes:
-    """PEM of DER certificates, written by hand (cryptography cannot load every one)."""
-    out = []
-    for der in ders:
-        text = base64.b64encode(der).decode("ascii")
-        lines = [text[i : i + 64] for i in range(0, len(text), 64)]
-        out.append("-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n")
-    return "".join(out).encode("ascii")
-
-
 # --------------------------------------------------------------------------- DER surgery
-
-
-def der_tlv(tag: int, body: bytes) -> bytes:
-    return bytes([tag]) + der_length(len(body)) + body
-
-
-def der_body(tlv: bytes) -> bytes:
-    first = tlv[1]
-    offset = 2 + (first & 0x7F if first & 0x80 else 0)
-    return tlv[offset:]
-
-
-def der_children(body: bytes) -> list[bytes]:
-    """The complete TLVs inside a constructed value's body, in order."""
-    out, i = [], 0
-    while i < len(body):
-        length, offset = body[i + 1], 2
-        if length & 0x80:
-            n = length & 0x7F
-            length, offset = int.from_bytes(body[i + 2 : i + 2 + n], "big"), 2 + n
-        out.append(body[i : i + offset + length])
-        i += offset + length
-    return out
-
-
-def resign_patched(
-    cert: x509.Certificate,
-    issuer_key: rsa.RSAPrivateKey,
-    *,
-    serial: int | None = None,
-    not_after: str | None = None,
-) -> bytes:
-    """Rewrite fields of the TBS that ``CertificateBuilder`` refuses to encode (a zero or
-    negative serial; a GeneralizedTime with fractional seconds), then sign the new TBS
-    (sha256WithRSAEncryption, as the original). Returns the DER: cryptography 50 cannot load
-    a fractional-seconds certificate at all."""
-    fields = der_children(der_body(cert.tbs_certificate_bytes))
-    # TBSCertificate v3: [0] version, serial, signature, issuer, validity, subject, spki, [3]
-    if serial is not None:
-        size = max(1, (serial.bit_length() + 8) // 8)
-        fields[1] = der_tlv(0x02, serial.to_bytes(size, "big", signed=True))
-    if not_after is not None:
-        not_before = der_children(der_body(fields[4]))[0]
-        fields[4] = der_tlv(0x30, not_before + der_tlv(0x18, not_after.encode("ascii")))
-    tbs = der_tlv(0x30, b"".join(fields))
-    outer = der_children(der_body(cert.public_bytes(serialization.Encoding.DER)))
-    signature = issuer_key.sign(tbs, padding.PKCS1v15(), hashes.SHA256())
-    return der_tlv(0x30, tbs + outer[1] + der_tlv(0x03, b"\x00" + signature))
-
-
-# AlgorithmIdentifier OIDs (DER TLV) - equal length, so swapping them keeps every length.
-OID_SHA256_RSA = bytes.fromhex("06092a864886f70d01010b")  # 1.2.840.113549.1.1.11
-OID_SHA1_RSA = bytes.fromhex("06092a864886f70d010105")  # 1.2.840.113549.1.1.5
 
 
 def resign_sha1(cert: x509.Certificate, issuer_key: rsa.RSAPrivateKey) -> x509.Certificate:
     """Re-sign a sha256WithRSAEncryption certificate as sha1WithRSAEncryption.
 
     cryptography 50 refuses SHA-1 in ``CertificateBuilder.sign``, but the RSA primitive
-    still signs SHA-1 digests. The two algorithm OIDs have the same encoded length, and the
-    PKCS#1 v1.5 signature has the modulus length, so the DER is patched in place: both
-    AlgorithmIdentifiers (inside the TBS and the outer one) and the trailing signature.
-    """
-    der = cert.public_bytes(serialization.Encoding.DER)
-    sig_len = len(cert.signature)
-    assert der.count(OID_SHA256_RSA) == 2 and der.endswith(cert.signature)
-    patched = der.replace(OID_SHA256_RSA, OID_SHA1_RSA)
-    tbs = cert.tbs_certificate_bytes.replace(OID_SHA256_RSA, OID_SHA1_RSA)
-    assert patched.count(tbs) == 1
-    signature = issuer_key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())
-    assert len(signature) == sig_len
-    new = x509.load_der_x509_certificate(patched[:-sig_len] + signature)
-    assert new.tbs_certificate_bytes == tbs
-    return new
+    still signs SHA-1 digests: both AlgorithmIdentifiers are rewritten and the TBS signed
+    again (scanner.lab.der.resign, shared with the lab's PKI)."""
+    return x509.load_der_x509_certificate(resign(cert, issuer_key, sha1=True))
 
 
 def without(*names: str) -> tuple[str, ...]:
@@ -776,7 +703,7 @@ def main() -> None:
     }
     for stem, (spec, issuer, served) in real_chains.items():
         der, key = build_leaf_der(spec, issuer)
-        write(OUT_DIR / f"{stem}.pem", der_pem(der) + cert_pem(*served))
+        write(OUT_DIR / f"{stem}.pem", pem_of(der) + cert_pem(*served))
         write(OUT_DIR / f"{stem}.key", key_pem(key))
 
     template = LeafSpec(serial=0x100E)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from scanner.certinfo import load_pem_certificates
+from scanner.certload import load_pem_certificates
 from scanner.lab.hostile import HOSTILE_NET, hostile_world
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread

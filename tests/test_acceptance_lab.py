@@ -78,7 +78,7 @@ def test_each_acceptance_case_finds_exactly_its_codes(capsys: pytest.CaptureFixt
 
 def test_accepted_by_a_verifying_partner_over_sip_and_xmpp(capsys: pytest.CaptureFixture[str],
                                                            lab: LabInfo, files: AcceptanceFiles) -> None:
-    code, doc = scan(capsys, lab, ["relecloud.test"], *present(files, "edge.pfx"))
+    code, doc = scan(capsys, lab, ["adventureworks.test"], *present(files, "edge.pfx"))
     assert code == 0
     sip = endpoint(doc, "sip-federation")["acceptance"]
     assert sip["verdict"] == "accepted"
@@ -102,7 +102,7 @@ def test_accepted_by_a_verifying_partner_over_sip_and_xmpp(capsys: pytest.Captur
 def test_tls13_rejection_names_the_alert_and_its_meaning(capsys: pytest.CaptureFixture[str], lab: LabInfo,
                                                         cert: str, alert: str,
         files: AcceptanceFiles) -> None:
-    code, doc = scan(capsys, lab, ["relecloud.test"], "--service", "sip-federation",
+    code, doc = scan(capsys, lab, ["adventureworks.test"], "--service", "sip-federation",
                      *present(files, cert))
     assert code == 2
     e = endpoint(doc, "sip-federation")
@@ -129,7 +129,7 @@ def test_unknown_ca_says_trust_or_intermediate(capsys: pytest.CaptureFixture[str
 
 def test_tls12_rejection_is_inside_the_handshake_never_a_handshake_failure(
         capsys: pytest.CaptureFixture[str], lab: LabInfo, files: AcceptanceFiles) -> None:
-    code, doc = scan(capsys, lab, ["alpineskihouse.test"], *present(files, "expired"))
+    code, doc = scan(capsys, lab, ["humongous.test"], *present(files, "expired"))
     assert code == 2
     e = endpoint(doc, "sip-federation")
     assert [f["code"] for f in e["findings"]] == ["client-certificate-rejected"]
@@ -143,7 +143,7 @@ def test_tls12_rejection_is_inside_the_handshake_never_a_handshake_failure(
 
 def test_tls12_partner_accepting_us_answers_options(capsys: pytest.CaptureFixture[str], lab: LabInfo,
         files: AcceptanceFiles) -> None:
-    code, doc = scan(capsys, lab, ["alpineskihouse.test"], *present(files, "edge.pfx"))
+    code, doc = scan(capsys, lab, ["humongous.test"], *present(files, "edge.pfx"))
     assert code == 0
     acceptance = endpoint(doc, "sip-federation")["acceptance"]
     assert acceptance["tls"]["evidence"] == "handshake"
@@ -152,16 +152,16 @@ def test_tls12_partner_accepting_us_answers_options(capsys: pytest.CaptureFixtur
 
 def test_sip_403_with_ms_diagnostics(capsys: pytest.CaptureFixture[str], lab: LabInfo,
         files: AcceptanceFiles) -> None:
-    code, doc = scan(capsys, lab, ["woodgrove.test"], *present(files, "edge.pfx"))
+    code, doc = scan(capsys, lab, ["wideworldimporters.test"], *present(files, "edge.pfx"))
     assert code == 2
     e = endpoint(doc, "sip-federation")
     f = finding(e, "sip-options-refused")
     assert f["severity"] == "critical"
     assert (f["details"]["status"], f["details"]["reason"]) == (403, "Forbidden")
     diag = {"code": 1034, "reason": "Previous hop federated peer did not report diagnostic information",
-            "source": "sip.woodgrove.test"}
+            "source": "sip.wideworldimporters.test"}
     assert f["details"]["ms_diagnostics"] == diag
-    assert "ms-diagnostics 1034" in f["message"] and "from sip.woodgrove.test" in f["message"]
+    assert "ms-diagnostics 1034" in f["message"] and "from sip.wideworldimporters.test" in f["message"]
     assert e["acceptance"]["sip"]["ms_diagnostics"] == diag
     assert e["acceptance"]["tls"]["verdict"] == "accepted"
     assert e["acceptance"]["verdict"] == "refused"
@@ -169,8 +169,8 @@ def test_sip_403_with_ms_diagnostics(capsys: pytest.CaptureFixture[str], lab: La
 
 def test_sip_from_is_our_sip_domain(capsys: pytest.CaptureFixture[str], lab: LabInfo,
         files: AcceptanceFiles) -> None:
-    """woodgrove.test federates with fabrikam.test only: the same certificate, our other domain."""
-    code, doc = scan(capsys, lab, ["woodgrove.test"], *present(files, "edge.pfx"),
+    """wideworldimporters.test federates with fabrikam.test only: the same certificate, our other domain."""
+    code, doc = scan(capsys, lab, ["wideworldimporters.test"], *present(files, "edge.pfx"),
                      "--sip-domain", "fabrikam.test")
     assert code == 0
     assert endpoint(doc, "sip-federation")["acceptance"]["sip"]["from"] == "fabrikam.test"
@@ -180,7 +180,8 @@ def test_sip_from_is_our_sip_domain(capsys: pytest.CaptureFixture[str], lab: Lab
 
 def test_dialback_only_partner_is_a_warning(capsys: pytest.CaptureFixture[str], lab: LabInfo,
         files: AcceptanceFiles) -> None:
-    code, doc = scan(capsys, lab, ["lucerne.test"], *present(files, "edge.pfx"), "--service", "xmpp-server")
+    code, doc = scan(capsys, lab, ["blueyonder.test"], *present(files, "edge.pfx"),
+                     "--service", "xmpp-server")
     assert code == 1
     f = finding(endpoint(doc, "xmpp-server"), "xmpp-cert-auth-refused")
     assert f["severity"] == "warning"
@@ -190,7 +191,7 @@ def test_dialback_only_partner_is_a_warning(capsys: pytest.CaptureFixture[str], 
 
 def test_sasl_external_fails_when_the_certificate_does_not_cover_our_domain(
         capsys: pytest.CaptureFixture[str], lab: LabInfo, files: AcceptanceFiles) -> None:
-    code, doc = scan(capsys, lab, ["relecloud.test"], "--service", "xmpp-server",
+    code, doc = scan(capsys, lab, ["adventureworks.test"], "--service", "xmpp-server",
                      *present(files, "client"),
                      "--from-domain", "contoso.test")
     assert code == 1
@@ -198,12 +199,12 @@ def test_sasl_external_fails_when_the_certificate_does_not_cover_our_domain(
     assert (xmpp["sasl"], xmpp["condition"], xmpp["text"]) == (
         "failure", "not-authorized", "the certificate does not cover contoso.test")
     f = finding(endpoint(doc, "xmpp-server"), "xmpp-cert-auth-refused")
-    assert f["severity"] == "warning"  # relecloud also offers dialback
+    assert f["severity"] == "warning"  # adventureworks also offers dialback
 
 
 def test_serverauth_only_certificate_is_presented_with_a_warning(
         capsys: pytest.CaptureFixture[str], lab: LabInfo, files: AcceptanceFiles) -> None:
-    code = run(["scan", *lab.scan_args(["relecloud.test"]), *AT, "--service", "sip-federation",
+    code = run(["scan", *lab.scan_args(["adventureworks.test"]), *AT, "--service", "sip-federation",
                 *present(files, "serverauth-only")])
     captured = capsys.readouterr()
     assert code == 2
@@ -214,21 +215,21 @@ def test_serverauth_only_certificate_is_presented_with_a_warning(
 
 def test_pem_with_key_and_chain_is_presented_like_the_pfx(capsys: pytest.CaptureFixture[str], lab: LabInfo,
                                                           tmp_path: Path, files: AcceptanceFiles) -> None:
-    code, doc = scan(capsys, lab, ["relecloud.test"], "--as-edge", str(files.dir / "edge-with-key.pem"))
+    code, doc = scan(capsys, lab, ["adventureworks.test"], "--as-edge", str(files.dir / "edge-with-key.pem"))
     assert code == 0
     assert endpoint(doc, "sip-federation")["acceptance"]["verdict"] == "accepted"
 
 
 def test_table_shows_the_verdict_under_the_row(capsys: pytest.CaptureFixture[str], lab: LabInfo,
         files: AcceptanceFiles) -> None:
-    run(["scan", *lab.scan_args(["woodgrove.test"]), *AT, *present(files, "edge.pfx")])
+    run(["scan", *lab.scan_args(["wideworldimporters.test"]), *AT, *present(files, "edge.pfx")])
     out = capsys.readouterr().out
     assert ("partner's verdict on our certificate: REFUSED; TLS accepted (application-data); "
             "SIP OPTIONS as contoso.test: 403 Forbidden (ms-diagnostics 1034)") in out
 
 
 def test_without_our_certificate_nothing_changes(capsys: pytest.CaptureFixture[str], lab: LabInfo) -> None:
-    code, doc = scan(capsys, lab, ["relecloud.test"], "--service", "sip-federation")
+    code, doc = scan(capsys, lab, ["adventureworks.test"], "--service", "sip-federation")
     e = endpoint(doc, "sip-federation")
     assert e["acceptance"] is None
     assert [f["code"] for f in e["findings"]] == ["client-certificate-required"]
@@ -237,32 +238,34 @@ def test_without_our_certificate_nothing_changes(capsys: pytest.CaptureFixture[s
 
 def test_endpoint_by_address_with_sni_without_dns(capsys: pytest.CaptureFixture[str], lab: LabInfo,
         files: AcceptanceFiles) -> None:
-    port = lab.ports["relecloud.test-sip"]
-    code = run(["scan", "--endpoint", f"sip-federation={lab.net}.30:{port}", "--sni", "sip.relecloud.test",
+    port = lab.ports["adventureworks.test-sip"]
+    code = run(["scan", "--endpoint", f"sip-federation={lab.net}.30:{port}",
+                "--sni", "sip.adventureworks.test",
                 "--ca-file", str(lab.ca_file), *AT, "--format", "json",
                 *present(files, "edge.pfx")])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0
     (domain,) = doc["domains"]
-    assert domain["domain"] == "sip.relecloud.test"
+    assert domain["domain"] == "sip.adventureworks.test"
     assert domain["services"] == []
     (e,) = domain["endpoints"]
     assert (e["service"], e["target"], e["address"], e["port"]) == (
-        "sip-federation", "sip.relecloud.test", f"{lab.net}.30", port)
-    assert e["coverage"][0]["name"] == "sip.relecloud.test"
+        "sip-federation", "sip.adventureworks.test", f"{lab.net}.30", port)
+    assert e["coverage"][0]["name"] == "sip.adventureworks.test"
     assert e["acceptance"]["sip"]["status"] == 200
 
 
 def test_endpoint_by_name_resolves_it(capsys: pytest.CaptureFixture[str], lab: LabInfo,
         files: AcceptanceFiles) -> None:
-    port = lab.ports["relecloud.test-xmpp"]
-    code = run(["scan", "--endpoint", f"xmpp-server=sip.relecloud.test:{port}", "--sni", "relecloud.test",
+    port = lab.ports["adventureworks.test-xmpp"]
+    code = run(["scan", "--endpoint", f"xmpp-server=sip.adventureworks.test:{port}",
+                "--sni", "adventureworks.test",
                 "--nameserver", lab.nameserver, "--ca-file", str(lab.ca_file), *AT, "--format", "json",
                 *present(files, "edge.pfx")])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0
     (e,) = doc["domains"][0]["endpoints"]
-    assert (e["xmpp_domain"], e["address"]) == ("relecloud.test", f"{lab.net}.30")
+    assert (e["xmpp_domain"], e["address"]) == ("adventureworks.test", f"{lab.net}.30")
     assert e["acceptance"]["xmpp"]["sasl"] == "success"
 
 
@@ -281,9 +284,9 @@ def acceptance_config(tmp_path: Path, lab: LabInfo, cert: Path, key: Path | None
     body = (
         '[deployment]\nsip_domains = ["contoso.test"]\nxmpp_domains = ["contoso.test"]\n'
         'extra_sans = ["webcon.contoso.test"]\n'
-        '[[partner]]\ndomain = "relecloud.test"\n'
+        '[[partner]]\ndomain = "adventureworks.test"\n'
         '[[partner]]\ndomain = "northwind.test"\n'
-        f'[acceptance]\ncertificate = "{cert}"\n{key_line}partners = ["relecloud.test"]\n'
+        f'[acceptance]\ncertificate = "{cert}"\n{key_line}partners = ["adventureworks.test"]\n'
         f'[scan]\nnameservers = ["{lab.nameserver}"]\nca_file = "{lab.ca_file}"\ntimeout = 5\n'
     )
     path = tmp_path / "fedscan.toml"
@@ -299,33 +302,33 @@ def test_monitor_history_says_the_partner_stopped_accepting_our_certificate(
     good = acceptance_config(tmp_path, lab, files.pfx)
     run(["monitor", "--config", str(good), *AT, "--history", str(history), "--format", "json"])
     first = json.loads(capsys.readouterr().out)
-    relecloud = next(d for d in first["domains"] if d["domain"] == "relecloud.test")
-    assert {e["acceptance"]["verdict"] for e in relecloud["endpoints"]} == {"accepted"}
+    partner = next(d for d in first["domains"] if d["domain"] == "adventureworks.test")
+    assert {e["acceptance"]["verdict"] for e in partner["endpoints"]} == {"accepted"}
     northwind = next(d for d in first["domains"] if d["domain"] == "northwind.test")
     assert {e["acceptance"] is None for e in northwind["endpoints"]} == {True}  # not listed
 
-    # the renewal came back without the intermediate: relecloud now answers unknown_ca
+    # the renewal came back without the intermediate: the partner now answers unknown_ca
     bad = acceptance_config(tmp_path, lab, *files.present("leaf-only"))
     code = run(["monitor", "--config", str(bad), *AT, "--history", str(history)])
     out = capsys.readouterr().out
     assert code == 2
     lost = [line for line in out.splitlines() if "stopped accepting our certificate" in line]
     assert len(lost) == 2, out  # SIP and XMPP
-    assert all("partner relecloud.test stopped accepting our certificate on sip.relecloud.test"
+    assert all("partner adventureworks.test stopped accepting our certificate on sip.adventureworks.test"
                in line and "client-certificate-rejected" in line for line in lost), lost
     record = json.loads(history.read_text().splitlines()[-1])
     assert {v["accepted"] for k, v in record["endpoints"].items()
-            if k.startswith("relecloud.test/")} == {"refused"}
+            if k.startswith("adventureworks.test/")} == {"refused"}
 
 
 def test_acceptance_config_errors_are_one_line(capsys: pytest.CaptureFixture[str], lab: LabInfo,
                                                tmp_path: Path, files: AcceptanceFiles) -> None:
     path = acceptance_config(tmp_path, lab, files.pfx)
-    path.write_text(path.read_text().replace('partners = ["relecloud.test"]',
-                                             'partners = ["woodgrove.test"]'))
+    path.write_text(path.read_text().replace('partners = ["adventureworks.test"]',
+                                             'partners = ["wideworldimporters.test"]'))
     assert run(["check-config", str(path)]) == 3
     assert capsys.readouterr().err == (
-        "fedscan: error: fedscan.toml: acceptance.partners[0]: woodgrove.test is not a [[partner]] "
+        "fedscan: error: fedscan.toml: acceptance.partners[0]: wideworldimporters.test is not a [[partner]] "
         "domain\n")
 
 
@@ -347,8 +350,8 @@ def test_readiness_has_an_accepted_by_section(capsys: pytest.CaptureFixture[str]
     run(["readiness", "--config", str(path), *AT])
     text = capsys.readouterr().out
     section = text.split("## Accepted by", 1)[1].split("\n## ", 1)[0]
-    assert "| relecloud.test | sip-federation |" in section
-    assert "| relecloud.test | xmpp-server |" in section
+    assert "| adventureworks.test | sip-federation |" in section
+    assert "| adventureworks.test | xmpp-server |" in section
     assert section.count("| accepted |") == 2
     assert "northwind.test" not in section
 

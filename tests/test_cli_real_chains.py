@@ -38,6 +38,12 @@ def findings(capsys: pytest.CaptureFixture[str], name: str, *extra: str) -> tupl
         ("sha1.pem", (), 2, [("weak-signature", "critical")]),
         ("ca-leaf.pem", (), 2, [("leaf-is-ca", "critical")]),
         ("zero-serial.pem", (), 0, [("serial-not-positive", "info")]),
+        (
+            "fractional-notafter.pem",
+            (),
+            2,
+            [("expired", "critical"), ("validity-fractional-seconds", "warning")],
+        ),
     ],
 )
 def test_cert_reports_exactly(
@@ -59,3 +65,15 @@ def test_zero_serial_leaves_stderr_to_fedscan() -> None:
     )
     assert (proc.returncode, proc.stderr) == (0, "")
     assert "serial-not-positive" in proc.stdout
+
+
+def test_fractional_notafter_reads_expired_today_in_the_table() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "scanner", "cert", str(CERTS / "fractional-notafter.pem"), *LAB],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (proc.returncode, proc.stderr) == (2, "")
+    assert "CRITICAL expired" in proc.stdout and "the certificate expired today" in proc.stdout
+    assert "(expired)" in proc.stdout and "days ago" not in proc.stdout and "-1 days" not in proc.stdout

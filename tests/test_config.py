@@ -119,7 +119,10 @@ def _err(data: dict[str, Any]) -> str:
          "'dns.example' is not an IP address"),
         ({"scan": {"at": "2030-01-01"}}, "f.toml: scan.at: unknown key (expected one of: timeout, "
                                          "concurrency, nameservers, ca_file, "
-             "connections, per_address)"),
+             "connections, per_address, dnssec_resolver)"),
+        ({"scan": {"dnssec_resolver": "unbound.lan"}},
+         "f.toml: scan.dnssec_resolver: invalid name server 'unbound.lan': "
+         "'unbound.lan' is not an IP address"),
     ],
 )
 def test_every_error_names_its_key_path(data: dict[str, Any], message: str) -> None:

@@ -224,3 +224,40 @@ def test_a_csr_gives_the_3_1_1_record_of_its_key() -> None:
 
 def test_owner_name() -> None:
     assert tlsa_owner(5269, "xmpp.contoso.test.") == "_5269._tcp.xmpp.contoso.test"
+
+
+def _plan_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    import json
+
+    from scanner.cli import run
+
+    assert run(["plan", *args, "--format", "json"]) == 0
+    doc: dict[str, object] = json.loads(capsys.readouterr().out)
+    return doc
+
+
+def test_plan_dane_prints_3_1_1_for_each_port_and_2_0_1_of_the_issuer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    doc = _plan_json(capsys, "--sip-domain", "contoso.test", "--dane", str(CERTS / "edge.pem"))
+    entries = doc["dane"]
+    assert isinstance(entries, list)
+    leaf = rec(3, 1, 1, EDGE[0]).text
+    issuer = rec(2, 0, 1, EDGE[1]).text
+    assert [(e["name"], e["record"]) for e in entries] == [
+        ("_5061._tcp.sip.contoso.test", leaf), ("_5269._tcp.sip.contoso.test", leaf),
+        ("_5061._tcp.sip.contoso.test", issuer), ("_5269._tcp.sip.contoso.test", issuer),
+    ]
+    assert entries[0]["zone_line"] == f"_5061._tcp.sip.contoso.test. IN TLSA {leaf}"
+
+
+def test_plan_dane_from_a_csr_needs_no_deployment(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = _plan_json(capsys, "--dane", str(CERTS / "edge.csr"))
+    csr = x509.load_pem_x509_csr((CERTS / "edge.csr").read_bytes())
+    assert doc["plan"] is None
+    assert doc["dane"] == [{
+        "name": "_<port>._tcp.<SRV target>", "record": tlsa_for(csr).text,
+        "description": "DANE-EE(3) SPKI(1) SHA2-256(1)",
+        "zone_line": f"_<port>._tcp.<SRV target>. IN TLSA {tlsa_for(csr).text}",
+        "why": "this key on each federation SRV target and port (recommended; RFC 7671)",
+    }]

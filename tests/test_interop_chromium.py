@@ -99,3 +99,36 @@ def test_a_census_of_ten_thousand_endpoints_opens(scan_doc: dict[str, Any], tmp_
     assert shown(dom) == "500 of 10000 matching rows shown (10000 in all)"
     assert len(table_rows(dom)) == 500
     assert "2500 distinct certificates" in dom
+
+
+def test_hostile_strings_run_nothing_and_show_as_text(tmp_path: Path) -> None:
+    """The strings lab (tests/test_hostile_strings.py) scanned, then its report and readiness
+    pages opened: every payload would change the title or add an element; none may."""
+    from scanner.lab.pki import lab_pki
+    from scanner.lab.thread import lab_in_thread
+    from tests.test_hostile_strings import DOMAIN, strings_world
+
+    with lab_in_thread(net="127.77.49", world=strings_world()) as lab:
+        argv = [sys.executable, "-m", "scanner", "scan", *lab.scan_args(), *AT, "--format", "json"]
+        doc = json.loads(subprocess.run(argv, capture_output=True, text=True, check=False).stdout)
+        cfg = tmp_path / "fedscan.toml"
+        cfg.write_text(f'[deployment]\nsip_domains = ["{DOMAIN}"]\nxmpp_domains = ["{DOMAIN}"]\n'
+                       f'[scan]\nca_file = "{lab.ca_file}"\n')
+        ready = tmp_path / "ready.html"
+        subprocess.run([sys.executable, "-m", "scanner", "readiness", "--config", str(cfg), *AT, "--cert",
+                        str(lab_pki().chain("lab/hostile-strings")), "--html", str(ready)],
+                       capture_output=True, check=False)
+    report = tmp_path / "report.html"
+    report.write_text(render_report_html(doc))
+    for page, title in ((report, "<title>fedscan report: CRITICAL, 3 endpoints of 1 domains</title>"),
+                        (ready, "<title>fedscan readiness: NOT READY (sip.hostile-strings.test)</title>")):
+        dom = browser_dom(page, tmp_path / "profile")
+        assert title in dom, dom[:500]
+        assert "pwned" not in dom.split("</title>")[0]
+        body = dom.split("<body>", 1)[1]
+        assert not re.search(r"<(img|a|iframe)\b|<b>x</b>", body)  # no element came from a peer's text
+        assert len(re.findall(r"<script\b", body)) == (2 if page == report else 0)  # ours only
+        assert "&lt;script&gt;alert(\"cn\")&lt;/script&gt;" in body  # shown, as text
+    dom = browser_dom(report, tmp_path / "profile")
+    # the endpoint table (drawn by our script) shows the odd SRV target as the text it is
+    assert 'odd\\"q\\\\b.hostile-strings.test' in dom

@@ -1,7 +1,7 @@
 """Interop: prosody as a partner judging *our* certificate (s2s SASL EXTERNAL, XEP-0178).
 
 Debian's prosody is started by the test (never the system service) with its own config in a
-temporary directory: one VirtualHost, relecloud.test, trusting only the corpus root for peer
+temporary directory: one VirtualHost, adventureworks.test, trusting only the corpus root for peer
 certificates. Prosody does not end TLS over an untrusted peer certificate; it judges it at the
 XMPP level: it offers SASL EXTERNAL only to a peer whose chain and identity are valid, and
 for a domain that must authenticate by certificate (``s2s_secure_domains``: fabrikam.test)
@@ -31,7 +31,7 @@ from tests.test_interop_prosody import Prosody, _free_port, _stop, _wait_until_l
 
 TEMPLATE = Path(__file__).resolve().parent / "interop" / "prosody-certauth.cfg.lua.in"
 LOOPBACK = "127.0.0.1"
-PARTNER = "relecloud.test"
+PARTNER = "adventureworks.test"
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +42,9 @@ def prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prosody]:
     certs = workdir / "certs"
     certs.mkdir(mode=0o700)
     (workdir / "data").mkdir(mode=0o750)
-    pki = lab_pki()  # relecloud.test's own certificate comes from the lab's PKI ...
-    shutil.copyfile(pki.chain("lab/relecloud"), certs / f"{PARTNER}.crt")
-    shutil.copyfile(pki.key("lab/relecloud"), certs / f"{PARTNER}.key")
+    pki = lab_pki()  # adventureworks.test's own certificate comes from the lab's PKI ...
+    shutil.copyfile(pki.chain("lab/adventureworks"), certs / f"{PARTNER}.crt")
+    shutil.copyfile(pki.key("lab/adventureworks"), certs / f"{PARTNER}.key")
     (certs / f"{PARTNER}.key").chmod(0o600)
     # ... and it trusts the corpus root for its peers: the certificates we present below
     shutil.copyfile(CERTS / "ca-bundle.pem", certs / "ca.pem")

@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from scanner.certload import load_pem_certificates
 from scanner.cli import run
 from scanner.lab.pki import LAB_CERTS, LabPki, cache_home, lab_pki, spec_digest, utc
 from scanner.lab.run import LabInfo
@@ -40,9 +41,13 @@ def assert_complete(pki: LabPki) -> None:
     root = x509.load_pem_x509_certificate(pki.ca_file.read_bytes())
     inter = x509.load_pem_x509_certificate(pki.chain("intermediate").read_bytes())
     assert issued_by(inter, root)
-    for stem in LAB_CERTS:
-        leaf, served_inter = x509.load_pem_x509_certificates(pki.chain(stem).read_bytes())
-        assert served_inter == inter and issued_by(leaf, inter)
+    for stem, spec in LAB_CERTS.items():
+        # load_pem_certificates: the public-chain leaves (zero serial, fractional seconds)
+        leaf, served, *extra = load_pem_certificates(pki.chain(stem).read_bytes())
+        assert len(extra) == len(spec.extra), stem
+        assert served == inter if spec.issuer == "intermediate" else issued_by(served, root), stem
+        if spec.serial is None and spec.not_after_text is None:  # else re-signed over other bytes
+            assert issued_by(leaf, served), stem
         key = load_pem_private_key(pki.key(stem).read_bytes(), None)
         assert key.public_key() == leaf.public_key(), stem
 
@@ -143,5 +148,5 @@ def test_demo_runs_from_any_directory(tmp_path: Path) -> None:
     assert proc.stdout.rstrip().endswith(
         "demo: partner scan exited 2 (2 = CRITICAL: the lab has broken domains), "
         "own-Edge scan exited 0 (0 = OK), acceptance scan exited 2 (2 = CRITICAL: "
-        "woodgrove.test does not federate with contoso.test)")
+        "wideworldimporters.test does not federate with contoso.test)")
     assert f"--ca-file {tmp_path}/xdg/fedscan/lab-" in proc.stdout

@@ -12,6 +12,7 @@ from scanner.findings import finding
 from scanner.lab.run import LabInfo
 from scanner.monitor import MonitorResult
 from scanner.prometheus import render, write_textfile
+from scanner.results import EndpointResult
 from tests.test_monitor import AT, OWN, domain, endpoint, report, write_config
 
 
@@ -79,3 +80,21 @@ def test_write_is_atomic_replace(tmp_path: Path) -> None:
     assert path.read_text() == "# HELP fedscan_x x\n# TYPE fedscan_x gauge\nfedscan_x 1\n"
     assert [p.name for p in tmp_path.iterdir()] == ["fedscan.prom"]
     assert oct(path.stat().st_mode & 0o777) == "0o644"
+
+
+def test_dane_status_gauge_only_for_endpoints_with_tlsa() -> None:
+    from dataclasses import replace
+
+    from scanner.dane import DaneReport, DaneState, not_checked
+
+    def with_dane(address: str, state: DaneState) -> EndpointResult:
+        return replace(endpoint("a.test", address=address), dane=DaneReport(state))
+
+    ends = [with_dane("192.0.2.1", DaneState.MATCH), with_dane("192.0.2.2", DaneState.MISMATCH),
+            with_dane("192.0.2.3", DaneState.INSECURE), with_dane("192.0.2.4", DaneState.ERROR),
+            with_dane("192.0.2.5", DaneState.NO_TLSA),
+            replace(endpoint("a.test", address="192.0.2.6"), dane=not_checked())]
+    got = samples(render(MonitorResult(report(domain("a.test", *ends)))))
+    assert [(labels["address"], v) for labels, v in got["fedscan_dane_status"]] == [
+        ("192.0.2.1", 0.0), ("192.0.2.2", 2.0), ("192.0.2.3", 1.0), ("192.0.2.4", 3.0),
+    ]

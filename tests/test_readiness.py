@@ -169,3 +169,23 @@ def test_a_row_says_which_certificates_it_is_about_when_nodes_differ() -> None:
     rows = {r.required: r for r in _requirements(plan, [good, stale], True) if r.item == "SAN"}
     assert rows["sip.northwind.test"].state == "missing"
     assert rows["sip.northwind.test"].detail == "1 of 2 certificates: SHA-256 bbbb… on 1 endpoint"
+
+
+def test_repeated_findings_are_one_row_entry_and_one_remediation_line(
+    tmp_path: Path, lab: LabInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three names missing from the one certificate all 8 endpoints serve: 'san-missing x3'
+    per endpoint, and one remediation line per missing name listing where, not 24 lines."""
+    missing = ["missing-1.contoso.test", "missing-2.contoso.test", "missing-3.contoso.test"]
+    body = OWN.replace('extra_sans = ["webcon.contoso.test"]',
+                       f'extra_sans = ["webcon.contoso.test", {", ".join(map(repr, missing))}]')
+    cfg = write_config(tmp_path / "fedscan.toml", lab, body.replace("'", '"'))
+    assert run(["readiness", "--config", str(cfg), *AT]) == 2
+    md = capsys.readouterr().out
+    rows = [line for line in md.splitlines() if line.startswith("| contoso.test | sip-federation")]
+    assert rows and all(row.endswith("| CRITICAL | san-missing x3 |") for row in rows)
+    for name in missing:
+        lines = [line for line in md.splitlines() if line.startswith("- ") and name in line]
+        assert lines == [f"- {name} (extra name) is not in the SAN — on 8 endpoints (contoso.test "
+                         "sip-federation x2, xmpp-server x2, xmpps-server x2; fabrikam.test sip-federation, "
+                         "xmpp-server)"]

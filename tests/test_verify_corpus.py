@@ -46,6 +46,10 @@ EXPECTED: dict[str, list[tuple[str, Severity]]] = {
     "sha1-intermediate.pem": [("weak-signature", Severity.CRITICAL)],
     "ca-leaf.pem": [("leaf-is-ca", Severity.CRITICAL)],
     "zero-serial.pem": [("serial-not-positive", Severity.INFO)],
+    "fractional-notafter.pem": [
+        ("expired", Severity.CRITICAL),
+        ("validity-fractional-seconds", Severity.WARNING),
+    ],
 }
 
 

@@ -9,6 +9,8 @@ import datetime as dt
 import warnings
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from scanner.cert_rules import strength_findings
 from scanner.certinfo import SignatureInfo
 from scanner.findings import Severity, Status
@@ -158,6 +160,52 @@ def test_expired_a_few_milliseconds_ago_is_expired_today(test_trust: TrustStore)
     assert [(f.code, f.message) for f in verdict.findings] == [
         ("expires-soon", "the certificate expires today (2021-01-01)")
     ]
+
+
+def test_fractional_notafter_is_judged_at_the_exact_instant(test_trust: TrustStore) -> None:
+    # notAfter 2029-12-31T23:59:59.25Z: cryptography refuses the DER; fedscan reads it as
+    # OpenSSL does, and checks the signature over the bytes the issuer really signed
+    verdict = judge("fractional-notafter.pem", test_trust)
+    assert verdict.trusted is True and len(verdict.path) == 3
+    expired = next(f for f in verdict.findings if f.code == "expired")
+    assert expired.message == "the certificate expired today (2029-12-31T23:59:59.250000+00:00)"
+    assert expired.details["days_ago"] == 0
+    # a tenth of a second after the whole second: still valid (not cut to 23:59:59)
+    before = dt.datetime(2029, 12, 31, 23, 59, 59, 100000, tzinfo=dt.UTC)
+    early = judge("fractional-notafter.pem", test_trust, at=before)
+    assert sorted((f.code, f.severity, f.message) for f in early.findings) == [
+        ("expires-soon", Severity.CRITICAL, "the certificate expires today (2029-12-31)"),
+        (
+            "validity-fractional-seconds",
+            Severity.WARNING,
+            "the validity dates are encoded with fractional seconds (RFC 5280 forbids them; "
+            "notAfter 2029-12-31T23:59:59.250000+00:00): OpenSSL and Windows accept the "
+            "certificate, strict parsers (Go, rustls, Python cryptography) refuse it",
+        ),
+    ]
+
+
+def test_a_forged_fractional_certificate_is_not_trusted(test_trust: TrustStore) -> None:
+    # the walk checks the signature over the real TBS: flip one byte of the subject CN
+    from base64 import b64decode
+
+    from scanner.certload import exact_of, load_der_certificate
+
+    pem = (CERTS / "fractional-notafter.pem").read_bytes()
+    original = b64decode(b"".join(pem.split(b"-----")[2].split()))  # the leaf as signed
+    der = bytearray(original)
+
+    cert = load_der_certificate(original)
+    exact = exact_of(cert)
+    assert exact is not None
+    at = exact.signed_tbs.index(b"sip.contoso.test")
+    tbs_at = original.index(exact.signed_tbs)
+    der[tbs_at + at] ^= 0x01  # "rip.contoso.test"
+    forged = load_der_certificate(bytes(der))
+    chain = [forged.public_bytes(Encoding.DER), pem_chain_der("fractional-notafter.pem")[1]]
+    verdict = verify_chain(chain, CONTOSO_IDENTITIES, Policy(), test_trust, NOW)
+    assert verdict.trusted is False
+    assert "chain-incomplete" in {f.code for f in verdict.findings}
 
 
 def test_zero_serial_is_an_info_finding_and_never_a_python_warning(

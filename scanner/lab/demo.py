@@ -67,7 +67,7 @@ def run_demo(net: str = "127.77.1") -> int:
             pfx = acceptance_files(LabPki(info.certs)).pfx
             accepted = _scan(
                 "will partners accept our certificate? (our Edge's PFX, presented as the Edge does)",
-                [*info.scan_args(["relecloud.test", "woodgrove.test"]), "--as-edge", str(pfx),
+                [*info.scan_args(["adventureworks.test", "wideworldimporters.test"]), "--as-edge", str(pfx),
                  "--password", "fedscan", "--sip-domain", "contoso.test", "--xmpp-domain",
                  "contoso.test"],
             )
@@ -77,7 +77,7 @@ def run_demo(net: str = "127.77.1") -> int:
     print(
         f"\ndemo: partner scan exited {partners} (2 = CRITICAL: the lab has broken domains), "
         f"own-Edge scan exited {own} (0 = OK), acceptance scan exited {accepted} (2 = CRITICAL: "
-        "woodgrove.test does not federate with contoso.test)",
+        "wideworldimporters.test does not federate with contoso.test)",
         flush=True,
     )
     return 0 if (partners, own, accepted) == (2, 0, 2) else 1

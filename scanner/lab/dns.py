@@ -17,6 +17,8 @@ The rules it keeps:
   has to notice. The rcode is that of the last name in the chain (RFC 6604).
 * A UDP answer that does not fit the client's payload size (512, or its EDNS size) is sent
   with TC and no records; TCP always gets the whole answer.
+* Zones named in ``signed`` are signed (:mod:`scanner.lab.dnssec`): a query with the DO bit
+  gets the RRSIGs of its answer, and a negative answer the SOA and NSEC records proving it.
 * Misbehaviours (``behaviours``) are keyed by query name: "servfail", "timeout" (never
   answer, on either transport), "truncate" (UDP: TC and no records; TCP: full answer).
 * ``delay`` (seconds) holds every answer back, on either transport, without holding back the
@@ -46,6 +48,8 @@ import dns.rdatatype
 import dns.rrset
 import trio
 
+from scanner.lab.dnssec import Signed, sign
+
 TTL = 300
 MAX_CHAIN = 16
 UDP_MAX = 65535
@@ -68,10 +72,17 @@ class Zone:
     rrsets: Mapping[tuple[dns.name.Name, dns.rdatatype.RdataType], dns.rrset.RRset]
     names: frozenset[dns.name.Name]
     behaviours: Mapping[dns.name.Name, Behaviour]
+    signed: Signed | None = None
 
     @classmethod
-    def build(cls, records: Records, behaviours: Mapping[str, str] | None = None) -> Zone:
-        """Parse eagerly, so a typo in test data fails at startup and not as a silent NXDOMAIN."""
+    def build(
+        cls, records: Records, behaviours: Mapping[str, str] | None = None, *,
+        signed: Sequence[str] = (), bogus: Sequence[str] = (),
+    ) -> Zone:
+        """Parse eagerly, so a typo in test data fails at startup and not as a silent NXDOMAIN.
+
+        ``signed``: apexes to sign; ``bogus``: owner names whose signatures are broken.
+        """
         rrsets: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], dns.rrset.RRset] = {}
         for (owner, rdtype_text), texts in records.items():
             name = dns.name.from_text(owner)
@@ -79,10 +90,14 @@ class Zone:
             rrsets[(name, rdtype)] = dns.rrset.from_text_list(
                 name, TTL, dns.rdataclass.IN, rdtype, list(texts)
             )
+        dnssec = sign(rrsets, signed, bogus=bogus) if signed else None
+        if dnssec is not None:
+            rrsets.update(dnssec.rrsets)
         return cls(
             rrsets,
             frozenset(_with_ancestors(name for name, _ in rrsets)),
             {dns.name.from_text(k): Behaviour(v) for k, v in (behaviours or {}).items()},
+            dnssec,
         )
 
 
@@ -107,7 +122,29 @@ def answer_query(zone: Zone, query: dns.message.Message) -> dns.message.Message:
     rcode, chain = resolve_in_zone(zone, question.name, question.rdtype)
     response.set_rcode(rcode)
     response.answer.extend(chain)
+    if query.ednsflags & dns.flags.DO:
+        response.ednsflags |= dns.flags.DO  # RFC 3225: the DO bit is copied into the response
+    if zone.signed is not None and query.ednsflags & dns.flags.DO:
+        _add_dnssec(zone, zone.signed, response, question.name, rcode, chain)
     return response
+
+
+def _add_dnssec(
+    zone: Zone, signed: Signed, response: dns.message.Message, qname: dns.name.Name,
+    rcode: dns.rcode.Rcode, chain: list[dns.rrset.RRset],
+) -> None:
+    """RRSIGs for the answer; SOA and NSEC proof for a negative answer (signed zones only)."""
+    response.answer.extend(signed.signatures(chain))
+    last = chain[-1] if chain else None
+    final = last[0].target if last is not None and last.rdtype == dns.rdatatype.CNAME else None
+    if last is not None and final is None:
+        return  # a positive answer
+    name = final or qname
+    apex = signed.apex_of(name)
+    if apex is not None:
+        response.authority.extend(
+            signed.denial(apex, name, zone.names, rcode == dns.rcode.NXDOMAIN)
+        )
 
 
 def resolve_in_zone(
@@ -166,11 +203,13 @@ async def serve_dns(
     address: str = "127.0.0.1",
     port: int = 0,
     behaviours: Mapping[str, str] | None = None,
+    zone: Zone | None = None,
     delay: float = 0.0,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve ``records`` on UDP and TCP ``address:port`` until cancelled; reports the port."""
-    zone = Zone.build(records, behaviours)
+    """Serve ``records`` (or a prebuilt, e.g. signed, ``zone``) on UDP and TCP
+    ``address:port`` until cancelled; reports the port."""
+    zone = zone or Zone.build(records, behaviours)
     udp, tcp = await _bind_pair(address, port)
     with udp, tcp:
         tcp.listen(64)

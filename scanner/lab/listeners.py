@@ -91,7 +91,15 @@ def server_context(cert_chain_file: Path, key_file: Path, *, client_ca_file: Pat
                    behaviour: Behaviour = DEFAULT_BEHAVIOUR) -> ssl.SSLContext:
     """A server context that asks for, but does not demand, a client certificate."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert_chain_file, key_file)
+    try:
+        ctx.load_cert_chain(cert_chain_file, key_file)
+    except ssl.SSLError as exc:
+        if "too weak" not in str(exc):
+            raise
+        # a legacy chain (a SHA-1 intermediate) is served as the legacy servers that still
+        # send one do: OpenSSL's default security level refuses to even load it
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.load_cert_chain(cert_chain_file, key_file)
     if client_ca_file is not None:
         ctx.load_verify_locations(client_ca_file)
         ctx.verify_mode = ssl.CERT_OPTIONAL

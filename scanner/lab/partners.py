@@ -79,18 +79,18 @@ class Partner:
 
 
 PARTNERS: Final = (
-    Partner("relecloud.test", 30, "partner verifying client certificates (TLS 1.3, SIP and XMPP)",
+    Partner("adventureworks.test", 30, "partner verifying client certificates (TLS 1.3, SIP and XMPP)",
             frozenset({OUR_DOMAIN, "fabrikam.test"}), "external",
             no_cert_codes=("client-certificate-required", "client-certificate-required",
                            "srv-missing")),
-    Partner("woodgrove.test", 31, "partner that does not federate with contoso.test (SIP 403)",
+    Partner("wideworldimporters.test", 31, "partner that does not federate with contoso.test (SIP 403)",
             frozenset({"fabrikam.test"}), None,
             no_cert_codes=("client-certificate-required", "srv-fallback", "srv-missing")),
-    Partner("lucerne.test", 32, "XMPP partner offering dialback only, never SASL EXTERNAL",
+    Partner("blueyonder.test", 32, "XMPP partner offering dialback only, never SASL EXTERNAL",
             frozenset({OUR_DOMAIN}), "dialback-only",
             no_cert_codes=("client-certificate-required", "client-certificate-required",
                            "srv-missing")),
-    Partner("alpineskihouse.test", 33, "partner capped at TLS 1.2: the verdict comes inside "
+    Partner("humongous.test", 33, "partner capped at TLS 1.2: the verdict comes inside "
             "the handshake", frozenset({OUR_DOMAIN}), None, tls12_only=True,
             no_cert_codes=("client-certificate-required", "srv-fallback", "srv-missing")),
     Partner("margiestravel.test", 34, "partner whose trust store lacks our CA (it rotated its "
@@ -153,31 +153,31 @@ class AcceptanceCase:
 PFX_PASSWORD: Final = "fedscan"
 _REJECTED = "client-certificate-rejected"
 ACCEPTANCE_CASES: Final = (
-    AcceptanceCase("relecloud.test", "edge.pfx", "our Edge certificate, accepted (SIP 200, "
+    AcceptanceCase("adventureworks.test", "edge.pfx", "our Edge certificate, accepted (SIP 200, "
                    "SASL EXTERNAL success)", Status.OK, ("srv-missing",)),
-    AcceptanceCase("relecloud.test", "untrusted", "a certificate from a CA the partner "
+    AcceptanceCase("adventureworks.test", "untrusted", "a certificate from a CA the partner "
                    "does not trust: unknown_ca", Status.CRITICAL,
                    (_REJECTED, _REJECTED, "srv-missing")),
-    AcceptanceCase("relecloud.test", "leaf-only", "our certificate without its "
+    AcceptanceCase("adventureworks.test", "leaf-only", "our certificate without its "
                    "intermediate: unknown_ca", Status.CRITICAL,
                    (_REJECTED, _REJECTED, "srv-missing")),
-    AcceptanceCase("relecloud.test", "expired", "an expired certificate: "
+    AcceptanceCase("adventureworks.test", "expired", "an expired certificate: "
                    "certificate_expired", Status.CRITICAL,
                    (_REJECTED, _REJECTED, "srv-missing")),
-    AcceptanceCase("relecloud.test", "serverauth-only", "a serverAuth-only certificate "
+    AcceptanceCase("adventureworks.test", "serverauth-only", "a serverAuth-only certificate "
                    "(a 2026 renewal): unsupported_certificate", Status.CRITICAL,
                    (_REJECTED, _REJECTED, "client-certificate-no-client-auth", "srv-missing")),
-    AcceptanceCase("relecloud.test", "client", "a certificate that does not cover our XMPP "
+    AcceptanceCase("adventureworks.test", "client", "a certificate that does not cover our XMPP "
                    "domain: SASL EXTERNAL fails, dialback remains", Status.WARNING,
                    ("srv-missing", "xmpp-cert-auth-refused"), extra=("--from-domain", OUR_DOMAIN)),
-    AcceptanceCase("woodgrove.test", "edge.pfx", "TLS accepted, SIP OPTIONS refused with 403 "
+    AcceptanceCase("wideworldimporters.test", "edge.pfx", "TLS accepted, SIP OPTIONS refused with 403 "
                    "and ms-diagnostics", Status.CRITICAL,
                    ("sip-options-refused", "srv-fallback", "srv-missing")),
-    AcceptanceCase("lucerne.test", "edge.pfx", "SASL EXTERNAL never offered; dialback only",
+    AcceptanceCase("blueyonder.test", "edge.pfx", "SASL EXTERNAL never offered; dialback only",
                    Status.WARNING, ("srv-missing", "xmpp-cert-auth-refused")),
-    AcceptanceCase("alpineskihouse.test", "expired", "TLS 1.2: certificate_expired inside "
+    AcceptanceCase("humongous.test", "expired", "TLS 1.2: certificate_expired inside "
                    "the handshake", Status.CRITICAL, (_REJECTED, "srv-fallback", "srv-missing")),
-    AcceptanceCase("alpineskihouse.test", "edge.pfx", "TLS 1.2 partner accepting our "
+    AcceptanceCase("humongous.test", "edge.pfx", "TLS 1.2 partner accepting our "
                    "certificate", Status.OK, ("srv-fallback", "srv-missing")),
     AcceptanceCase("margiestravel.test", "edge.pfx", "the partner's trust store lacks our CA: "
                    "unknown_ca", Status.CRITICAL, (_REJECTED, "srv-fallback", "srv-missing")),

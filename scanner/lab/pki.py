@@ -63,8 +63,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from scanner.lab.der import pem_of, resign
+
 #: Bump when the way files are made changes (not for a new LAB_CERTS entry: the digest sees it).
-FORMAT: Final = 1
+FORMAT: Final = 2
 CRL_URL: Final = "http://crl.contoso.test/issuing1.crl"
 RENEW_BEFORE: Final = dt.timedelta(days=30)  # make a new set when a healthy one is this close
 SERVER: Final = "serverAuth"
@@ -104,6 +106,14 @@ class LabLeaf:
     valid: tuple[dt.datetime, dt.datetime] | None = None
     crl: bool = True  # carries a CRL distribution point
     cn: str | None = None  # default: the first DNS name
+    # public chains as really served (issue 11): the issuing CA (a name of LAB_CAS), more
+    # certificates the server sends after it, a CA certificate used as a leaf, a fixed serial
+    # (zero and negative made by DER surgery), a notAfter written as this GeneralizedTime text
+    issuer: str = "intermediate"
+    extra: tuple[str, ...] = ()
+    ca: bool = False
+    serial: int | None = None
+    not_after_text: str | None = None
 
 
 def utc(year: int, month: int = 1, day: int = 1) -> dt.datetime:
@@ -129,15 +139,39 @@ LAB_CERTS: Final[Mapping[str, LabLeaf]] = {
     "lab/edge-missing-xmpp": LabLeaf(
         tuple(n for n in CONTOSO_EDGE_SAN if n != "contoso.test"), "Contoso Test"
     ),
+    # the certificate "edge" replaced: same names, its own key (the DANE lab's stale TLSA names it)
+    "lab/edge-previous": LabLeaf(CONTOSO_EDGE_SAN, "Contoso Test"),
     "lab/edge-no-crl": LabLeaf(CONTOSO_EDGE_SAN, "Contoso Test", crl=False),
     # the Edge renewed with a certificate that ends 20 days after the tests' time (2030-01-01)
     "lab/edge-expires-soon": LabLeaf(CONTOSO_EDGE_SAN, "Contoso Test", valid=(utc(2029), utc(2030, 1, 21))),
+    # public chains as they are really served (issue 11): each breaks one rule of the verifier
+    "lab/relecloud": LabLeaf(
+        ("sip.relecloud.test", "relecloud.test"), "Relecloud Test", issuer="server-only-ca"
+    ),
+    "lab/woodgrove": LabLeaf(
+        ("sip.woodgrove.test", "woodgrove.test"), "Woodgrove Test", extra=("legacy-cross-sign",)
+    ),
+    "lab/treyresearch": LabLeaf(
+        ("sip.treyresearch.test", "treyresearch.test"), "Trey Research Test", issuer="sha1-ca"
+    ),
+    "lab/lucerne": LabLeaf(("sip.lucerne.test", "lucerne.test"), "Lucerne Publishing Test", ca=True),
+    "lab/cohovineyard": LabLeaf(
+        ("sip.cohovineyard.test", "cohovineyard.test"),
+        "Coho Vineyard Test",
+        valid=(utc(2026), utc(2030)),
+        not_after_text="20291231235959.25Z",  # 0.75 s before the tests' time
+    ),
+    "lab/alpineskihouse": LabLeaf(
+        ("sip.alpineskihouse.test", "alpineskihouse.test"), "Alpine Ski House Test", serial=0
+    ),
     # partners that judge *our* certificate (scanner/lab/partners.py), and our Edge's
     # certificate broken the two ways a partner's TLS stack refuses it by itself
-    "lab/relecloud": LabLeaf(("sip.relecloud.test", "relecloud.test"), "Relecloud Test"),
-    "lab/woodgrove": LabLeaf(("sip.woodgrove.test", "woodgrove.test"), "Woodgrove Test"),
-    "lab/lucerne": LabLeaf(("sip.lucerne.test", "lucerne.test"), "Lucerne Test"),
-    "lab/alpineskihouse": LabLeaf(("sip.alpineskihouse.test", "alpineskihouse.test"), "Alpine Test"),
+    "lab/adventureworks": LabLeaf(("sip.adventureworks.test", "adventureworks.test"), "Adventure Works Test"),
+    "lab/wideworldimporters": LabLeaf(
+        ("sip.wideworldimporters.test", "wideworldimporters.test"), "Wide World Importers Test"
+    ),
+    "lab/blueyonder": LabLeaf(("sip.blueyonder.test", "blueyonder.test"), "Blue Yonder Test"),
+    "lab/humongous": LabLeaf(("sip.humongous.test", "humongous.test"), "Humongous Insurance Test"),
     "lab/margiestravel": LabLeaf(("sip.margiestravel.test", "margiestravel.test"), "Margie Test"),
     "lab/edge-expired": LabLeaf(CONTOSO_EDGE_SAN, "Contoso Test", valid=EXPIRED),
     "lab/edge-serverauth-only": LabLeaf(CONTOSO_EDGE_SAN, "Contoso Test", eku=(SERVER,)),
@@ -193,8 +227,16 @@ def _ca_usage() -> x509.KeyUsage:
     )
 
 
-def make_ca(cn: str, not_after: dt.datetime, parent: Issuer | None = None) -> Issuer:
-    """A root (``parent`` None) or an issuing CA under ``parent`` (path length 0); webpki-clean."""
+def make_ca(
+    cn: str,
+    not_after: dt.datetime,
+    parent: Issuer | None = None,
+    *,
+    eku: Sequence[str] | None = None,
+    sha1: bool = False,
+) -> Issuer:
+    """A root (``parent`` None) or an issuing CA under ``parent`` (path length 0); webpki-clean
+    unless ``eku`` restricts it (serverAuth-only hierarchies) or ``sha1`` signs it (legacy)."""
     key = new_key()
     name = _ca_name(cn)
     builder = (
@@ -211,7 +253,32 @@ def make_ca(cn: str, not_after: dt.datetime, parent: Issuer | None = None) -> Is
     )
     if parent is not None:
         builder = builder.add_extension(_aki(parent.cert), critical=False)
-    return Issuer(builder.sign(parent.key if parent else key, hashes.SHA256()), key)
+    if eku is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([_EKU[e] for e in eku]), critical=False)
+    cert = builder.sign(parent.key if parent else key, hashes.SHA256())
+    if sha1:
+        cert = x509.load_der_x509_certificate(resign(cert, parent.key if parent else key, sha1=True))
+    return Issuer(cert, key)
+
+
+def cross_sign(subject: Issuer, by: Issuer, not_after: dt.datetime) -> x509.Certificate:
+    """``subject``'s name and key certified by another root: the cross-sign a CA hands out so
+    that its new root chains to an old one, and that servers keep sending after it expired."""
+    pub = subject.key.public_key()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject.cert.subject)
+        .issuer_name(by.cert.subject)
+        .public_key(pub)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(utc(2019))
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_ca_usage(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
+        .add_extension(_aki(by.cert), critical=False)
+        .sign(by.key, hashes.SHA256())
+    )
 
 
 def _aki(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
@@ -231,8 +298,10 @@ def leaf_builder(
     cn: str | None = None,
     eku: Sequence[str] = (SERVER, CLIENT),
     crl: bool = True,
+    ca: bool = False,
 ) -> x509.CertificateBuilder:
-    """A federation leaf as a public CA issues one; sign it with the issuer's key."""
+    """A federation leaf as a public CA issues one; sign it with the issuer's key. ``ca``:
+    basicConstraints CA:TRUE and keyCertSign, a CA certificate used as a server's."""
     subject = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)] if org else []
     subject.append(x509.NameAttribute(NameOID.COMMON_NAME, cn or names[0]))
     builder = (
@@ -243,12 +312,12 @@ def leaf_builder(
         .serial_number(serial)
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True, content_commitment=False, key_encipherment=True,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=ca,
+                crl_sign=ca, encipher_only=False, decipher_only=False,
             ),
             critical=True,
         )
@@ -384,18 +453,33 @@ def _generate(out: Path, now: dt.datetime) -> None:
         "ca-bundle.pem": root.pem,
     }
     valid_until = inter.cert.not_valid_after_utc
+    # the CAs of public chains as really served (LabLeaf.issuer, LabLeaf.extra)
+    ca_until = healthy_until + dt.timedelta(days=3653 * 2)
+    legacy = make_ca("Fedscan Lab Legacy Root CA", ca_until)
+    issuers = {
+        "intermediate": inter,
+        "server-only-ca": make_ca("Fedscan Lab Server-Only CA", ca_until, root, eku=(SERVER,)),
+        "sha1-ca": make_ca("Fedscan Lab SHA-1 CA", ca_until, root, sha1=True),
+    }
+    cross = cross_sign(root, legacy, EXPIRED[1])
+    extras = {"legacy-cross-sign": cross.public_bytes(serialization.Encoding.PEM)}
     for stem, spec in LAB_CERTS.items():
         key = new_key()
         fixed = spec.valid is not None
         not_before, not_after = spec.valid or (min(utc(2026), now - dt.timedelta(days=1)), healthy_until)
+        issuer = issuers[spec.issuer]
         cert = leaf_builder(
-            spec.dns, key.public_key(), inter.cert, serial=serial_of(stem), not_before=not_before,
-            not_after=not_after, org=spec.org, cn=spec.cn, eku=spec.eku, crl=spec.crl,
-        ).sign(inter.key, hashes.SHA256())
+            spec.dns, key.public_key(), issuer.cert, serial=serial_of(stem), not_before=not_before,
+            not_after=not_after, org=spec.org, cn=spec.cn, eku=spec.eku, crl=spec.crl, ca=spec.ca,
+        ).sign(issuer.key, hashes.SHA256())
+        if spec.serial is not None or spec.not_after_text is not None:
+            leaf_pem = pem_of(resign(cert, issuer.key, serial=spec.serial, not_after=spec.not_after_text))
+        else:
+            leaf_pem = cert.public_bytes(serialization.Encoding.PEM)
         if not fixed:
             valid_until = min(valid_until, not_after)
         files[f"{stem}.key"] = key_pem(key)  # the key first: a chain never lacks its key
-        files[f"{stem}.pem"] = cert.public_bytes(serialization.Encoding.PEM) + inter.pem
+        files[f"{stem}.pem"] = leaf_pem + issuer.pem + b"".join(extras[e] for e in spec.extra)
     for name, data in files.items():
         path = out / name
         path.parent.mkdir(mode=0o700, exist_ok=True)

@@ -7,6 +7,7 @@ responder starts last, with records built from what was bound. Everything is on 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import signal
 import sys
@@ -18,7 +19,8 @@ from typing import Any
 
 import trio
 
-from scanner.lab.dns import serve_dns
+from scanner.lab.dane import expand_tlsa
+from scanner.lab.dns import Zone, serve_dns
 from scanner.lab.listeners import (
     DEFAULT_BEHAVIOUR,
     serve_sip_tls,
@@ -50,6 +52,8 @@ class LabInfo:
     domains: tuple[LabDomain, ...]
     ports: Mapping[str, int]
     certs: Path | None = None  # the lab's certificate directory (scanner.lab.pki)
+    trust_anchors: tuple[str, ...] = ()  # DNSKEYs of the signed zones, for a validator
+    zones: tuple[str, ...] = ()  # every zone the lab DNS is authoritative for (stub zones)
 
     @property
     def client_cert(self) -> Path:
@@ -79,6 +83,8 @@ class LabInfo:
             ],
             "ports": dict(self.ports),
             "certs": str(self.certs) if self.certs else None,
+            "trust_anchors": list(self.trust_anchors),
+            "zones": list(self.zones),
         }
 
     @classmethod
@@ -90,7 +96,8 @@ class LabInfo:
             for d in data["domains"]
         )
         certs = Path(data["certs"]) if data.get("certs") else None
-        return cls(data["nameserver"], Path(data["ca_file"]), data["net"], domains, data["ports"], certs)
+        return cls(data["nameserver"], Path(data["ca_file"]), data["net"], domains, data["ports"], certs,
+                   tuple(data.get("trust_anchors", ())), tuple(data.get("zones", ())))
 
 
 def lab_address(net: str, host: int) -> str:
@@ -103,7 +110,9 @@ def lab_address(net: str, host: int) -> str:
     return f"{a}.{b}.{int(c) + 1 + index // 250}.{2 + index % 250}"
 
 
-def _records(world: LabWorld, net: str, ports: Mapping[str, int]) -> dict[tuple[str, str], list[str]]:
+def _records(
+    world: LabWorld, net: str, ports: Mapping[str, int], pki: LabPki
+) -> dict[tuple[str, str], list[str]]:
     records: dict[tuple[str, str], list[str]] = {}
     for srv in world.srv:
         port = ports[srv.listener] if srv.listener else srv.port
@@ -113,9 +122,15 @@ def _records(world: LabWorld, net: str, ports: Mapping[str, int]) -> dict[tuple[
         records[(host, "A")] = [lab_address(net, o) for o in octets]
     for host in world.ipv6_hosts:
         records[(host, "AAAA")] = [IPV6_LOOPBACK]
-    for key, texts in world.records.items():
-        records.setdefault(key, []).extend(_with_ports(t, ports) for t in texts)
+    for (owner, rdtype), texts in world.records.items():
+        key = (_owner(owner, ports), rdtype)
+        records.setdefault(key, []).extend(expand_tlsa(_with_ports(t, ports), pki.chain) for t in texts)
     return records
+
+
+def _owner(owner: str, ports: Mapping[str, int]) -> str:
+    """An owner name whose ``port-of:KEY`` label part becomes the bound port (TLSA owners)."""
+    return re.sub(PORT_OF + r"([A-Za-z0-9-]+)", lambda m: str(ports[m[1]]), owner)
 
 
 def _with_ports(text: str, ports: Mapping[str, int]) -> str:
@@ -196,20 +211,19 @@ async def run_lab(
             ports[listener.key] = await _start_listener(
                 nursery, world, pki, listener, lab_address(net, listener.host), port
             )
-        records = _records(world, net, ports)
+        records = _records(world, net, ports, pki)
+        bogus = [_owner(b, ports) for b in world.bogus]
+        zone = Zone.build(records, world.dns_behaviours, signed=world.signed, bogus=bogus)
         dns_address = f"{net}.1"
         bound_dns: int = await nursery.start(
-            partial(
-                serve_dns,
-                records,
-                address=dns_address,
-                port=dns_port,
-                behaviours=world.dns_behaviours,
-                delay=world.dns_delay,
-            )
+            partial(serve_dns, {}, address=dns_address, port=dns_port, zone=zone,
+                    delay=world.dns_delay)
         )
+        anchors = zone.signed.trust_anchors() if zone.signed else ()
+        zones = tuple(dict.fromkeys([*world.signed, *(d.domain for d in world.domains)]))
         task_status.started(
-            LabInfo(f"{dns_address}:{bound_dns}", pki.ca_file, net, world.domains, ports, pki.dir)
+            LabInfo(f"{dns_address}:{bound_dns}", pki.ca_file, net, world.domains, ports, pki.dir,
+                    anchors, zones)
         )
 
 

@@ -63,6 +63,10 @@ class LabWorld:
     silent: frozenset[str] = field(default_factory=frozenset)  # accept TCP, never answer
     records: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     dns_delay: float = 0.0  # seconds every DNS answer is held back (a resolver's RTT)
+    # DNSSEC (the DANE world): zones to sign, owners whose signatures are broken on purpose;
+    # owners may say "port-of:KEY" too, and TLSA rdata "tlsa-of:CERT:INDEX" (see lab/dane.py)
+    signed: tuple[str, ...] = ()
+    bogus: tuple[str, ...] = ()
 
 
 PORT_OF = "port-of:"
@@ -213,3 +217,44 @@ def default_world() -> LabWorld:
     return LabWorld((*listeners, *partner_listeners()), (*srv, *partner_srv()), hosts,
                     domains, frozenset({"sip.contoso.test"}), silent,
                     behaviours=partner_behaviours())
+
+
+#: The world of public chains as they are really served (issue 11), by lab domain name and
+#: host octet: one SIP listener each (XMPP switched off with '.'), each certificate breaking
+#: one rule of the verifier. Its own world, so that the default lab's stories and counts stay.
+REAL_CHAINS: Mapping[str, int] = {
+    "relecloud": 21,
+    "woodgrove": 22,
+    "treyresearch": 23,
+    "lucerne": 24,
+    "cohovineyard": 25,
+    "alpineskihouse": 26,
+}
+REAL_CHAINS_NET = "127.77.12"
+
+
+def real_chains_world() -> LabWorld:
+    stories = {
+        "relecloud": ("leaf with both EKUs under a serverAuth-only intermediate",
+                      Status.CRITICAL, ("chain-client-auth-not-permitted",)),
+        "woodgrove": ("valid chain plus an expired cross-signed root still served",
+                      Status.WARNING, ("chain-unused-expired",)),
+        "treyresearch": ("intermediate signed with SHA-1", Status.CRITICAL, ("weak-signature",)),
+        "lucerne": ("a CA certificate served as the leaf", Status.CRITICAL, ("leaf-is-ca",)),
+        "cohovineyard": ("notAfter with fractional seconds, 0.75 s past at the tests' time",
+                         Status.CRITICAL, ("expired", "validity-fractional-seconds")),
+        "alpineskihouse": ("leaf with serial number 0", Status.OK, ("serial-not-positive",)),
+    }
+    off = ("srv-missing", "srv-service-disabled")
+    return LabWorld(
+        listeners=tuple(Listener(f"{n}-sip", "sip", host, f"lab/{n}") for n, host in REAL_CHAINS.items()),
+        srv=(
+            *(Srv(SIP + f"{n}.test", f"sip.{n}.test", f"{n}-sip") for n in REAL_CHAINS),
+            *(Srv(XMPP + f"{n}.test", ".", None) for n in REAL_CHAINS),
+        ),
+        hosts={f"sip.{n}.test": (host,) for n, host in REAL_CHAINS.items()},
+        domains=tuple(
+            LabDomain(f"{n}.test", story, status, tuple(sorted((*codes, *off))))
+            for n, (story, status, codes) in stories.items()
+        ),
+    )
