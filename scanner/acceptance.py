@@ -265,7 +265,11 @@ def _confirmed(tls: TlsVerdict, answered: bool) -> TlsVerdict:
 
 
 def _local_address(est: Established) -> tuple[str, int]:
-    transport = getattr(est.stream.transport_stream, "inner", est.stream.transport_stream)
+    transport: object = est.stream.transport_stream
+    for _ in range(4):  # through the recorder and pacing wrappers to the socket stream
+        if hasattr(transport, "socket"):
+            break
+        transport = getattr(transport, "inner", getattr(transport, "stream", None))
     sock = getattr(transport, "socket", None)
     try:
         host, port = sock.getsockname()[:2] if sock is not None else ("fedscan.invalid", 5061)

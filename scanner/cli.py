@@ -230,8 +230,13 @@ def dnssec_resolver_value(text: str | None) -> tuple[str, int] | None:
 
 def _all_domains(given: list[str] | None, domains_file: str | None, endpoints: bool = False) -> list[str]:
     """The domains to scan, normalised; a bad one in a file is named by ``file:line``."""
+    import inspect
+
+    from scanner.cli_errors import ENDPOINT_HINT
     from scanner.shard import numbered_domains
 
+    if "endpoint" in inspect.signature(scan).parameters and not ENDPOINT_HINT:
+        ENDPOINT_HINT.append("--endpoint HOST:PORT scans one address")
     names = [domain_value(d, None) for d in given or []]
     if domains_file is not None:
         label = "<stdin>" if domains_file == "-" else domains_file
@@ -507,8 +512,10 @@ def codes(
                      "", *wrapped(c.remedy, "  What to do: ", "    ")]
             print("\n".join(lines))
             return
+        column = max(len(c.code) for c in infos)  # the longest code sets the column
         for c in infos:
-            print("\n".join(wrapped(c.summary, f"{c.code:28} {c.severity.value:9} ", " " * 39)))
+            head = f"{c.code:{column}} {c.severity.value:9} "
+            print("\n".join(wrapped(c.summary, head, " " * len(head))))
 
 
 def version_callback(value: bool) -> None:

@@ -232,8 +232,18 @@ def readiness(
     now = parse_now(at)
     required = config.deployment.client_auth_required
     if cert is not None:
-        report = ready.from_file(_check_cert(config, cert, password, ca_file, now), dep, iso(now),
-                                 client_auth_required=required)
+        check = _check_cert(config, cert, password, ca_file, now)
+        if config.scan.dnssec_resolver:  # renewal check: will the TLSA published now match it?
+            from scanner.live import lookup_published_tlsa
+            from scanner.names import parse_nameserver
+            from scanner.offline import with_dane
+            from scanner.srv import DEFAULT_SERVICES
+
+            answers = lookup_published_tlsa(parse_nameserver(config.scan.dnssec_resolver),
+                                            config.deployment.domains, DEFAULT_SERVICES)
+            check = with_dane(check, answers)
+        report = ready.from_file(check, dep, iso(now), client_auth_required=required,
+                                 dane_checked=bool(config.scan.dnssec_resolver))
     else:
         from scanner.monitor import apply_suppressions
         from scanner.monitor_run import scan_config

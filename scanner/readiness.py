@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scanner import readiness_dane as dane_section
 from scanner.deployment import Deployment
 from scanner.findings import CODES, Finding, Status, worst
 from scanner.offline import FileCheck
@@ -36,6 +37,7 @@ from scanner.plan import CertificatePlan, certificate_plan
 from scanner.readiness_acceptance import AcceptedRow
 from scanner.readiness_acceptance import html as acceptance_html
 from scanner.readiness_acceptance import markdown as acceptance_markdown
+from scanner.readiness_dane import DaneSection
 from scanner.results import EndpointResult, ScanReport, iso
 from scanner.safe_text import one_line
 from scanner.srv import SERVICES
@@ -102,6 +104,7 @@ class Readiness:
     dns: tuple[DnsRow, ...] | None = None
     endpoints: tuple[EndpointRow, ...] | None = None
     remedies: tuple[Remedy, ...] = ()
+    dane: DaneSection | None = None
     accepted_by: tuple[AcceptedRow, ...] | None = None  # [acceptance]: partners' verdicts on us
 
     @property
@@ -146,12 +149,12 @@ def from_scan(report: ScanReport, dep: Deployment, *, client_auth_required: bool
     return Readiness(
         iso(report.evaluated_at), f"live scan of {domains}", status, status.rank < Status.UNKNOWN.rank,
         tuple(reasons), plan.subject, tuple(e.label for e in evidence), tuple(requirements), dns,
-        endpoints, tuple(remedies),
+        endpoints, tuple(remedies), dane_section.from_endpoints(report.endpoints),
     )
 
 
 def from_file(check: FileCheck, dep: Deployment, generated_at: str, *,
-              client_auth_required: bool = True) -> Readiness:
+              client_auth_required: bool = True, dane_checked: bool = False) -> Readiness:
     """Readiness from a certificate or CSR file, before the Edge exists: no DNS, no endpoints."""
     plan = certificate_plan(dep)
     evidence = [_Evidence(f"{check.kind} {check.path.name}", check.summary, check.coverage,
@@ -165,6 +168,7 @@ def from_file(check: FileCheck, dep: Deployment, generated_at: str, *,
         generated_at, f"{check.kind} file {check.path.name} (DNS and endpoints not checked)", status,
         status.rank < Status.UNKNOWN.rank, tuple(reasons), plan.subject,
         tuple(e.label for e in evidence), tuple(requirements), None, None, tuple(remedies),
+        dane_section.from_findings(check.path.name, check.findings, dane_checked),
     )
 
 
@@ -572,6 +576,14 @@ def render_markdown(r: Readiness) -> str:
             lines.append(f"| {_md(e.domain)} | {_md(e.service)} | {_md(f'{e.target}:{e.port}')} | "
                          f"{_md(e.address)} | {_md(e.tls)} | {e.status.name} | "
                          f"{_md(', '.join(e.findings) or '-')} |")
+    if r.dane is not None:
+        lines += ["", "## DANE", ""]
+        if r.dane.note:
+            lines.append(_md(r.dane.note))
+        if r.dane.rows:
+            lines += ["| Where | TLSA | Status | Verdict |", "|---|---|---|---|"]
+            lines += [f"| {_md(d.where)} | {_md(d.tlsa)} | {d.status.name} | {_md(d.verdict)} |"
+                      for d in r.dane.rows]
     lines += acceptance_markdown(r.accepted_by, _md)
     lines += ["", "## Remediation", ""]
     if not r.remedies:
@@ -674,6 +686,15 @@ def render_html(r: Readiness) -> str:
              (_h(e.address), ""), (_h(e.tls), "nw"), (e.status.name, f"nw {e.status.name}"),
              (_h(", ".join(e.findings) or "-"), ""))
             for e in r.endpoints))
+    if r.dane is not None:
+        out.append("<h2>DANE</h2>")
+        if r.dane.note:
+            out.append(f"<p>{_h(r.dane.note)}</p>")
+        if r.dane.rows:
+            out += _table(("Where", "TLSA", "Status", "Verdict"), (
+                ((_hn(d.where), ""), (f"<code>{_hn(d.tlsa)}</code>", ""),
+                 (d.status.name, f"nw {d.status.name}"), (_h(d.verdict), ""))
+                for d in r.dane.rows))
     out += acceptance_html(r.accepted_by, _h)
     out.append("<h2>Remediation</h2>")
     if not r.remedies:

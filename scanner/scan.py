@@ -9,7 +9,7 @@ Theory of this module
   within the file-descriptor limit), endpoints at work between waits (``--concurrency``) and
   connections per address (``--per-address``); DNS by its own limiter. A silent peer holds a
   connection, never a work token, so dead peers cost about one timeout in all.
-  Domains enter the scan through a window (about one domain per two connection slots in
+  Domains enter the scan through a window (about one domain per four connection slots in
   progress at once): discovery is faster than handshakes, and without the window every
   endpoint of a 100,000-domain census would be discovered up front and wait, in memory.
 * Results are handed to ``sink`` the moment they exist, so a ``jsonl`` writer streams and a
@@ -49,7 +49,7 @@ from scanner.srv import Endpoint
 from scanner.verify import Policy, TrustStore
 
 DOMAIN_WINDOW_PER_SLOT = 2  # domains in progress per work token (a domain is ~4 endpoints)
-CONNECTIONS_PER_DOMAIN = 2  # ... and at least one domain per this many connection slots
+CONNECTIONS_PER_DOMAIN = 4  # ... and at least one domain per this many connection slots
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,15 @@ class ScanOptions:
             "client_auth": "required" if self.policy.client_auth_required else "optional",
             "client_certificate": self.credentials is not None,
             "from_domain": self.from_domain,
+            "dnssec_resolver": _address(self.dnssec_resolver) if self.dnssec_resolver else None,
             "our_certificate_sha256": self.presenting.certificate_sha256 if self.presenting else None,
             "endpoints": [f"{e.service}={e.host}:{e.port}" for e in self.endpoints],
         }
+
+
+def _address(server: tuple[str, int]) -> str:
+    host, port = server
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ class Shared:
         ``notify``: told once if that limit is what bounds the run."""
         limits = Limits.create(connections=options.connections, work=options.concurrency,
                                per_address=options.per_address, dns=options.dns_concurrency,
-                               nofile=nofile, notify=notify)
+                               timeout=options.timeout, nofile=nofile, notify=notify)
         resolver = options.dnssec_resolver
         dane = DaneResolver(resolver, timeout=min(options.timeout, 5.0)) if resolver else None
         return cls(limits, trio.CapacityLimiter(limits.budget.dns), AddressCache(), dane)
@@ -220,18 +226,18 @@ class Scan:
             endpoint.service, endpoint.target, endpoint.port, endpoint.address, endpoint.xmpp_domain
         )
         limits = self._limits
-        await limits.open(endpoint.address)
+        pace = await limits.open(endpoint.address)
         try:
             shake = await handshake(
                 target,
                 timeout=self.options.timeout,
                 from_domain=self._from_domain(endpoint),
                 credentials=self.options.credentials,
-                work=limits.work,
+                pace=pace,
                 after_tls=self._after_tls(),
             )
         finally:
-            limits.close(endpoint.address)
+            limits.close(pace)
         answer = None
         if self._dane is not None:
             async with self._dns_limiter:

@@ -35,7 +35,7 @@ from cryptography.x509.verification import (
 )
 
 from scanner.cert_rules import weak_hash, weak_key
-from scanner.certinfo import CertInfo, cert_info, name_text
+from scanner.certinfo import SERVER_AUTH, CertInfo, cert_info, eku_name, name_text
 from scanner.findings import Finding, finding
 
 MAX_CHAIN_DEPTH = 8
@@ -338,10 +338,20 @@ def _trust(
             f"the chain ends at {top.subject}, whose issuer {top.issuer} is neither "
             f"{'served' if served else 'in the file'} nor a trusted root ({trust.label})"
         )
+    elif blocker := next((c for c in walked[1:] if not _permits_server_auth(c)), None):
+        message = (
+            f"the chain reaches a trusted root, but CA certificate {blocker.subject} restricts "
+            f"its EKU to {', '.join(eku_name(o) for o in blocker.eku or ())}: peers refuse it as "
+            "a TLS server chain"
+        )
     else:
         message = f"path validation failed: {_why(reason)}"
     finding_ = finding("chain-untrusted", message, reason=reason, trust_store=trust.label)
     return PathResult((finding_,), False, walked, outcome == "anchored")
+
+
+def _permits_server_auth(cert: CertInfo) -> bool:
+    return cert.eku is None or bool({SERVER_AUTH, _ANY_EKU.dotted_string} & set(cert.eku))
 
 
 def _why(reason: str) -> str:

@@ -22,9 +22,10 @@ from scanner.lab.dane import dane_world
 from scanner.lab.pki import LabPki
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
+from tests.conftest import lab_net
 from tests.dane_env import unbound_for
 
-NET = "127.77.16"
+NET = lab_net(16)
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +249,64 @@ def test_renewal_check_needs_a_validating_resolver(capsys: pytest.CaptureFixture
     assert capsys.readouterr().err == (
         "fedscan: error: --dane needs --dnssec-resolver IP[:PORT]: only a validating resolver's "
         "answer says whether peers use the TLSA\n")
+
+
+def dane_config(path: Path, lab: LabInfo, resolver: str | None) -> Path:
+    line = f'dnssec_resolver = "{resolver}"\n' if resolver else ""
+    path.write_text('[deployment]\nsip_domains = ["contoso.test", "fabrikam.test"]\n'
+                    'xmpp_domains = ["contoso.test", "fabrikam.test"]\n'
+                    'extra_sans = ["webcon.contoso.test"]\n'
+                    f'\n[scan]\nnameservers = ["{lab.nameserver}"]\nca_file = "{lab.ca_file}"\n{line}')
+    return path
+
+
+def test_readiness_has_a_dane_section(dane_lab: LabInfo, resolver: str, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = dane_config(tmp_path / "fedscan.toml", dane_lab, resolver)
+    md = tmp_path / "ready.md"
+    assert run(["readiness", "--config", str(cfg), "--markdown", str(md)]) == 2
+    capsys.readouterr()
+    section = md.read_text().split("## DANE\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "TLSA |" not in line]
+    assert len(rows) == 4  # contoso SIP + XMPP, fabrikam SIP + XMPP
+    assert sum("| CRITICAL | MISMATCH" in r for r in rows) == 1
+    assert any("fabrikam.test sip-federation" in r and "CRITICAL" in r for r in rows)
+    assert sum("| OK | ok: DANE-" in r for r in rows) == 3
+
+
+def test_readiness_without_a_resolver_says_dane_was_not_checked(
+    dane_lab: LabInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = dane_config(tmp_path / "fedscan.toml", dane_lab, None)
+    md = tmp_path / "ready.md"
+    run(["readiness", "--config", str(cfg), "--markdown", str(md)])
+    capsys.readouterr()
+    assert "## DANE\n\nDANE not checked: no validating resolver declared" in md.read_text()
+
+
+def test_readiness_cert_checks_the_renewal_against_published_tlsa(
+    dane_lab: LabInfo, resolver: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert dane_lab.certs is not None
+    cfg = dane_config(tmp_path / "fedscan.toml", dane_lab, resolver)
+    md = tmp_path / "ready.md"
+    new = LabPki(dane_lab.certs).chain("lab/edge-previous")
+    assert run(["readiness", "--config", str(cfg), "--cert", str(new), "--markdown", str(md)]) == 2
+    capsys.readouterr()
+    text = md.read_text()
+    section = text.split("## DANE\n", 1)[1].split("\n## ", 1)[0]
+    assert "will not match this key" in section  # contoso.test's SIP TLSA names the old key
+    assert "### CRITICAL: dane-mismatch" in text
+
+
+def test_monitor_exports_the_dane_gauge(dane_lab: LabInfo, resolver: str, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = dane_config(tmp_path / "fedscan.toml", dane_lab, resolver)
+    prom = tmp_path / "fedscan.prom"
+    run(["monitor", "--config", str(cfg), "--prometheus-textfile", str(prom)])
+    capsys.readouterr()
+    lines = [line for line in prom.read_text().splitlines() if line.startswith("fedscan_dane_status{")]
+    by_place = {(line.split('domain="')[1].split('"')[0], line.split('service="')[1].split('"')[0]):
+                line.rsplit(" ", 1)[1] for line in lines}
+    assert by_place == {("contoso.test", "sip-federation"): "0", ("contoso.test", "xmpp-server"): "0",
+                        ("fabrikam.test", "sip-federation"): "2", ("fabrikam.test", "xmpp-server"): "0"}

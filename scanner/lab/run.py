@@ -234,8 +234,9 @@ def describe(info: LabInfo) -> str:
         "",
         "Domains:",
     ]
+    width = max([20, *(len(d.domain) for d in info.domains)])
     for d in info.domains:
-        lines.append(f"  {d.domain:20} {d.status.name:9} {d.story}")
+        lines.append(f"  {d.domain:{width}} {d.status.name:9} {d.story}")
     lines += [
         "",
         "Scan every lab domain as a partner would:",
