@@ -119,6 +119,11 @@ def test_help_names_what_each_option_takes(capsys: pytest.CaptureFixture[str]) -
         assert shown in " ".join(text.split()), shown
     assert run(["monitor", "--help"]) == 0
     assert "-c, --config FILE" in capsys.readouterr().out
+    for command in (["cert"], ["plan"], ["monitor"], ["readiness"], ["lab"], ["codes"], ["check-config"],
+                    ["report", "merge"], ["report", "html"], ["demo"]):
+        assert run([*command, "--help"]) == 0
+        shown = capsys.readouterr().out
+        assert "<str>" not in shown and "<path>" not in shown and "range>" not in shown, command
 
 
 def test_nameserver_takes_a_host_name(capsys: pytest.CaptureFixture[str]) -> None:

@@ -87,6 +87,7 @@ def test_closed_pipe_exits_with_the_status_silently(lab: LabInfo) -> None:
             proc.stdout.readline()  # `| head -1`: one line, then the reader leaves
         proc.stdout.close()
         err = proc.stderr.read()
+        proc.stderr.close()
         assert proc.wait(timeout=60) == 2, fmt  # litware is CRITICAL: the status, not 1 or 3
         assert err == b"", (fmt, err)
 
