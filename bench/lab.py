@@ -3,7 +3,10 @@
 ``python -m bench.lab --endpoints N --state FILE`` serves :func:`scanner.lab.scale.scale_world`
 with :func:`scanner.lab.run.run_lab` (dead endpoints included), writes FILE
 (JSON: the lab's nameserver, CA file, domains and pre-resolved endpoints) once everything
-listens, and serves until SIGTERM/SIGINT.
+listens, and serves until SIGTERM/SIGINT. ``--rtt MS`` holds every answer back by a round-trip
+time; ``--hosted N`` serves instead :func:`scanner.lab.scale.hosted_world` (one address, N
+domains) and, when stopped, writes the most connections it ever had open at once to
+``FILE.counter``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from pathlib import Path
 import trio
 
 from scanner.lab.run import run_lab
-from scanner.lab.scale import DEFAULT_BASE_PORT, scale_world
+from scanner.lab.scale import DEFAULT_BASE_PORT, hosted_world, scale_world
+from scanner.lab.zones import LabWorld
 
 DEFAULT_NET = "127.78.0"
 DEFAULT_CERT_DIR = Path("/tmp/fedscan-bench-certs")
@@ -37,22 +41,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base-port", type=int, default=DEFAULT_BASE_PORT)
     parser.add_argument("--cert-dir", type=Path, default=DEFAULT_CERT_DIR)
     parser.add_argument("--state", type=Path, required=True)
+    parser.add_argument("--rtt", type=float, default=0.0, help="milliseconds per round trip")
+    parser.add_argument("--hosted", type=int, default=0, help="serve N domains on one address")
     args = parser.parse_args(argv)
     raise_fd_limit()
-    lab = scale_world(args.endpoints, args.cert_dir, dead_fraction=args.dead, base_port=args.base_port)
+    rtt = args.rtt / 1000
+    world: LabWorld
+    endpoints: list[dict[str, object]] = []
+    if args.hosted:
+        hosted = hosted_world(args.hosted, args.cert_dir, rtt=rtt, base_port=args.base_port)
+        world, domains = hosted.world, hosted.domains
+    else:
+        lab = scale_world(args.endpoints, args.cert_dir, dead_fraction=args.dead,
+                          base_port=args.base_port, rtt=rtt)
+        world, domains = lab.world, lab.domains
+        endpoints = [e.to_json(args.net) for e in lab.endpoints]
 
     async def serve() -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 info = await nursery.start(
-                    lambda task_status: run_lab(net=args.net, world=lab.world, task_status=task_status)
+                    lambda task_status: run_lab(net=args.net, world=world, task_status=task_status)
                 )
                 state = {
                     "nameserver": info.nameserver,
                     "ca_file": str(info.ca_file),
                     "net": args.net,
-                    "domains": lab.domains,
-                    "endpoints": [e.to_json(args.net) for e in lab.endpoints],
+                    "domains": domains,
+                    "endpoints": endpoints,
                 }
                 tmp = args.state.with_suffix(".tmp")
                 tmp.write_text(json.dumps(state))
@@ -62,6 +78,9 @@ def main(argv: list[str] | None = None) -> None:
                 nursery.cancel_scope.cancel()
 
     trio.run(serve)
+    if args.hosted:
+        counter = {"peak": hosted.counter.peak, "accepted": hosted.counter.accepted}
+        args.state.with_suffix(".counter").write_text(json.dumps(counter))
 
 
 if __name__ == "__main__":

@@ -13,16 +13,27 @@ Theory of this module
     (:func:`raise_nofile_limit`), the budget keeps a reserve for DNS sockets and files, and
     when the descriptors are what holds the run back, one notice says so.
   - **work** (``--concurrency``): endpoints *at work* at once, i.e. between two waits on the
-    peer: building a ClientHello, TLS crypto, parsing an XMPP reply. An endpoint takes a work
-    token when its connection is up and whenever the peer's bytes arrive, and gives it back
-    whenever it waits on the peer again (:class:`Paced`). A silent peer holds no token.
+    peer: TLS crypto, certificate and XMPP parsing. An endpoint takes a work token whenever
+    the peer's bytes arrive and gives it back whenever it waits on the peer again
+    (:class:`Paced`). Its first words (a ClientHello, an XMPP stream header: microseconds) go
+    out without one, so a silent peer starts its wait the moment it is connected and holds
+    no token at all: silent peers cost one timeout from their connect, not from their turn.
+  - **active**: endpoints in conversation with their peer, at most ``ACTIVE_PER_WORK`` x
+    ``--concurrency`` at once, taken before the connect. An endpoint whose peer has not
+    answered (connect, then the first reply) within a grace period is demoted: it waits on
+    holding only its connection, and its active slot admits the next endpoint. The grace is a
+    few times the typical first-answer latency (at least ``ACTIVE_GRACE``, at most half the
+    timeout), so silent and filtered peers leave the way within about a second, while when
+    every peer is slow nobody is demoted and the pool keeps holding back new connections: a
+    lab (or a hosting Edge) that answers every endpoint from one core is not buried under
+    4,096 ClientHellos and made to time out its own healthy endpoints.
   - **per address** (``--per-address``): at most N connections open at once to one IP
     address. One Access Edge often serves hundreds of hosted domains, and a burst of
     connections trips its rate limits and turns into false ``connect-refused``. Taken before a
     connection slot, so a crowded address never holds slots that other addresses could use.
 
 * Deadlines measure the peer, not our queue. An endpoint's deadline starts when it has its
-  address and connection slots, and the time it then queues for a work token is added to it
+  address and connection slots, and the time it then queues for work tokens is added to it
   (:class:`Paced` moves the cancel scope's deadline). However many endpoints are in flight,
   a healthy one never times out because others were being worked on.
 * Cheap on the fast path: tokens are taken with ``acquire_nowait`` (no scheduling point) and
@@ -34,8 +45,9 @@ from __future__ import annotations
 
 import contextlib
 import resource
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import trio
 
@@ -43,7 +55,12 @@ DEFAULT_CONNECTIONS = 4096
 DEFAULT_WORK = 64
 DEFAULT_PER_ADDRESS = 4
 DEFAULT_DNS = 128
+ACTIVE_PER_WORK = 2  # endpoints in conversation per work token
+GRACE_SAMPLES = 16  # first answers seen before the grace follows their latency
+ACTIVE_GRACE = 0.5  # least seconds to wait for a first answer before an endpoint is demoted
+GRACE_PER_LATENCY = 4  # ... else this many times the typical first-answer latency
 FD_RESERVE = 64  # stdio, the trust store, output files, the resolver's TCP fallback, trio
+T = TypeVar("T")
 
 
 def raise_nofile_limit() -> tuple[int, int]:
@@ -93,26 +110,46 @@ class Limits:
     budget: Budget
     work: trio.CapacityLimiter
     per_address: int  # 0: no cap
+    timeout: float
     notify: Callable[[str], None] | None = None
     connections: trio.CapacityLimiter = field(init=False)
+    active: trio.Semaphore = field(init=False)
     _addresses: dict[str, trio.CapacityLimiter] = field(default_factory=dict)
     _noticed: bool = False
     peak_connections: int = 0
+    latency: float = 0.0  # moving average of first-answer latencies (active endpoints)
+    samples: int = 0
+
+    @property
+    def grace(self) -> float:
+        """How long an active endpoint may wait for its peer's first answer (connect included)
+        before it is demoted: a few times what answers typically take, so that when every
+        peer is slow (one overloaded server, a congested link) nobody is demoted and the
+        active pool keeps holding back new connections; at most half the timeout (which is
+        also the grace until a few answers have been seen: no burst of demotions at start)."""
+        if self.samples < GRACE_SAMPLES:
+            return self.timeout / 2
+        return min(self.timeout / 2, max(ACTIVE_GRACE, GRACE_PER_LATENCY * self.latency))
+
+    def answered_after(self, seconds: float) -> None:
+        self.samples += 1
+        self.latency = seconds if self.samples == 1 else 0.9 * self.latency + 0.1 * seconds
 
     def __post_init__(self) -> None:
         self.connections = trio.CapacityLimiter(self.budget.connections)
+        self.active = trio.Semaphore(int(self.work.total_tokens) * ACTIVE_PER_WORK)
 
     @classmethod
-    def create(cls, *, connections: int, work: int, per_address: int, dns: int,
+    def create(cls, *, connections: int, work: int, per_address: int, dns: int, timeout: float,
                nofile: int | None = None, notify: Callable[[str], None] | None = None) -> Limits:
         """``nofile``: the descriptor limit to plan with (default: the process's soft limit)."""
         if nofile is None:
             nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         budget = Budget.plan(connections, dns, nofile)
-        return cls(budget, trio.CapacityLimiter(work), per_address, notify)
+        return cls(budget, trio.CapacityLimiter(work), per_address, timeout, notify)
 
-    async def open(self, address: str) -> None:
-        """Wait for a slot at ``address`` (politeness), then for a connection slot."""
+    async def open(self, address: str) -> Pace:
+        """Wait for a slot at ``address`` (politeness), an active slot, then a connection slot."""
         if self.per_address > 0:
             limiter = self._addresses.get(address)
             if limiter is None:
@@ -121,23 +158,30 @@ class Limits:
                 limiter.acquire_nowait()
             except trio.WouldBlock:
                 await limiter.acquire()
+        pace = Pace(self, address)
         try:
-            self.connections.acquire_nowait()
-        except trio.WouldBlock:
-            if self.budget.fd_bound and not self._noticed and self.notify is not None:
-                self._noticed = True
-                self.notify(self.budget.notice())
+            await self.active.acquire()
+            pace.active = True
             try:
+                self.connections.acquire_nowait()
+            except trio.WouldBlock:
+                if self.budget.fd_bound and not self._noticed and self.notify is not None:
+                    self._noticed = True
+                    self.notify(self.budget.notice())
                 await self.connections.acquire()
-            except BaseException:
-                self._release_address(address)
-                raise
+        except BaseException:
+            pace.demote()
+            self._release_address(address)
+            raise
         self.peak_connections = max(self.peak_connections, self.connections.borrowed_tokens)
+        return pace
 
-    def close(self, address: str) -> None:
+    def close(self, pace: Pace) -> None:
         """Give back what :meth:`open` took (in the same task)."""
+        pace.give()
+        pace.demote()
         self.connections.release()
-        self._release_address(address)
+        self._release_address(pace.address)
 
     def _release_address(self, address: str) -> None:
         limiter = self._addresses.get(address)
@@ -148,39 +192,79 @@ class Limits:
             del self._addresses[address]
 
 
-class Paced(trio.abc.Stream):
-    """One endpoint's transport under the work limiter: holds a work token except while it
-    waits for the peer's bytes; the time spent queueing for a token goes to ``on_queued``
-    (which moves the endpoint's deadline: our queue is not the peer's slowness)."""
+class Pace:
+    """One endpoint's standing: whether it is active, whether it holds a work token, and
+    where the time it queues for one goes (``on_queued``: its deadline)."""
 
-    def __init__(self, inner: trio.abc.Stream, work: trio.CapacityLimiter,
-                 on_queued: Callable[[float], None]) -> None:
-        self.inner = inner
-        self.work = work
-        self.on_queued = on_queued
-        self.held = False
+    def __init__(self, limits: Limits, address: str) -> None:
+        self.limits = limits
+        self.address = address
+        self.active = False
+        self.answered = False  # the peer has said something
+        self.token = False
+        self.on_queued: Callable[[float], None] | None = None
 
     async def take(self) -> None:
-        if self.held:
+        """A work token; time spent queueing for it goes to ``on_queued``."""
+        if self.token:
             return
+        work = self.limits.work
         try:
-            self.work.acquire_nowait()
+            work.acquire_nowait()
         except trio.WouldBlock:
             start = trio.current_time()
-            await self.work.acquire()
-            self.on_queued(trio.current_time() - start)
-        self.held = True
+            await work.acquire()
+            if self.on_queued is not None:
+                self.on_queued(trio.current_time() - start)
+        self.token = True
 
     def give(self) -> None:
-        if self.held:
-            self.held = False
-            self.work.release()
+        if self.token:
+            self.token = False
+            self.limits.work.release()
+
+    def demote(self) -> None:
+        """No longer active (its peer is slow or silent, or it is done)."""
+        if self.active:
+            self.active = False
+            self.limits.active.release()
+
+    async def wait(self, peer: Callable[[], Awaitable[T]], *, then_work: bool = True,
+                   answer: bool = True) -> T:
+        """Wait for the peer (``peer`` must be safe to cancel and call again: a socket read, a
+        wait for writability), without a work token. Until the peer's first answer an active
+        endpoint that waits longer than the grace period is demoted (its active slot goes to
+        the next endpoint) and waits on; once the peer has answered it stays active to the
+        end, so the active pool bounds the conversations in progress. ``answer``: this wait
+        is for the peer's words (not a connect). Takes a work token after if ``then_work``."""
+        self.give()
+        if self.active and not self.answered:
+            limits = self.limits
+            start = trio.current_time()
+            with trio.move_on_after(limits.grace) as scope:
+                result = await peer()
+            if scope.cancelled_caught:
+                self.demote()
+                result = await peer()
+            elif answer:
+                limits.answered_after(trio.current_time() - start)
+        else:
+            result = await peer()
+        self.answered = self.answered or answer
+        if then_work:
+            await self.take()
+        return result
+
+
+class Paced(trio.abc.Stream):
+    """One endpoint's transport under its :class:`Pace`: every read is a wait on the peer."""
+
+    def __init__(self, inner: trio.abc.Stream, pace: Pace) -> None:
+        self.inner = inner
+        self.pace = pace
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        self.give()
-        data = await self.inner.receive_some(max_bytes)
-        await self.take()
-        return data
+        return await self.pace.wait(lambda: self.inner.receive_some(max_bytes))
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         # kept with the token: our writes are small and a socket buffer takes them at once
@@ -190,5 +274,5 @@ class Paced(trio.abc.Stream):
         await self.inner.wait_send_all_might_not_block()
 
     async def aclose(self) -> None:
-        self.give()
+        self.pace.give()
         await self.inner.aclose()

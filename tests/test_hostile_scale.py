@@ -1,8 +1,10 @@
 """Scale under hostility: 1000 endpoints, 30 % of them misbehaving, in one scan.
 
 Every healthy endpoint's result must be exactly what a scan of the healthy part alone gives,
-and the run must end within the deadline bound: the healthy run's time, plus one timeout per
-``concurrency`` stalling endpoints (they hold a handshake slot until their deadline), plus 10 %.
+and the run must end within the deadline bound of issue 5: the healthy run's time, plus one
+timeout per ``concurrency`` stalling endpoints, plus 10 %. Since issue 15 a stalling peer holds
+a connection, not a work token (scanner.limits), so the run ends well inside that bound; the
+tighter figures (live + 1.3 x timeout) are the bench's, not a timed test's.
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ import pytest
 import trio
 
 from scanner.discovery import make_resolver, parse_nameserver
-from scanner.lab.hostile import ScaleWorld, scale_world
+from scanner.lab.hostile_scale import ScaleWorld, hostile_scale_world
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
 from scanner.results import EndpointResult, ScanReport
 from scanner.scan import Scan, ScanOptions
 from scanner.trust import load_ca_file
-from tests.conftest import NOW
+from tests.conftest import NOW, lab_net
 
-NET = "127.77.61"
+NET = lab_net(61)
 TIMEOUT = 2.0
 CONCURRENCY = 64
 SERVICES = ("sip-federation", "xmpp-server")
@@ -32,7 +34,7 @@ SERVICES = ("sip-federation", "xmpp-server")
 
 @pytest.fixture(scope="module")
 def world() -> ScaleWorld:
-    return scale_world()
+    return hostile_scale_world()
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from scanner.discovery import make_resolver, parse_nameserver
 from scanner.lab.run import LabInfo, lab_address
@@ -28,9 +29,9 @@ from scanner.limits import FD_RESERVE, Budget, raise_nofile_limit
 from scanner.scan import Scan, ScanOptions, Shared
 from scanner.srv import DEFAULT_SERVICES
 from scanner.trust import load_ca_file
-from tests.conftest import NOW
+from tests.conftest import NOW, lab_net
 
-NET = "127.78.6"
+NET = lab_net(106)
 DOMAINS = 200
 RTT = 0.01  # each answer 10 ms late: connections last long enough to overlap
 TIMEOUT = 0.5
@@ -102,18 +103,42 @@ def test_budget_fits_descriptors() -> None:
     assert (tiny.connections, tiny.dns) == (1, 1)
 
 
-def test_descriptor_limit_bounds_the_run_and_is_named_once(
-    hosted: HostedLab, hosted_lab: LabInfo
-) -> None:
+def test_descriptor_limit_bounds_the_run(hosted: HostedLab, hosted_lab: LabInfo) -> None:
     notices: list[str] = []
     options = ScanOptions(services=DEFAULT_SERVICES, timeout=5.0, per_address=0)
     shared = Shared.for_options(options, nofile=FD_RESERVE + 40, notify=notices.append)
     assert shared.limits.budget.connections == 30
     scan, _ = _scan(hosted_lab, hosted, options, shared)
     assert hosted.counter.peak <= 30
-    assert shared.limits.peak_connections == 30
-    assert len(notices) == 1 and "at most 30 connections at once" in notices[0]
+    assert shared.limits.peak_connections <= 30
+    assert len(notices) <= 1  # said at most once (whether it bound depends on timing here)
     assert scan.report.counts()["OK"] == 400
+
+
+async def test_the_notice_comes_once_when_descriptors_bind() -> None:
+    from scanner.limits import Limits
+
+    notices: list[str] = []
+    limits = Limits.create(connections=4096, work=64, per_address=0, dns=128, timeout=10,
+                           nofile=FD_RESERVE + 3, notify=notices.append)
+    assert limits.budget.connections == 2 and limits.budget.fd_bound
+    opened = []
+
+    async def endpoint(hold: trio.Event) -> None:
+        pace = await limits.open("192.0.2.1")
+        opened.append(pace)
+        await hold.wait()
+        limits.close(pace)
+
+    hold = trio.Event()
+    async with trio.open_nursery() as nursery:
+        for _ in range(5):
+            nursery.start_soon(endpoint, hold)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(opened) == 2  # never more connections than the descriptors allow
+        assert notices == [limits.budget.notice()]  # said once, though three waited
+        hold.set()
+    assert len(opened) == 5 and len(notices) == 1
 
 
 def test_soft_limit_is_raised_to_the_hard_limit() -> None:
@@ -132,12 +157,12 @@ def test_soft_limit_is_raised_to_the_hard_limit() -> None:
 def test_cli_stays_within_a_low_hard_limit_and_says_so_once(
     hosted: HostedLab, hosted_lab: LabInfo, tmp_path: Path
 ) -> None:
-    limit = FD_RESERVE + 16  # hard limit too: fedscan cannot raise it
+    limit = FD_RESERVE + 3  # hard limit too: fedscan cannot raise it
     budget = Budget.plan(4096, 128, nofile=limit)
-    assert budget.connections == 12  # far fewer than 400 endpoints want: it binds
+    assert budget.connections == 2  # 40 endpoints of >= 10 ms each want more: it binds
     hosted.counter.reset()
     proc = subprocess.run(
-        [sys.executable, "-m", "scanner", "scan", *hosted_lab.scan_args(), "--at",
+        [sys.executable, "-m", "scanner", "scan", *hosted_lab.scan_args(hosted.domains[:20]), "--at",
          "2030-01-01T00:00:00Z", "--format", "jsonl", "--per-address", "0", "--timeout", "5"],
         capture_output=True, text=True, timeout=120, check=False,
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)),
@@ -145,6 +170,6 @@ def test_cli_stays_within_a_low_hard_limit_and_says_so_once(
     assert proc.returncode == 0, proc.stderr + proc.stdout[-3000:]
     notices = [line for line in proc.stderr.splitlines() if "open-file limit" in line]
     assert notices == [f"fedscan: {budget.notice()}"]
-    assert 4 < hosted.counter.peak <= budget.connections
+    assert hosted.counter.peak <= budget.connections
     summary = json.loads(proc.stdout.splitlines()[-1])
-    assert summary["endpoint_counts"]["OK"] == 400
+    assert summary["endpoint_counts"]["OK"] == 40
