@@ -74,6 +74,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 # make bench [N=4000] [RTT=50]: RTT is milliseconds per round trip added by the lab
 bench: $(BENCH_STAMP) $(SSLYZE_STAMP)
 	$(BIN)/python -m bench --endpoints $(N) --rtt $(RTT) --sslyze-python $(SSLYZE_VENV)/bin/python
+	$(BIN)/python -m bench.page
 
 # the census case: 10,000 endpoints at --timeout 2, then 30 % silent peers at --timeout 5
 bench-census: $(BENCH_STAMP)

@@ -107,6 +107,10 @@ def _range_words(text: str) -> str:
     return text
 
 
+#: set by the command line when ``scan --endpoint HOST:PORT`` exists: the hint for a host:port
+ENDPOINT_HINT: list[str] = []
+
+
 def domain_problem(text: str, option: str | None) -> str | None:
     """A domain that is clearly something else (a URL, host:port, an address): what to give."""
     where = f"{option} {text!r}" if option else repr(text)
@@ -116,8 +120,8 @@ def domain_problem(text: str, option: str | None) -> str | None:
         return f"{where}: give a domain, not a URL{example}"
     if text.count(":") == 1 and text.rsplit(":", 1)[1].isdigit():
         host = text.rsplit(":", 1)[0]
-        return (f"{where}: give the domain alone ({host}); ports come from its SRV records "
-                "(--endpoint HOST:PORT scans one address)")
+        hint = f" ({ENDPOINT_HINT[0]})" if ENDPOINT_HINT else ""
+        return f"{where}: give the domain alone ({host}); ports come from its SRV records{hint}"
     return None
 
 

@@ -41,7 +41,7 @@ def lab_start_error(exc: BaseException, net: str) -> str:
 @app.command()
 def demo(
     net: Annotated[
-        str, typer.Option("--net", help="First three octets of the lab's 127.x.y.0/24.")
+        str, typer.Option("--net", metavar="A.B.C", help="First three octets of the lab's 127.x.y.0/24.")
     ] = "127.77.1",
 ) -> None:
     """Start the lab, scan it as a partner and as your own Edge would be checked, print both, stop.

@@ -109,7 +109,9 @@ def html_report(
         list[Path],
         typer.Argument(help="A scan or merged report (JSON), or the jsonl outputs of shards ('-': stdin)."),
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Write the page here ('-': stdout).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="FILE", help="Write the page here ('-': stdout).")
+    ],
 ) -> None:
     """Write one self-contained HTML page of a scan or census: status, counts, expiry chart,
     a sortable and filterable endpoint table, and every finding with its remedy."""

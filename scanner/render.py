@@ -34,10 +34,11 @@ def status_text(status: Status) -> Text:
 
 def findings_lines(findings: Sequence[Finding], indent: str = "  ") -> list[Text]:
     out = []
+    width = max([28, *(len(f.code) for f in findings)])  # one column, however long a code
     for f in sorted(findings, key=lambda f: -f.status.rank):
         line = Text(indent)
         line.append(f"{f.severity.value.upper():8}", style=SEVERITY_STYLE[f.severity])
-        line.append(f" {f.code:28} ", style="bold")
+        line.append(f" {f.code:{width}} ", style="bold")
         line.append(visible(f.message))
         out.append(line)
     return out

@@ -61,7 +61,10 @@ dl.opts dt{color:#555}dl.opts dd{margin:0}
 .f-CRITICAL{background:#c62828}.f-WARNING{background:#e0a000}.f-OK{background:#43a047}
 .code{margin:1em 0;padding-left:.8em;border-left:4px solid #c9ced6}.code h3{font-size:1em;margin:0 0 .2em}
 .filters{display:flex;flex-wrap:wrap;gap:.6em;align-items:center;margin:.5em 0}
-@media print{body{margin:0;max-width:none;font-size:10pt}.filters,#more{display:none}
+@media screen and (max-width:700px){body{margin:.8em auto}table{font-size:.9em}}
+@media print{body{margin:0;max-width:none;font-size:9pt}.filters,#more{display:none}
+.wide{overflow:visible}.codes{white-space:pre-wrap}
+#endpoints th:nth-child(n+9),#endpoints td:nth-child(n+9){display:none}
 tr,.code,.bar{page-break-inside:avoid}h2{page-break-after:avoid}
 .fill,.verdict,th{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 """
@@ -283,8 +286,8 @@ def render_report_html(doc: Mapping[str, Any], source: str = "") -> str:
             f'<p class="meta">{len(certs)} distinct certificates; warning at {warn} days, critical at '
             f"{crit}.</p>", *_expiry_chart(certs, warn, crit)]
     if certs:
-        out.append("<table><thead><tr><th>Days left</th><th>Not after</th><th>Subject</th><th>Issuer</th>"
-                   "<th>Served on</th></tr></thead><tbody>")
+        out.append('<div class="wide"><table><thead><tr><th>Days left</th><th>Not after</th><th>Subject</th>'
+                   "<th>Issuer</th><th>Served on</th></tr></thead><tbody>")
         for cert, where in certs[:CERTS_SHOWN]:
             days = int(cert["days_left"])
             cls = "CRITICAL" if days < crit else "WARNING" if days < warn else ""
@@ -292,7 +295,7 @@ def render_report_html(doc: Mapping[str, Any], source: str = "") -> str:
             out.append(f'<tr><td class="num {cls}">{days}</td><td class="nw">{_h(cert.get("not_after"))}</td>'
                        f"<td>{_h(cert.get('subject'))}</td><td>{_h(cert.get('issuer'))}</td>"
                        f"<td>{_h(served)}</td></tr>")
-        out.append("</tbody></table>")
+        out.append("</tbody></table></div>")
         if len(certs) > CERTS_SHOWN:
             out.append(f'<p class="meta">The {CERTS_SHOWN} that end soonest of {len(certs)}.</p>')
     codes = sorted({c for r in table_rows for c in r[7]})

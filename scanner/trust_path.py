@@ -21,7 +21,7 @@ import datetime as dt
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -35,7 +35,7 @@ from cryptography.x509.verification import (
 )
 
 from scanner.cert_rules import weak_hash, weak_key
-from scanner.certinfo import CertInfo, cert_info, name_text
+from scanner.certinfo import SERVER_AUTH, CertInfo, cert_info, eku_name, name_text
 from scanner.findings import Finding, finding
 
 MAX_CHAIN_DEPTH = 8
@@ -132,8 +132,14 @@ def _walk(leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore) -> tuple[
 
 
 def _info(cert: x509.Certificate, served: Sequence[CertInfo]) -> CertInfo:
-    """The served certificate's facts when it was served, else (a trust anchor) read now."""
-    return next((c for c in served if c.cert == cert), None) or cert_info(cert)
+    """The served certificate's facts when it was served, else (a trust anchor) read once."""
+    return next((c for c in served if c.cert is cert or c.cert == cert), None) or _anchor_info(cert)
+
+
+@lru_cache(maxsize=512)
+def _anchor_info(cert: x509.Certificate) -> CertInfo:
+    """A trust anchor's facts: the same few roots end every path of a scan."""
+    return cert_info(cert)
 
 
 @dataclass(frozen=True)
@@ -313,7 +319,7 @@ def _trust(
                     )
                 )
     if built is not None:
-        path = tuple(_info(c, rest) for c in built)
+        path = tuple(_info(c, (leaf, *rest)) for c in built)
         return PathResult((*profile, *_order_findings(rest, built, served)), True, path, True)
     outcome, walked = _walk(leaf, rest, trust)
     if outcome == "anchored" and (copied or _explained(walked, at, now)):
@@ -338,10 +344,20 @@ def _trust(
             f"the chain ends at {top.subject}, whose issuer {top.issuer} is neither "
             f"{'served' if served else 'in the file'} nor a trusted root ({trust.label})"
         )
+    elif blocker := next((c for c in walked[1:] if not _permits_server_auth(c)), None):
+        message = (
+            f"the chain reaches a trusted root, but CA certificate {blocker.subject} restricts "
+            f"its EKU to {', '.join(eku_name(o) for o in blocker.eku or ())}: peers refuse it as "
+            "a TLS server chain"
+        )
     else:
         message = f"path validation failed: {_why(reason)}"
     finding_ = finding("chain-untrusted", message, reason=reason, trust_store=trust.label)
     return PathResult((finding_,), False, walked, outcome == "anchored")
+
+
+def _permits_server_auth(cert: CertInfo) -> bool:
+    return cert.eku is None or bool({SERVER_AUTH, _ANY_EKU.dotted_string} & set(cert.eku))
 
 
 def _why(reason: str) -> str:

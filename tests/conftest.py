@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from scanner.certload import load_pem_certificates
-from scanner.lab.hostile import HOSTILE_NET, hostile_world
+from scanner.lab.hostile import hostile_world
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
 from scanner.names import Identity, IdentityKind
@@ -28,6 +30,40 @@ ROOT = Path(__file__).resolve().parent.parent
 CERTS = ROOT / "test-certs"
 # The corpus is built for this instant (see test-certs/README.md); tests never read the clock.
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+
+# --- loopback nets: one /16 of 127.0.0.0/8 per test run -----------------------------------------
+# Tests bind fixed addresses (a lab's /24, its DNS on .1). Two checkouts testing on one host at
+# once must not collide, so each run takes a second octet of its own, held for the whole run by
+# a socket bound to a marker address (a second run sees EADDRINUSE and picks another).
+# FEDSCAN_TEST_OCTET forces one (e.g. to reproduce a run).
+_OCTET_VAR = "FEDSCAN_TEST_OCTET"
+_GUARDS: list[socket.socket] = []
+
+
+def _pick_octet() -> int:
+    if os.environ.get(_OCTET_VAR + "_HELD"):  # picked by this very process already
+        return int(os.environ[_OCTET_VAR])
+    forced = os.environ.get(_OCTET_VAR)
+    for octet in [int(forced)] if forced else random.sample(range(100, 250), 150):
+        guard = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            guard.bind((f"127.{octet}.255.254", 47999))
+        except OSError:
+            guard.close()
+            continue
+        _GUARDS.append(guard)
+        os.environ[_OCTET_VAR], os.environ[_OCTET_VAR + "_HELD"] = str(octet), "1"
+        return octet
+    raise RuntimeError("no free 127.x.0.0/16 for the test labs")
+
+
+OCTET = _pick_octet()
+
+
+def lab_net(third: int) -> str:
+    """The /24 a test's lab uses this run: ``127.<run octet>.<third>``."""
+    return f"127.{OCTET}.{third}"
+
 
 CONTOSO_IDENTITIES = (
     Identity("sip.contoso.test", IdentityKind.SIP_NAMESPACE, "SIP domain contoso.test"),
@@ -51,7 +87,7 @@ def test_trust() -> TrustStore:
 
 @pytest.fixture(scope="session")
 def hostile_lab() -> Iterator[LabInfo]:
-    with lab_in_thread(net=HOSTILE_NET, world=hostile_world()) as info:
+    with lab_in_thread(net=lab_net(60), world=hostile_world()) as info:
         yield info
 
 
@@ -69,8 +105,8 @@ def hostile_scan(hostile_lab: LabInfo) -> HostileScan:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[LabInfo]:
-    """The default lab world on 127.77.9.0/24, shared by the whole session (read-only use)."""
-    with lab_in_thread(net="127.77.9") as info:
+    """The default lab world on lab_net(9), shared by the whole session (read-only use)."""
+    with lab_in_thread(net=lab_net(9)) as info:
         yield info
 
 
@@ -79,11 +115,13 @@ def lab() -> Iterator[LabInfo]:
 # "unit" unless listed here: list a new module that starts the lab or opens sockets as "lab",
 # one that drives a real server (prosody, kamailio, unbound, chromium...) as "interop".
 LAB_MODULES = frozenset({
-    "test_bad_input", "test_codes_real_input", "test_discovery", "test_handshake", "test_history",
+    "test_acceptance_lab", "test_bad_input", "test_codes_real_input", "test_discovery",
+    "test_handshake", "test_history",
     "test_hostile_dns", "test_hostile_scale", "test_hostile_tls", "test_hostile_xmpp", "test_lab_pki",
     "test_monitor", "test_nagios", "test_prometheus", "test_readiness", "test_report_merge",
     "test_scale_lab", "test_scan_lab", "test_wrong_answers",
     "test_readiness_verdict", "test_report_html", "test_shard_recipe", "test_hostile_strings",
+    "test_dane_lab", "test_lab_real_chains", "test_limits", "test_one_voice",
 })
 
 

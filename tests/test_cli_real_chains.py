@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from scanner.cli import run
+from scanner.findings import CODES
 from scanner.lab.zones import OWN_EDGE_ARGS
 from tests.conftest import CERTS
 
@@ -77,3 +78,26 @@ def test_fractional_notafter_reads_expired_today_in_the_table() -> None:
     assert (proc.returncode, proc.stderr) == (2, "")
     assert "CRITICAL expired" in proc.stdout and "the certificate expired today" in proc.stdout
     assert "(expired)" in proc.stdout and "days ago" not in proc.stdout and "-1 days" not in proc.stdout
+
+
+NEW_CODES = {
+    "chain-client-auth-not-permitted": "critical",
+    "chain-unused-expired": "warning",
+    "leaf-is-ca": "critical",
+    "leaf-profile-violation": "warning",
+    "serial-not-positive": "info",
+    "validity-fractional-seconds": "warning",
+    "weak-signature": "critical",
+}
+
+
+def test_codes_lists_the_new_codes_in_one_column(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["codes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    column = max(len(code) for code in CODES) + 1  # the longest code sets the column
+    listed = {line.split()[0]: line for line in lines if line and not line.startswith(" ")}
+    for code, severity in NEW_CODES.items():
+        assert listed[code][column : column + len(severity)] == severity, code
+    assert run(["codes", "chain-client-auth-not-permitted"]) == 0
+    out = capsys.readouterr().out
+    assert "What to do:" in out and "serverAuth-only" in " ".join(out.split())

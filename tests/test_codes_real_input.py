@@ -17,7 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from scanner.cli import run
 from scanner.handshake import Target, handshake
-from tests.conftest import CERTS
+from tests.conftest import CERTS, lab_net
 
 AT = ["--at", "2030-01-01T00:00:00Z"]
 LAB = ["--ca-file", str(CERTS / "ca-bundle.pem"), *AT]
@@ -152,7 +152,7 @@ def test_fedscan_lab_on_another_net_writes_its_state_and_stops_on_sigint(tmp_pat
     import time
 
     state = tmp_path / "lab.json"
-    proc = subprocess.Popen([sys.executable, "-m", "scanner", "lab", "--net", "127.77.33",
+    proc = subprocess.Popen([sys.executable, "-m", "scanner", "lab", "--net", lab_net(33),
                              "--state-file", str(state)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -162,8 +162,8 @@ def test_fedscan_lab_on_another_net_writes_its_state_and_stops_on_sigint(tmp_pat
             assert time.monotonic() < deadline, "the lab never wrote its state file"
             time.sleep(0.05)
         info = json.loads(state.read_text())
-        assert info["nameserver"].startswith("127.77.33.")
-        assert info["net"] == "127.77.33"
+        assert info["nameserver"].startswith(lab_net(33) + ".")
+        assert info["net"] == lab_net(33)
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)

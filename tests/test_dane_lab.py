@@ -22,9 +22,10 @@ from scanner.lab.dane import dane_world
 from scanner.lab.pki import LabPki
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
+from tests.conftest import lab_net
 from tests.dane_env import unbound_for
 
-NET = "127.77.16"
+NET = lab_net(16)
 
 
 @pytest.fixture(scope="module")

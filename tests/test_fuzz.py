@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from scanner.findings import CODES
 from scanner.handshake import parse_certificate_message
-from scanner.lab.hostile import BILLION_LAUGHS, certificate_message
+from scanner.lab.behaviours import BILLION_LAUGHS
+from scanner.lab.wire import certificate_message
 from scanner.loaders import LoadError
 from scanner.names import Identity, IdentityKind
 from scanner.offline import check_file

@@ -26,7 +26,7 @@ from scanner.handshake import (
     handshake,
     parse_certificate_message,
 )
-from scanner.lab.hostile import TlsSettings
+from scanner.lab.behaviours import TlsSettings
 from scanner.lab.listeners import Behaviour, serve_sip_tls, serve_xmpp_starttls, serve_xmpps
 from scanner.xmpp import TLS_NS, stream_header
 

@@ -30,6 +30,7 @@ from scanner.history import (
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
 from scanner.lab.zones import XMPPS, default_world
+from tests.conftest import lab_net
 from tests.test_monitor import AT, OWN, domain, endpoint, report, write_config
 
 
@@ -74,7 +75,7 @@ def test_snapshot_round_trips_through_one_compact_line(tmp_path: Path) -> None:
     assert len(lines) == 2 and " " not in lines[0]
     assert json.loads(lines[0])["endpoints"]["a.test/sip-federation/sip.a.test/192.0.2.10"] == {
         "codes": ["expired"], "not_after": "2030-03-02T00:00:00Z", "port": 5061, "sha256": "aa" * 32,
-        "status": "CRITICAL",
+        "status": "CRITICAL", "accepted": None,
     }
     assert read_last(path).snapshot == Snapshot.from_json(json.loads(lines[1]))
 
@@ -255,7 +256,7 @@ def test_two_lab_runs_report_the_replaced_certificate_first(
     hist = tmp_path / "history.jsonl"
     cfg = tmp_path / "fedscan.toml"
     args = ["monitor", "--config", str(cfg), *AT, "--history", str(hist), "--format"]
-    with lab_in_thread(net="127.77.40") as lab:
+    with lab_in_thread(net=lab_net(40)) as lab:
         write_config(cfg, lab, OWN)
         assert run([*args, "json"]) == 0
     first = json.loads(capsys.readouterr().out)
@@ -266,7 +267,7 @@ def test_two_lab_runs_report_the_replaced_certificate_first(
                       for x in world.listeners)
     srv = tuple(r for r in world.srv if r.name != XMPPS + "contoso.test")
     renewed = dataclasses.replace(world, listeners=listeners, srv=srv)
-    with lab_in_thread(net="127.77.40", world=renewed) as lab:
+    with lab_in_thread(net=lab_net(40), world=renewed) as lab:
         write_config(cfg, lab, OWN)
         assert run([*args, "nagios"]) == 1
     lines = capsys.readouterr().out.splitlines()
@@ -279,7 +280,7 @@ def test_two_lab_runs_report_the_replaced_certificate_first(
         "CHANGED: overall status OK -> WARNING",
         "CHANGED: contoso.test: new finding srv-missing",
     ]
-    net = "127.77.40"
+    net = lab_net(40)
     sip = f"sip.contoso.test [{net}.10] (sip-federation)"
     assert changes[2:5] == [
         f"CHANGED: contoso.test: certificate on {sip} replaced (notAfter 2040-01-01T00:00:00Z -> "

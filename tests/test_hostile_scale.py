@@ -18,15 +18,15 @@ import pytest
 import trio
 
 from scanner.discovery import make_resolver, parse_nameserver
-from scanner.lab.hostile import ScaleWorld, scale_world
+from scanner.lab.hostile_scale import ScaleWorld, hostile_scale_world
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
 from scanner.results import EndpointResult, ScanReport
 from scanner.scan import Scan, ScanOptions
 from scanner.trust import load_ca_file
-from tests.conftest import NOW
+from tests.conftest import NOW, lab_net
 
-NET = "127.77.61"
+NET = lab_net(61)
 TIMEOUT = 2.0
 CONCURRENCY = 64
 SERVICES = ("sip-federation", "xmpp-server")
@@ -34,7 +34,7 @@ SERVICES = ("sip-federation", "xmpp-server")
 
 @pytest.fixture(scope="module")
 def world() -> ScaleWorld:
-    return scale_world()
+    return hostile_scale_world()
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from scanner.findings import Status
-from scanner.lab.hostile import Scripted, stream_error_reply
+from scanner.lab.behaviours import Scripted, stream_error_reply
 from scanner.lab.pki import HOSTILE_CN, HOSTILE_TEXT, lab_pki
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
 from scanner.lab.zones import SIP, XMPP, XMPPS, LabDomain, LabWorld, Listener, Srv
+from tests.conftest import lab_net
 
 DOMAIN = "hostile-strings.test"
 ERROR_TEXT = '<img src=x onerror="document.title=\'pwned\'"> "q" \u202eevil\u202c [x](javascript:1) | \\'
@@ -47,7 +48,7 @@ def strings_world() -> LabWorld:
 
 @pytest.fixture(scope="module")
 def strings_lab() -> Iterator[LabInfo]:
-    with lab_in_thread(net="127.77.47", world=strings_world()) as info:
+    with lab_in_thread(net=lab_net(47), world=strings_world()) as info:
         yield info
 
 

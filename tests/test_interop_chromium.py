@@ -19,7 +19,7 @@ import pytest
 
 from scanner.lab.run import LabInfo
 from scanner.report_html import render_report_html
-from tests.conftest import browser_dom
+from tests.conftest import browser_dom, lab_net
 
 AT = ["--at", "2030-01-01T00:00:00Z"]
 
@@ -108,7 +108,7 @@ def test_hostile_strings_run_nothing_and_show_as_text(tmp_path: Path) -> None:
     from scanner.lab.thread import lab_in_thread
     from tests.test_hostile_strings import DOMAIN, strings_world
 
-    with lab_in_thread(net="127.77.49", world=strings_world()) as lab:
+    with lab_in_thread(net=lab_net(49), world=strings_world()) as lab:
         argv = [sys.executable, "-m", "scanner", "scan", *lab.scan_args(), *AT, "--format", "json"]
         doc = json.loads(subprocess.run(argv, capture_output=True, text=True, check=False).stdout)
         cfg = tmp_path / "fedscan.toml"

@@ -22,6 +22,7 @@ from scanner.certload import load_pem_certificates
 from scanner.cli import run
 from scanner.lab.pki import LAB_CERTS, LabPki, cache_home, lab_pki, spec_digest, utc
 from scanner.lab.run import LabInfo
+from tests.conftest import lab_net
 
 
 @pytest.fixture
@@ -115,7 +116,7 @@ def test_an_unwritable_cache_is_named_as_the_cause(
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
-    assert run(["lab", "--net", "127.77.44"]) == 3
+    assert run(["lab", "--net", lab_net(44)]) == 3
     assert capsys.readouterr().err == (
         f"fedscan: error: cannot start the lab: cannot make the lab's certificates in {blocker}/fedscan: "
         "Not a directory (set XDG_CACHE_HOME to a writable directory)\n"
@@ -140,12 +141,13 @@ def test_nothing_installed_finds_files_beside_its_source() -> None:
 
 def test_demo_runs_from_any_directory(tmp_path: Path) -> None:
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
-    proc = subprocess.run([sys.executable, "-m", "scanner", "demo", "--net", "127.77.45"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "scanner", "demo", "--net", lab_net(45)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "# every lab domain, as a federation partner sees it" in proc.stdout
     assert "# our consolidated Edge, against every namespace it serves" in proc.stdout
     assert proc.stdout.rstrip().endswith(
         "demo: partner scan exited 2 (2 = CRITICAL: the lab has broken domains), "
-        "own-Edge scan exited 0 (0 = OK)")
+        "own-Edge scan exited 0 (0 = OK), acceptance scan exited 2 (2 = CRITICAL: "
+        "wideworldimporters.test does not federate with contoso.test)")
     assert f"--ca-file {tmp_path}/xdg/fedscan/lab-" in proc.stdout

@@ -29,9 +29,9 @@ from scanner.limits import FD_RESERVE, Budget, raise_nofile_limit
 from scanner.scan import Scan, ScanOptions, Shared
 from scanner.srv import DEFAULT_SERVICES
 from scanner.trust import load_ca_file
-from tests.conftest import NOW
+from tests.conftest import NOW, lab_net
 
-NET = "127.78.6"
+NET = lab_net(106)
 DOMAINS = 200
 RTT = 0.01  # each answer 10 ms late: connections last long enough to overlap
 TIMEOUT = 0.5

@@ -21,6 +21,7 @@ from scanner.cli import run
 from scanner.findings import CODES
 from scanner.lab.run import LabInfo
 from scanner.lab.zones import OWN_EDGE_ARGS, OWN_EDGE_DOMAINS
+from tests.conftest import lab_net
 from tests.test_monitor import AT, write_config
 
 
@@ -86,6 +87,7 @@ def test_closed_pipe_exits_with_the_status_silently(lab: LabInfo) -> None:
             proc.stdout.readline()  # `| head -1`: one line, then the reader leaves
         proc.stdout.close()
         err = proc.stderr.read()
+        proc.stderr.close()
         assert proc.wait(timeout=60) == 2, fmt  # litware is CRITICAL: the status, not 1 or 3
         assert err == b"", (fmt, err)
 
@@ -200,7 +202,7 @@ def test_help_short_option_and_shell_completion(capsys: pytest.CaptureFixture[st
 
 def test_lab_hostile_serves_the_misbehaving_peers(tmp_path: Path) -> None:
     state = tmp_path / "lab.json"
-    lab = subprocess.Popen([sys.executable, "-m", "scanner", "lab", "--hostile", "--net", "127.78.203",
+    lab = subprocess.Popen([sys.executable, "-m", "scanner", "lab", "--hostile", "--net", lab_net(203),
                             "--state-file", str(state)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
     try:

@@ -26,7 +26,7 @@ from scanner.readiness import (
     render_markdown,
     srv_record_text,
 )
-from tests.conftest import CERTS
+from tests.conftest import CERTS, lab_net
 from tests.test_monitor import AT, OWN, write_config
 
 OWN_WITH_PARTNER = OWN + '[[partner]]\ndomain = "litware.test"\n'  # partners are not part of readiness
@@ -60,7 +60,7 @@ def test_broken_edge_is_not_ready_and_says_what_to_publish_and_fix(
     srv = tuple(r for r in world.srv if r.name != SIP + "fabrikam.test")
     broken = dataclasses.replace(world, listeners=listeners, srv=srv)
     md = tmp_path / "r.md"
-    with lab_in_thread(net="127.77.41", world=broken) as lab:
+    with lab_in_thread(net=lab_net(41), world=broken) as lab:
         cfg = write_config(tmp_path / "fedscan.toml", lab, OWN)
         assert run(["readiness", "--config", str(cfg), *AT, "--markdown", str(md)]) == 2
     assert capsys.readouterr().out.splitlines()[0] == (

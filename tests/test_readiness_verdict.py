@@ -13,7 +13,7 @@ import pytest
 from scanner.cli import run
 from scanner.lab.thread import lab_in_thread
 from scanner.lab.zones import default_world
-from tests.conftest import CERTS
+from tests.conftest import CERTS, lab_net
 from tests.test_monitor import AT, OWN, write_config
 
 
@@ -33,7 +33,7 @@ def test_an_edge_whose_only_problem_is_a_missing_crl_point_is_ready_with_a_warni
     listeners = tuple(dataclasses.replace(x, cert="lab/edge-no-crl") if x.cert == "edge" else x
                       for x in world.listeners)
     md, page = tmp_path / "r.md", tmp_path / "r.html"
-    with lab_in_thread(net="127.77.46", world=dataclasses.replace(world, listeners=listeners)) as lab:
+    with lab_in_thread(net=lab_net(46), world=dataclasses.replace(world, listeners=listeners)) as lab:
         cfg = write_config(tmp_path / "fedscan.toml", lab, OWN)
         code = run(["readiness", "--config", str(cfg), *AT, "--markdown", str(md), "--html", str(page)])
     assert code == 1  # WARNING, as every endpoint's no-crl-distribution-point finding

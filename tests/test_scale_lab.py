@@ -20,6 +20,7 @@ from scanner.lab.thread import lab_in_thread
 from scanner.scan import Scan, ScanOptions
 from scanner.srv import DEFAULT_SERVICES
 from scanner.trust import load_ca_file
+from tests.conftest import lab_net
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 
@@ -69,7 +70,7 @@ def test_certificates_are_reused(cert_dir: Path) -> None:
 
 def test_fedscan_scans_the_scale_lab_cleanly(cert_dir: Path) -> None:
     lab = scale_world(24, cert_dir, base_port=30100)
-    with lab_in_thread(net="127.78.9", world=lab.world) as info:
+    with lab_in_thread(net=lab_net(109), world=lab.world) as info:
         proc = subprocess.run(
             [sys.executable, "-m", "scanner", "scan", *info.scan_args(), "--at", "2030-01-01T00:00:00Z",
              "--format", "json"],
@@ -104,18 +105,18 @@ async def _scan_served(lab: ScaleLab, net: str, timeout: float, retain: bool) ->
 
 async def test_dead_peers_time_out_without_hurting_siblings(cert_dir: Path) -> None:
     lab = scale_world(20, cert_dir, dead_fraction=0.2, base_port=30200)
-    scan = await _scan_served(lab, "127.78.8", timeout=1.0, retain=True)
+    scan = await _scan_served(lab, lab_net(108), timeout=1.0, retain=True)
     results = scan.report.endpoints
     assert len(results) == 20
     timed_out = {(e.endpoint.address, e.endpoint.port) for e in results
                  if [f.code for f in e.findings] == ["handshake-timeout"]}
-    assert timed_out == {(f"127.78.8.{e.host}", e.port) for e in lab.dead}
+    assert timed_out == {(f"{lab_net(108)}.{e.host}", e.port) for e in lab.dead}
     assert scan.report.counts()["OK"] == 16
 
 
 async def test_streaming_scan_keeps_counts_not_results(cert_dir: Path) -> None:
     lab = scale_world(16, cert_dir, dead_fraction=0.25, base_port=30300)
-    scan = await _scan_served(lab, "127.78.7", timeout=1.0, retain=False)
+    scan = await _scan_served(lab, lab_net(107), timeout=1.0, retain=False)
     assert scan.report.endpoints == []  # every domain released once reported
     assert scan.report.counts() == {"OK": 12, "WARNING": 0, "CRITICAL": 4, "UNKNOWN": 0}
     assert scan.report.status.name == "CRITICAL"

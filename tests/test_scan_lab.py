@@ -19,6 +19,7 @@ from scanner.cli import run
 from scanner.findings import Status
 from scanner.lab.run import LabInfo
 from scanner.lab.zones import OWN_EDGE_ARGS
+from tests.conftest import lab_net
 
 AT = ["--at", "2030-01-01T00:00:00Z"]  # the corpus' reference time: nothing expires soon
 OWN_EDGE = list(OWN_EDGE_ARGS)
@@ -98,8 +99,8 @@ def test_pool_mismatch_names_both_nodes(partner_view: dict[str, Any]) -> None:
     mismatch = next(f for f in adatum["findings"] if f["code"] == "pool-certificate-mismatch")
     assert mismatch["severity"] == "warning"
     assert mismatch["details"]["target"] == "sip.adatum.test"
-    assert sorted(mismatch["details"]["certificates"]) == ["127.77.9.14", "127.77.9.15"]
-    stale = next(e for e in adatum["endpoints"] if e["address"] == "127.77.9.15")
+    assert sorted(mismatch["details"]["certificates"]) == [f"{lab_net(9)}.14", f"{lab_net(9)}.15"]
+    stale = next(e for e in adatum["endpoints"] if e["address"] == f"{lab_net(9)}.15")
     assert [f["code"] for f in stale["findings"]] == ["expired"]
 
 
@@ -213,9 +214,9 @@ def test_an_optional_service_nobody_publishes_is_info_and_others_go_on(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["scan"], "no domains to scan: give DOMAIN arguments or --domains-file"),
+        (["scan"], "no domains to scan: give DOMAIN arguments, --domains-file FILE or --endpoint"),
         (["scan", "contoso.test", "--service", "smtp"], "unknown --service 'smtp'"),
-        (["scan", "contoso.test", "--client-cert", "x.pem"], "--client-cert and --client-key go together"),
+        (["scan", "contoso.test", "--client-cert", "x.pem"], "x.pem: no such file"),
         (["scan", "bad..domain"], None),
         (["scan", "contoso.test", "--nameserver", "not-an-ip:99999"], None),
         (["scan", "contoso.test", "--shard", "3/2"], "--shard 3/2"),
@@ -233,13 +234,13 @@ def test_scan_usage_errors_are_one_line_exit_3(
 
 
 def test_dns_server_that_does_not_answer_is_unknown_not_critical(capsys: pytest.CaptureFixture[str]) -> None:
-    # 127.77.8.1: nothing listens there; UDP queries go unanswered until the DNS deadline
+    # lab_net(8).1: nothing listens there; UDP queries go unanswered until the DNS deadline
     code = run(
         [
             "scan",
             "contoso.test",
             "--nameserver",
-            "127.77.8.1:53",
+            f"{lab_net(8)}.1:53",
             "--timeout",
             "1",
             "--format",

@@ -252,3 +252,48 @@ def test_web_pki_profile_break_is_a_warning_with_the_reason(test_trust: TrustSto
     [f] = verdict.findings
     assert (f.code, f.severity) == ("leaf-profile-violation", Severity.WARNING)
     assert "2.5.29.35" in f.message and "encountered processing" not in f.message
+
+
+def test_a_ca_that_excludes_server_auth_is_untrusted_and_named(test_trust: TrustStore) -> None:
+    # the mirror image of serverauth-ca.pem: a clientAuth-only intermediate is no server chain
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    root = parse_certificate(pem_chain_der("root.pem")[0]).cert
+    root_key = serialization.load_pem_private_key((CERTS / "root.key").read_bytes(), None)
+    assert isinstance(root_key, rsa.RSAPrivateKey)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Client-Only CA")])
+    ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key())
+    usage = x509.KeyUsage(True, False, False, False, False, True, True, False, False)
+    ca = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(root.subject)
+        .public_key(ca_key.public_key()).serial_number(0x6000)
+        .not_valid_before(dt.datetime(2019, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2060, 1, 1, tzinfo=dt.UTC))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(aki, critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    edge = parse_certificate(pem_chain_der("edge.pem")[0]).cert
+    builder = (
+        x509.CertificateBuilder().subject_name(edge.subject).issuer_name(name)
+        .public_key(edge.public_key()).serial_number(0x6001)
+        .not_valid_before(edge.not_valid_before_utc).not_valid_after(edge.not_valid_after_utc)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+    )
+    for ext in edge.extensions:
+        if not isinstance(ext.value, x509.AuthorityKeyIdentifier):
+            builder = builder.add_extension(ext.value, ext.critical)
+    leaf = builder.sign(ca_key, hashes.SHA256())
+    chain = [c.public_bytes(Encoding.DER) for c in (leaf, ca)]
+    verdict = verify_chain(chain, CONTOSO_IDENTITIES, Policy(), test_trust, NOW)
+    [f] = verdict.findings
+    assert (f.code, f.severity, verdict.trusted) == ("chain-untrusted", Severity.CRITICAL, False)
+    assert "CA certificate CN=Client-Only CA restricts its EKU to clientAuth" in f.message
