@@ -112,15 +112,35 @@ def scan(
         help="Open connections at once, waiting ones included (capped by the open-file limit).")] = 4096,
     per_address: Annotated[int, typer.Option("--per-address", min=0, metavar="N",
         help="Open connections to one IP address at once (0: no cap).")] = 4,
+    as_edge: Annotated[
+        Path | None,
+        typer.Option("--as-edge", metavar="FILE", help="Present our Edge's certificate (PFX, or PEM "
+                     "with key and chain) and report each partner's verdict on it."),
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option("--password", metavar="PASSWORD",
+                     help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
+    ] = None,
     client_cert: Annotated[
         Path | None, typer.Option("--client-cert", metavar="FILE",
-            help="Present this client certificate (PEM chain).")
+            help="Present this client certificate (PEM chain, or a PFX).")
     ] = None,
     client_key: Annotated[Path | None, typer.Option("--client-key", metavar="FILE",
         help="Its private key (PEM).")] = None,
     from_domain: Annotated[
         str | None, typer.Option("--from-domain", metavar="DOMAIN",
-            help="XMPP stream 'from' (your XMPP domain).")
+            help="Our domain: XMPP stream 'from' and SIP From.")
+    ] = None,
+    endpoint: Annotated[
+        list[str] | None,
+        typer.Option("--endpoint", metavar="SERVICE=HOST:PORT",
+                     help="Scan this endpoint without DNS SRV (repeatable)."),
+    ] = None,
+    sni: Annotated[
+        str | None,
+        typer.Option("--sni", metavar="NAME",
+                     help="The name to ask --endpoint for (needed when HOST is an address)."),
     ] = None,
     client_auth: ClientAuthOpt = ClientAuth.required,
     warn_days: WarnDays = 30,
@@ -138,13 +158,14 @@ def scan(
     ] = ScanFormat.table,
 ) -> None:
     """Discover every federation endpoint of DOMAIN(s), handshake with each, verify, report."""
-    from scanner.handshake import ClientCredentials
+    from scanner.cli_acceptance import direct_endpoints, judged_deployment, presented
     from scanner.scan import ScanOptions
     from scanner.shard import Shard
     from scanner.srv import DEFAULT_SERVICES, parse_services
 
+    directs = direct_endpoints(endpoint, sni)
     try:
-        names = _all_domains(domains, domains_file)
+        names = _all_domains(domains, domains_file, bool(directs))
         if shard is not None:
             names = Shard.parse(shard).select(names)
         servers = nameservers(nameserver)
@@ -157,24 +178,29 @@ def scan(
         services = parse_services(service or DEFAULT_SERVICES, "--service")
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    if (client_cert is None) != (client_key is None):
-        raise UserError("--client-cert and --client-key go together")
-    credentials = None
-    if client_cert is not None and client_key is not None:
-        _check_client_credentials(client_cert, client_key)
-        credentials = ClientCredentials(client_cert, client_key)
+    overlap = [d.name for d in directs if d.name in names]
+    if overlap:
+        raise UserError(f"{overlap[0]} is both a DOMAIN and an --endpoint name: give it once")
+    services = tuple(dict.fromkeys([*services, *(d.service for d in directs)]))
+    deployment = make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
+    ours = presented(as_edge, client_cert, client_key, password_source(password),
+                     sip_from=next(iter(deployment.sip_domains), from_domain),
+                     xmpp_from=next(iter(deployment.xmpp_domains), from_domain))
     trust = load_trust(ca_file)
     options = ScanOptions(
         services=services,
-        deployment=make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn),
+        deployment=judged_deployment(deployment, [*names, *(d.name for d in directs)],
+                                     as_edge is not None),
         policy=make_policy(client_auth, warn_days, crit_days),
         timeout=timeout,
         concurrency=concurrency,
         connections=connections,
         per_address=per_address,
-        credentials=credentials,
+        credentials=ours.credentials,
         from_domain=from_domain,
         dnssec_resolver=dnssec,
+        presenting=ours.presenting,
+        endpoints=directs,
     )
     from scanner.sinks import scan_for_output
 
@@ -202,67 +228,7 @@ def dnssec_resolver_value(text: str | None) -> tuple[str, int] | None:
         raise ValueError(f"--dnssec-resolver: {exc}") from None
 
 
-def _check_client_credentials(cert: Path, key: Path) -> None:
-    """Load the pair once up front: a bad file is one error line, not a scan-error per endpoint."""
-    import ssl
-
-    for p in (cert, key):
-        if not p.exists():
-            raise UserError(f"{p}: no such file")
-        if not p.is_file():
-            raise UserError(f"{p}: not a regular file")
-    for p, what in ((cert, "--client-cert"), (key, "--client-key")):
-        problem = _not_pem(p, what)
-        if problem:
-            raise UserError(problem)
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key)
-    except ssl.SSLError as exc:
-        if "KEY_VALUES_MISMATCH" in str(exc) or "key values mismatch" in str(exc):
-            raise UserError(f"{cert}: cannot load the client certificate/key: {key} is not the private "
-                            "key of this certificate") from None
-        raise UserError(f"{cert}: cannot load the client certificate/key: not a PEM certificate "
-                        f"chain and its PEM private key ({_error_words(exc)})") from None
-    except OSError as exc:
-        raise UserError(f"{cert}: cannot load the client certificate/key: {exc.strerror or exc}") from None
-
-
-def _not_pem(path: Path, option: str) -> str | None:
-    """A PFX or DER file given where PEM is expected: say what it is and how to convert it."""
-    try:
-        data = path.read_bytes()[:1 << 20]
-    except OSError:
-        return None  # load_cert_chain reports it
-    if b"-----BEGIN" in data or not data.startswith(b"\x30"):
-        return None
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import pkcs12
-
-    try:
-        x509.load_der_x509_certificate(data)
-        return (f"{path}: this is a DER certificate; {option} takes PEM "
-                f"(convert: openssl x509 -inform der -in {path} -out {path.stem}.pem)")
-    except ValueError:
-        pass
-    try:
-        pkcs12.load_pkcs12(data, None)
-        is_pfx = True
-    except ValueError as exc:
-        is_pfx = "password" in str(exc).lower() or "mac" in str(exc).lower()
-    if is_pfx:
-        return (f"{path}: this is a PKCS#12 (PFX) file; {option} takes PEM (convert: openssl pkcs12 "
-                f"-in {path} -out {path.stem}.pem -nodes, then give that file as --client-cert and "
-                "--client-key)")
-    return None
-
-
-def _error_words(exc: BaseException) -> str:
-    """OpenSSL's reason without its source location: ``PEM lib``, not ``[SSL] PEM lib (_ssl.c:3905)``."""
-    text = str(getattr(exc, "reason", None) or exc)
-    return text.split(" (_ssl.c:")[0].replace("[SSL] ", "").replace("_", " ").lower()
-
-
-def _all_domains(given: list[str] | None, domains_file: str | None) -> list[str]:
+def _all_domains(given: list[str] | None, domains_file: str | None, endpoints: bool = False) -> list[str]:
     """The domains to scan, normalised; a bad one in a file is named by ``file:line``."""
     import inspect
 
@@ -293,8 +259,8 @@ def _all_domains(given: list[str] | None, domains_file: str | None) -> list[str]
                 names.append(domain_value(text, None))
             except ValueError as exc:
                 raise UserError(f"{label}:{number}: {exc}") from None
-    if not names:
-        raise UserError("no domains to scan: give DOMAIN arguments or --domains-file FILE")
+    if not names and not endpoints:
+        raise UserError("no domains to scan: give DOMAIN arguments, --domains-file FILE or --endpoint")
     return names
 
 

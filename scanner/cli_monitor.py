@@ -138,14 +138,16 @@ def _monitor(
     at: str | None,
 ) -> int:
     from scanner import nagios, prometheus
+    from scanner.cli_acceptance import our_certificate
     from scanner.monitor import MonitorResult, apply_suppressions, render_text
     from scanner.monitor_run import scan_config
 
     config = _load(config_file)
     now = parse_now(at)
     servers, trust = _scan_inputs(config, nameserver, ca_file)
+    ours = our_certificate(config)
     t0 = time.monotonic()
-    raw = scan_config(config, nameservers=servers, trust=trust, now=now)
+    raw = scan_config(config, nameservers=servers, trust=trust, now=now, ours=ours)
     duration = time.monotonic() - t0
     report, suppressed = apply_suppressions(raw, config.suppressions(), now.astimezone(dt.UTC).date())
     result = MonitorResult(report, suppressed, config_source=str(config_file), duration=duration)
@@ -255,6 +257,15 @@ def readiness(
         addresses = resolve_addresses(ready.address_hosts(filtered, dep), servers,
                                       min(config.scan.timeout, 5.0))
         report = ready.from_scan(filtered, dep, client_auth_required=required, addresses=addresses)
+        from scanner.cli_acceptance import our_certificate
+
+        ours = our_certificate(config)
+        if ours is not None:  # "Accepted by": our certificate presented to the listed partners
+            from scanner.readiness_acceptance import with_acceptance
+
+            probed = scan_config(config, nameservers=servers, trust=trust, now=now, ours=ours,
+                                 acceptance_only=True)
+            report = with_acceptance(report, probed)
     written = []
     for path, text in ((html_out, ready.render_html), (markdown_out, ready.render_markdown)):
         if path is not None:

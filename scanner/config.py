@@ -104,12 +104,30 @@ class DeploymentConfig:
 
 
 @dataclass(frozen=True)
+class AcceptanceConfig:
+    """``[acceptance]``: our Edge's certificate, presented to partners to learn their verdict.
+
+    The file is read when a run starts (``monitor``, ``readiness``), not here: a config check
+    must not need the PFX password. The password comes from the environment variable named
+    by ``password_env``, never from the config file.
+    """
+
+    certificate: Path
+    key: Path | None = None
+    password_env: str = "FEDSCAN_PFX_PASSWORD"
+    partners: tuple[str, ...] = ()  # the [[partner]] domains to probe (all of them by default)
+    sip_domain: str | None = None  # our SIP From; default: the first [deployment] SIP domain
+    xmpp_domain: str | None = None  # our stream from; default: the first XMPP domain
+
+
+@dataclass(frozen=True)
 class Config:
     source: str  # the file name as given, for messages
     deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
     partners: tuple[Partner, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
     scan: ScanSettings = field(default_factory=ScanSettings)
+    acceptance: AcceptanceConfig | None = None
 
     def suppressions(self) -> dict[str, tuple[Suppression, ...]]:
         """Suppressions by domain (deployment ones apply to every deployment domain)."""
@@ -127,7 +145,9 @@ class Config:
         parts = [
             f"{len(dep.sip_domains)} SIP domain{_s(len(dep.sip_domains))}",
             f"{len(dep.xmpp_domains)} XMPP domain{_s(len(dep.xmpp_domains))}",
-            f"{len(self.partners)} partner{_s(len(self.partners))}",
+            f"{len(self.partners)} partner{_s(len(self.partners))}"
+            + (f" ({len(self.acceptance.partners)} probed with our certificate)"
+               if self.acceptance else ""),
             f"{len(sups)} suppression{_s(len(sups))}"
             + (f" ({expired} expired as of {on.isoformat()})" if expired else ""),
         ]
@@ -164,7 +184,7 @@ def load_config(path: Path) -> Config:
 def parse_config(data: Mapping[str, Any], source: str, *, base_dir: Path | None = None) -> Config:
     """Validate parsed TOML; ``base_dir`` anchors relative paths (the config file's folder)."""
     root = _Table(data, "", source)
-    root.only("deployment", "partner", "thresholds", "scan")
+    root.only("deployment", "partner", "thresholds", "scan", "acceptance")
     deployment = _deployment(root.table("deployment"))
     partners = tuple(_partner(t) for t in root.tables("partner"))
     thresholds = _thresholds(root.table("thresholds"))
@@ -175,7 +195,42 @@ def parse_config(data: Mapping[str, Any], source: str, *, base_dir: Path | None 
             f"{source}: nothing to monitor: [deployment] has no sip_domains or xmpp_domains "
             "and there is no [[partner]]"
         )
-    return Config(source, deployment, partners, thresholds, settings)
+    acceptance = None
+    if "acceptance" in data:
+        acceptance = _acceptance(root.table("acceptance"), base_dir, deployment, partners)
+    return Config(source, deployment, partners, thresholds, settings, acceptance)
+
+
+def _acceptance(t: _Table, base_dir: Path | None, deployment: DeploymentConfig,
+                partners: Sequence[Partner]) -> AcceptanceConfig:
+    t.only("certificate", "key", "password_env", "partners", "sip_domain", "xmpp_domain")
+    certificate = _path(t, "certificate", base_dir, required=True)
+    assert certificate is not None
+    key = _path(t, "key", base_dir)
+    password_env = t.string("password_env") or "FEDSCAN_PFX_PASSWORD"
+    known = [p.domain for p in partners]
+    chosen = t.domains("partners") or tuple(known)
+    for i, domain in enumerate(chosen):
+        if domain not in known:
+            t.fail(f"partners[{i}]", f"{domain} is not a [[partner]] domain")
+    if not chosen:
+        t.fail("partners", "no [[partner]] to present our certificate to")
+    dep = deployment.deployment
+    sip = t.domain("sip_domain") or next(iter(dep.sip_domains), None)
+    xmpp = t.domain("xmpp_domain") or next(iter(dep.xmpp_domains), None)
+    return AcceptanceConfig(certificate, key, password_env, chosen, sip, xmpp)
+
+
+def _path(t: _Table, name: str, base_dir: Path | None, *, required: bool = False) -> Path | None:
+    text = t.string(name, required=required)
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if not path.is_file():
+        t.fail(name, f"{path}: no such file")
+    return path
 
 
 def _deployment(t: _Table) -> DeploymentConfig:

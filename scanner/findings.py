@@ -325,6 +325,34 @@ CODES: Mapping[str, CodeInfo] = _codes(
              "The server demands a client certificate (mutual TLS) and ended the handshake "
              "without one; rescan with --client-cert to see the rest.",
              "Nothing to fix if intended; scan with --client-cert/--client-key."),
+    # --- acceptance: the partner's verdict on OUR certificate (--as-edge, --client-cert) ----
+    CodeInfo("client-certificate-rejected", C, "acceptance",
+             "The partner refused the certificate we presented with a fatal TLS alert (named, "
+             "with what it usually means: unknown_ca, unsupported_certificate...), in the TLS "
+             "1.2 handshake or right after a TLS 1.3 one.",
+             "unknown_ca: send the intermediates and use a CA the partner trusts; "
+             "unsupported_certificate: reissue with Client Authentication EKU; "
+             "certificate_expired: renew."),
+    CodeInfo("sip-options-refused", W, "acceptance",
+             "The partner answered our SIP OPTIONS with 401/403/407/480 or 5xx (critical for "
+             "403: it does not federate with our domain); ms-diagnostics code, reason and "
+             "source are shown when the partner sent them.",
+             "Ask the partner to allow our domain (federation allow list), or look the "
+             "ms-diagnostics code up."),
+    CodeInfo("sip-no-response", W, "acceptance",
+             "The partner accepted our TLS connection but gave no final answer to OPTIONS within "
+             "the deadline; some proxies drop OPTIONS, so this proves nothing by itself.",
+             "Check the partner's logs for our OPTIONS, or test with a real federated message."),
+    CodeInfo("xmpp-cert-auth-refused", C, "acceptance",
+             "The XMPP partner did not accept our certificate for our domain: SASL EXTERNAL "
+             "(XEP-0178) not offered or failed, or a stream error about us (critical without "
+             "dialback; a warning when dialback is offered).",
+             "Present a certificate from a CA the partner trusts, covering our XMPP domain, with "
+             "Client Authentication EKU."),
+    CodeInfo("client-certificate-no-client-auth", W, "acceptance",
+             "The certificate we present has no Client Authentication EKU: partners that check "
+             "the EKU (OpenSSL-based servers, SChannel) will refuse it.",
+             "Reissue our Edge certificate with Client Authentication (1.3.6.1.5.5.7.3.2)."),
     CodeInfo("starttls-not-offered", C, "connection",
              "The XMPP server's stream features do not offer STARTTLS.",
              "Enable TLS for server-to-server connections."),

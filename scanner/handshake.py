@@ -30,9 +30,10 @@ import functools
 import os
 import socket
 import ssl
+import tempfile
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -40,6 +41,7 @@ from typing import Any, Final
 
 import trio
 
+from scanner.acceptance_model import Acceptance, TlsVerdict, alert_name, client_certificate_rejected
 from scanner.findings import Finding, finding
 from scanner.limits import Pace, Paced
 from scanner.results import TlsInfo as TlsInfo
@@ -113,8 +115,24 @@ class Target:
 
 @dataclass(frozen=True)
 class ClientCredentials:
+    """The certificate we present. ``pem`` (key, leaf and intermediates, decrypted) is set when
+    it came from a PFX or one PEM file (``--as-edge``); the files are then only its origin."""
+
     cert_file: Path
     key_file: Path
+    pem: bytes | None = field(default=None, repr=False)
+
+    def load_into(self, ctx: ssl.SSLContext) -> None:
+        if self.pem is None:
+            ctx.load_cert_chain(self.cert_file, self.key_file)
+            return
+        # OpenSSL loads keys from files only: a private directory, for the time of one call.
+        with tempfile.TemporaryDirectory(prefix="fedscan-") as tmp:
+            path = Path(tmp) / "identity.pem"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(self.pem)
+            ctx.load_cert_chain(path)
 
 
 @dataclass(frozen=True)
@@ -125,6 +143,23 @@ class HandshakeResult:
     timings: Mapping[str, float]  # seconds: "connect", "starttls" (xmpp), "tls", "total"
     xmpp_features: tuple[str, ...] = ()
     starttls_required: bool | None = None  # XMPP STARTTLS only: did the features say <required/>
+    acceptance: Acceptance | None = None  # the partner's verdict on our certificate (after_tls)
+
+
+@dataclass(frozen=True)
+class Established:
+    """What a post-handshake step (the acceptance probe) gets: the live TLS stream, what the
+    wire said so far, and the endpoint's deadline, which it must keep."""
+
+    stream: trio.SSLStream[trio.abc.Stream]
+    target: Target
+    tls: TlsInfo
+    wire: WireLog
+    deadline: float  # trio clock
+    rtt: float  # the TCP connect time, our round-trip estimate
+
+
+AfterTls = Callable[[Established], Awaitable[Acceptance]]
 
 
 # --- the wire observer ----------------------------------------------------------------------------
@@ -208,6 +243,9 @@ class _WireLog:
                 self.client_cert_sent = bool(certs)
 
 
+WireLog = _WireLog  # what a post-handshake step may read (alert, ticket_seen, on_ticket)
+
+
 class _Dispatch:
     """The message callback of one shared context: routes each connection's TLS messages
     to that connection's :class:`_WireLog` (keyed by its SSLObject)."""
@@ -245,7 +283,7 @@ def _shared_context(alpn: bool, credentials: ClientCredentials | None
     if alpn:
         ctx.set_alpn_protocols([XMPPS_ALPN])
     if credentials is not None:
-        ctx.load_cert_chain(credentials.cert_file, credentials.key_file)
+        credentials.load_into(ctx)
     dispatch = _Dispatch()
     _install_msg_callback(ctx, dispatch)
     return ctx, dispatch
@@ -350,6 +388,8 @@ class _Attempt:
     features: tuple[str, ...] = ()
     starttls_required: bool | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    after_tls: AfterTls | None = None
+    acceptance: Acceptance | None = None
     _mark: float = 0.0
 
     def _lap(self, name: str) -> None:
@@ -446,6 +486,8 @@ class _Attempt:
             self.chain = self.wire.server_chain
             raise _Failed(self._tls_failure(exc)) from exc
         self._lap("tls")
+        if self.pace is not None:  # the peer's costly part is done: the probe and close are waits
+            self.pace.demote()
         self.phase = "established"
         self.chain = _served_chain(tls) or self.wire.server_chain
         self.tls = self._tls_info(tls)
@@ -454,6 +496,10 @@ class _Attempt:
             raise _Failed(finding("tls-legacy-only",
                                   f"the server negotiated {self.tls.version} (below TLS 1.2)",
                                   version=self.tls.version, cipher=self.tls.cipher))
+        if self.after_tls is not None:
+            rtt = self.timings.get("connect", CLIENT_CERT_PROBE_SECONDS)
+            self.acceptance = await self.after_tls(
+                Established(tls, self.target, self.tls, self.wire, self.deadline, rtt))
 
     def _tls_info(self, tls: trio.SSLStream[trio.abc.Stream]) -> TlsInfo:
         cipher = tls.cipher()
@@ -502,6 +548,9 @@ class _Attempt:
     def _tls_failure(self, exc: BaseException) -> Finding:
         reason = _ssl_reason(exc)
         alert = self.wire.alert
+        rejected = self._rejected_in_handshake(alert or reason)
+        if rejected is not None:
+            return rejected
         if self.wire.client_cert_requested and not self.has_credentials:
             name = alert or reason
             if _is_client_cert_alert(name):
@@ -519,6 +568,17 @@ class _Attempt:
                        alert=alert, reason=reason, error=_error_text(cause),
                        received_bytes=count, received=_printable(head) if head else None)
 
+    def _rejected_in_handshake(self, alert: str | None) -> Finding | None:
+        """Up to TLS 1.2 the server judges our certificate inside the handshake. A rejection
+        alert that came after we sent a certificate is about that certificate; before it
+        (no shared cipher, a protocol version) it is about the server's own configuration."""
+        name = alert_name(alert)
+        if self.after_tls is None or not self.wire.client_cert_sent or name is None:
+            return None
+        rejected = client_certificate_rejected(name, in_handshake=True, version=None)
+        self.acceptance = Acceptance(None, TlsVerdict("rejected", "alert", name))
+        return rejected
+
     def timeout_finding(self) -> Finding:
         if self.phase == "connect":
             return finding("connect-timeout", f"no TCP connection to {self._where()} in time")
@@ -535,7 +595,8 @@ class _Attempt:
         return HandshakeResult(chain=self.chain, tls=self.tls, failure=self.failure,
                                timings=MappingProxyType(dict(self.timings)),
                                xmpp_features=self.features,
-                               starttls_required=self.starttls_required)
+                               starttls_required=self.starttls_required,
+                               acceptance=self.acceptance)
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -709,10 +770,13 @@ def _served_chain(tls: trio.SSLStream[trio.abc.Stream]) -> tuple[bytes, ...]:
 
 async def handshake(target: Target, *, timeout: float, from_domain: str | None = None,
                     credentials: ClientCredentials | None = None,
-                    pace: Pace | None = None) -> HandshakeResult:
+                    pace: Pace | None = None,
+                    after_tls: AfterTls | None = None) -> HandshakeResult:
     """Connect, negotiate and handshake with one endpoint within ``timeout`` seconds of the
     peer's time: with ``pace`` (:mod:`scanner.limits`), time queued for work is added.
 
+    ``after_tls`` (with ``credentials``: the acceptance probe) runs on the established
+    connection, inside the same deadline, and its verdict is the result's ``acceptance``.
     Never raises (except ``trio.Cancelled``): every outcome is a HandshakeResult.
     """
     start = trio.current_time()
@@ -723,7 +787,7 @@ async def handshake(target: Target, *, timeout: float, from_domain: str | None =
         return HandshakeResult((), None, finding("scan-error", f"cannot prepare TLS: {exc}",
                                                  error=str(exc)), MappingProxyType({}))
     attempt = _Attempt(target, ctx, dispatch, wire, from_domain, credentials is not None,
-                       deadline=start + timeout, pace=pace)
+                       deadline=start + timeout, pace=pace, after_tls=after_tls)
     try:
         with trio.move_on_after(timeout) as scope:
             attempt.scope = scope

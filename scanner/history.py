@@ -95,6 +95,7 @@ class EndpointState:
     not_after: str | None
     codes: tuple[str, ...]  # sorted, with repeats
     port: int | None = None
+    accepted: str | None = None  # the partner's verdict on our certificate, when it was shown
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,6 +104,7 @@ class EndpointState:
             "not_after": self.not_after,
             "codes": list(self.codes),
             "port": self.port,
+            "accepted": self.accepted,
         }
 
 
@@ -139,6 +141,7 @@ class Snapshot:
                     v.get("not_after"),
                     tuple(str(c) for c in v.get("codes", ())),
                     v.get("port"),
+                    v.get("accepted"),
                 )
                 for k, v in data["endpoints"].items()
             }
@@ -154,7 +157,8 @@ class Change:
     """One thing that differs from the previous run, with a sentence an operator can act on."""
 
     kind: str  # endpoint-appeared | endpoint-vanished | certificate-replaced | finding-new |
-    # finding-resolved | status-changed | overall-status-changed | domain-removed
+    # finding-resolved | status-changed | overall-status-changed | domain-removed |
+    # acceptance-lost | acceptance-regained (a partner's verdict on our certificate)
     domain: str | None
     endpoint: str | None  # endpoint key, None for domain-wide and run-wide changes
     message: str
@@ -194,6 +198,7 @@ def snapshot(report: ScanReport) -> Snapshot:
             r.not_after,
             tuple(sorted(f.code for f in r.findings)),
             r.endpoint.port,
+            r.acceptance.verdict if r.acceptance is not None else None,
         )
     domains = {d.domain: tuple(sorted(f.code for f in d.all_findings)) for d in report.domains}
     return Snapshot(
@@ -296,6 +301,19 @@ def _endpoint_changes(
             f"{after.not_after})",
             {"from_sha256": before.sha256, "to_sha256": after.sha256,
              "from_not_after": before.not_after, "to_not_after": after.not_after},
+        ))
+    if before.accepted == "accepted" and after.accepted in ("refused", "not-reached", "unknown"):
+        why = ", ".join(c for c in after.codes if c not in before.codes) or after.accepted
+        out.append(Change(
+            "acceptance-lost", domain, key,
+            f"{domain}: partner {domain} stopped accepting our certificate on {where} ({why})",
+            {"from": before.accepted, "to": after.accepted},
+        ))
+    elif after.accepted == "accepted" and before.accepted in ("refused", "not-reached", "unknown"):
+        out.append(Change(
+            "acceptance-regained", domain, key,
+            f"{domain}: partner {domain} accepts our certificate again on {where}",
+            {"from": before.accepted, "to": after.accepted},
         ))
     if before.status != after.status:
         out.append(Change(

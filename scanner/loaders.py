@@ -118,14 +118,14 @@ def _load_pkcs12(path: Path, data: bytes, password: Callable[[], str | None]) ->
     except ValueError:
         secret = password()
         if secret is None:
-            if _looks_like_pkcs12(data):
+            if looks_like_pkcs12(data):
                 raise PasswordNeeded(f"{path}: PFX is password-protected: give --password or set "
                                      "FEDSCAN_PFX_PASSWORD (no terminal to ask on)") from None
             raise LoadError(f"{path}: not a certificate, PFX or CSR (PEM, DER or PKCS#12)") from None
         try:
             parsed = _parse_pkcs12(data, secret.encode())
         except ValueError:
-            if _looks_like_pkcs12(data):
+            if looks_like_pkcs12(data):
                 raise LoadError(f"{path}: wrong PFX password (or a corrupt PFX)") from None
             raise LoadError(f"{path}: not a certificate, PFX or CSR (PEM, DER or PKCS#12)") from None
     if parsed.cert is None:
@@ -148,7 +148,7 @@ def _key_findings(parsed: pkcs12.PKCS12KeyAndCertificates, leaf: x509.Certificat
     return []
 
 
-def _looks_like_pkcs12(data: bytes) -> bool:
+def looks_like_pkcs12(data: bytes) -> bool:
     """A DER SEQUENCE whose first element is INTEGER 3 (PFX version 3)."""
     if len(data) < 8 or data[0] != 0x30:
         return False

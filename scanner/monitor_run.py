@@ -10,8 +10,10 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from scanner.acceptance import Presenting
 from scanner.config import Config
 from scanner.deployment import Deployment
+from scanner.handshake import ClientCredentials
 from scanner.live import run_scans, shared_limits
 from scanner.monitor import deployment_json, merge_reports, policy_for
 from scanner.names import parse_nameserver
@@ -26,7 +28,15 @@ class ScanJob:
     options: ScanOptions
 
 
-def plan_jobs(config: Config, policy: Policy) -> list[ScanJob]:
+@dataclass(frozen=True)
+class OurCertificate:
+    """``[acceptance]`` loaded: what partners listed there are shown (:mod:`scanner.acceptance`)."""
+
+    credentials: ClientCredentials
+    presenting: Presenting
+
+
+def plan_jobs(config: Config, policy: Policy, ours: OurCertificate | None = None) -> list[ScanJob]:
     """The scans one run needs: one per (view, service set); deployment domains first."""
     s = config.scan
     dnssec = parse_nameserver(s.dnssec_resolver) if s.dnssec_resolver else None
@@ -41,14 +51,18 @@ def plan_jobs(config: Config, policy: Policy) -> list[ScanJob]:
                            connections=s.connections, per_address=s.per_address,
                            dnssec_resolver=dnssec)
         jobs.append(ScanJob(tuple(names), opts))
-    partners: dict[tuple[str, ...], list[str]] = {}
+    # partners probed with our certificate: the same partner-view scan, plus their verdict on it
+    probed = set(config.acceptance.partners) if config.acceptance and ours else set()
+    partners: dict[tuple[tuple[str, ...], bool], list[str]] = {}
     for p in config.partners:
-        partners.setdefault(p.services, []).append(p.domain)
-    for services, names in partners.items():
+        partners.setdefault((p.services, p.domain in probed), []).append(p.domain)
+    for (services, ours_shown), names in partners.items():
         opts = ScanOptions(services=services, deployment=Deployment(), policy=policy,
                            timeout=s.timeout, concurrency=s.concurrency,
                            connections=s.connections, per_address=s.per_address,
-                           dnssec_resolver=dnssec)
+                           dnssec_resolver=dnssec,
+                           credentials=ours.credentials if ours and ours_shown else None,
+                           presenting=ours.presenting if ours and ours_shown else None)
         jobs.append(ScanJob(tuple(names), opts))
     return jobs
 
@@ -60,6 +74,8 @@ def scan_config(
     trust: TrustStore,
     now: dt.datetime,
     deployment_only: bool = False,
+    ours: OurCertificate | None = None,
+    acceptance_only: bool = False,
 ) -> ScanReport:
     """Run every job of the config concurrently (:func:`scanner.live.run_scans`) and merge.
 
@@ -68,9 +84,11 @@ def scan_config(
     """
     from scanner.discovery import make_resolver
 
-    jobs = plan_jobs(config, policy_for(config))
+    jobs = plan_jobs(config, policy_for(config), ours)
     if deployment_only:
         jobs = [j for j in jobs if j.options.deployment.declared]
+    if acceptance_only:  # readiness: "Accepted by"
+        jobs = [j for j in jobs if j.options.presenting is not None]
     resolver = make_resolver(nameservers, timeout=min(config.scan.timeout, 5.0))
     # one concurrency budget and one address cache for the whole run, whatever the views
     shared = shared_limits(jobs[0].options) if jobs else None

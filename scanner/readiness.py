@@ -34,6 +34,9 @@ from scanner.deployment import Deployment
 from scanner.findings import CODES, Finding, Status, worst
 from scanner.offline import FileCheck
 from scanner.plan import CertificatePlan, certificate_plan
+from scanner.readiness_acceptance import AcceptedRow
+from scanner.readiness_acceptance import html as acceptance_html
+from scanner.readiness_acceptance import markdown as acceptance_markdown
 from scanner.readiness_dane import DaneSection
 from scanner.results import EndpointResult, ScanReport, iso
 from scanner.safe_text import one_line
@@ -102,6 +105,7 @@ class Readiness:
     endpoints: tuple[EndpointRow, ...] | None = None
     remedies: tuple[Remedy, ...] = ()
     dane: DaneSection | None = None
+    accepted_by: tuple[AcceptedRow, ...] | None = None  # [acceptance]: partners' verdicts on us
 
     @property
     def verdict(self) -> str:
@@ -580,6 +584,7 @@ def render_markdown(r: Readiness) -> str:
             lines += ["| Where | TLSA | Status | Verdict |", "|---|---|---|---|"]
             lines += [f"| {_md(d.where)} | {_md(d.tlsa)} | {d.status.name} | {_md(d.verdict)} |"
                       for d in r.dane.rows]
+    lines += acceptance_markdown(r.accepted_by, _md)
     lines += ["", "## Remediation", ""]
     if not r.remedies:
         lines.append("Nothing to fix.")
@@ -690,6 +695,7 @@ def render_html(r: Readiness) -> str:
                 ((_hn(d.where), ""), (f"<code>{_hn(d.tlsa)}</code>", ""),
                  (d.status.name, f"nw {d.status.name}"), (_h(d.verdict), ""))
                 for d in r.dane.rows))
+    out += acceptance_html(r.accepted_by, _h)
     out.append("<h2>Remediation</h2>")
     if not r.remedies:
         out.append("<p>Nothing to fix.</p>")

@@ -19,6 +19,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from scanner.acceptance_model import Acceptance
 from scanner.dane import DaneReport
 from scanner.findings import Finding, Status, status_of, worst
 from scanner.isotime import iso as iso
@@ -53,6 +54,7 @@ class EndpointResult:
     timings: dict[str, float]
     xmpp_features: tuple[str, ...] = ()
     dane: DaneReport | None = None  # None only for results built outside a scan
+    acceptance: Acceptance | None = None  # the partner's verdict on our certificate (if presented)
 
     @property
     def status(self) -> Status:
@@ -94,6 +96,7 @@ class EndpointResult:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "findings": [f.to_json() for f in self.findings],
             "dane": self.dane.to_json() if self.dane is not None else None,
+            "acceptance": self.acceptance.to_json() if self.acceptance is not None else None,
         }
 
 

@@ -9,7 +9,7 @@ Theory of this module
   within the file-descriptor limit), endpoints at work between waits (``--concurrency``) and
   connections per address (``--per-address``); DNS by its own limiter. A silent peer holds a
   connection, never a work token, so dead peers cost about one timeout in all.
-  Domains enter the scan through a window (about one domain per four connection slots in
+  Domains enter the scan through a window (about one domain per three connection slots in
   progress at once): discovery is faster than handshakes, and without the window every
   endpoint of a 100,000-domain census would be discovered up front and wait, in memory.
 * Results are handed to ``sink`` the moment they exist, so a ``jsonl`` writer streams and a
@@ -23,9 +23,10 @@ Theory of this module
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,10 +34,14 @@ from typing import Any
 import dns.asyncresolver
 import trio
 
+from scanner.acceptance import Presenting
+from scanner.acceptance_model import not_reached
 from scanner.dane_dns import DaneResolver
 from scanner.deployment import Deployment
-from scanner.discovery import AddressCache, ServiceDiscovery, discover_service
-from scanner.handshake import ClientCredentials, Target, handshake
+from scanner.direct import DirectEndpoint
+from scanner.discovery import AddressCache, ServiceDiscovery, discover_service, resolve_hosts
+from scanner.findings import finding
+from scanner.handshake import AfterTls, ClientCredentials, HandshakeResult, Target, handshake
 from scanner.judge import Judge, empty_domain_findings, pool_findings
 from scanner.limits import DEFAULT_CONNECTIONS, DEFAULT_DNS, DEFAULT_PER_ADDRESS, Limits
 from scanner.results import DomainResult, EndpointResult, ScanReport, ServiceResult
@@ -44,7 +49,7 @@ from scanner.srv import Endpoint
 from scanner.verify import Policy, TrustStore
 
 DOMAIN_WINDOW_PER_SLOT = 2  # domains in progress per work token (a domain is ~4 endpoints)
-CONNECTIONS_PER_DOMAIN = 4  # ... and at least one domain per this many connection slots
+CONNECTIONS_PER_DOMAIN = 3  # ... and at least one domain per this many connection slots
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,9 @@ class ScanOptions:
     credentials: ClientCredentials | None = None
     from_domain: str | None = None
     dnssec_resolver: tuple[str, int] | None = None  # validating resolver for DANE (TLSA)
+    # with credentials: who we are, and the probe of each partner's verdict on our certificate
+    presenting: Presenting | None = None
+    endpoints: tuple[DirectEndpoint, ...] = ()  # --endpoint: scan these, without SRV lookups
 
     def to_json(self) -> dict[str, Any]:
         """What a report records of how it was made (the JSON ``options``; no secrets)."""
@@ -73,6 +81,8 @@ class ScanOptions:
             "client_certificate": self.credentials is not None,
             "from_domain": self.from_domain,
             "dnssec_resolver": _address(self.dnssec_resolver) if self.dnssec_resolver else None,
+            "our_certificate_sha256": self.presenting.certificate_sha256 if self.presenting else None,
+            "endpoints": [f"{e.service}={e.host}:{e.port}" for e in self.endpoints],
         }
 
 
@@ -142,7 +152,8 @@ class Scan:
         self.rng = rng or random.Random()
         self.report = ScanReport(started=dt.datetime.now(dt.UTC), evaluated_at=now, domains=[],
                                  options=options.to_json())
-        self._by_domain = {d: DomainResult(d) for d in self.domains}
+        names = [*self.domains, *(e.name for e in options.endpoints if e.name not in self.domains)]
+        self._by_domain = {d: DomainResult(d) for d in dict.fromkeys(names)}
         self.report.domains = list(self._by_domain.values())
         self.retain_endpoints = retain_endpoints
         self._judge = Judge(policy=options.policy, deployment=options.deployment, trust=trust, now=now)
@@ -160,6 +171,12 @@ class Scan:
     async def run(self) -> ScanReport:
         try:
             async with trio.open_nursery() as nursery:
+                per_name = Counter(direct.name for direct in self.options.endpoints)
+                for name, count in per_name.items():
+                    await self._window.acquire()  # released when the name is done
+                    self._pending[name] = count
+                for direct in self.options.endpoints:
+                    nursery.start_soon(self._direct, nursery, direct)
                 for domain in self.domains:
                     await self._window.acquire()  # released when the domain is done
                     self._pending[domain] = len(self.options.services)
@@ -181,6 +198,29 @@ class Scan:
             nursery.start_soon(self._endpoint, endpoint)
         self._maybe_domain_done(domain)
 
+    async def _direct(self, nursery: trio.Nursery, direct: DirectEndpoint) -> None:
+        """An endpoint named by the user: its addresses (HOST itself, or its A/AAAA records)."""
+        name = direct.name
+        if direct.is_address:
+            addresses = [direct.host]
+        else:
+            found = await resolve_hosts(self.resolver, [direct.host], self._dns_limiter,
+                                        self._addresses)
+            addresses = [a for lookup in found[direct.host] for a in lookup.values]
+            if not addresses:
+                reasons = "; ".join(f"{lookup.rdtype}: {lookup.reason or lookup.outcome.value}"
+                                    for lookup in found[direct.host])
+                self._by_domain[name].findings.append(finding(
+                    "target-unresolvable", f"{direct.host} has no address ({reasons})",
+                    target=direct.host))
+        xmpp = name if direct.service.startswith("xmpp") else None
+        self._pending[name] += len(addresses) - 1
+        self.sink.endpoints_planned(len(addresses))
+        for address in addresses:
+            endpoint = Endpoint(name, direct.service, name, direct.port, address, 0, 0, xmpp)
+            nursery.start_soon(self._endpoint, endpoint)
+        self._maybe_domain_done(name)
+
     async def _endpoint(self, endpoint: Endpoint) -> None:
         target = Target(
             endpoint.service, endpoint.target, endpoint.port, endpoint.address, endpoint.xmpp_domain
@@ -191,9 +231,10 @@ class Scan:
             shake = await handshake(
                 target,
                 timeout=self.options.timeout,
-                from_domain=self.options.from_domain,
+                from_domain=self._from_domain(endpoint),
                 credentials=self.options.credentials,
                 pace=pace,
+                after_tls=self._after_tls(),
             )
         finally:
             limits.close(pace)
@@ -201,11 +242,33 @@ class Scan:
         if self._dane is not None:
             async with self._dns_limiter:
                 answer = await self._dane.answer_for(endpoint)
-        result = self._judge.endpoint(endpoint, shake, answer)
+        result = self._with_acceptance(self._judge.endpoint(endpoint, shake, answer), shake)
         self._by_domain[endpoint.domain].endpoints.append(result)
         self.sink.endpoint_done(result)
         self._pending[endpoint.domain] -= 1
         self._maybe_domain_done(endpoint.domain)
+
+    def _from_domain(self, endpoint: Endpoint) -> str | None:
+        """The stream ``from`` before TLS: ours, when we present our certificate."""
+        presenting = self.options.presenting
+        if self.options.from_domain is None and presenting is not None and endpoint.xmpp_domain:
+            return presenting.xmpp_from
+        return self.options.from_domain
+
+    def _after_tls(self) -> AfterTls | None:
+        presenting = self.options.presenting
+        if presenting is None or self.options.credentials is None:
+            return None
+        return presenting.probe()
+
+    def _with_acceptance(self, result: EndpointResult, shake: HandshakeResult) -> EndpointResult:
+        """The partner's verdict on our certificate, when we presented it (issue 12)."""
+        presenting = self.options.presenting
+        if presenting is None or self.options.credentials is None:
+            return result
+        acceptance = shake.acceptance or not_reached(presenting.certificate_sha256)
+        return dataclasses.replace(result, findings=(*result.findings, *acceptance.findings),
+                                   acceptance=acceptance)
 
     def _maybe_domain_done(self, domain: str) -> None:
         if self._pending[domain] != 0:
@@ -216,6 +279,12 @@ class Scan:
         result.finished = True
         result.findings += pool_findings(result.endpoints)
         result.findings += empty_domain_findings(result, self.options.services)
+        presenting = self.options.presenting
+        if presenting is not None and not presenting.client_auth and self.options.credentials:
+            result.findings.append(finding(
+                "client-certificate-no-client-auth",
+                "the certificate we present has no Client Authentication EKU: partners that "
+                "check it will refuse it", certificate_sha256=presenting.certificate_sha256))
         result.services.sort(key=lambda s: self.options.services.index(s.service))
         result.endpoints.sort(key=_endpoint_order(self.options.services))
         self.sink.domain_done(result)

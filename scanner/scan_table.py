@@ -51,6 +51,10 @@ _DROP_ORDER = (6, 5)
 GAP = "  "
 
 
+ACCEPTANCE_STYLE = {"accepted": "green", "refused": "bold red", "unknown": "yellow",
+                    "not-reached": "magenta"}
+
+
 def wrap(text: str, width: int | None, first: str, rest: str) -> list[str]:
     """``text`` under ``first`` then ``rest`` indents, broken only between words."""
     if width is None or len(first) + len(text) <= width:
@@ -205,6 +209,9 @@ def render_scan(console: Console, report: ScanReport, *, width: int | None,
             r = row.result
             if r is None:
                 continue
+            if r.acceptance is not None:  # the partner's verdict on our certificate (issue 12)
+                for plain in wrap(r.acceptance.line(), width, indent + "  ", indent + "    "):
+                    emit(Text(plain, style=ACCEPTANCE_STYLE.get(r.acceptance.verdict, "")))
             mine = _visible(r.findings, problems_only)
             key = group_of.get(id(r))
             if key is not None:

@@ -37,6 +37,7 @@ DIALBACK_NS: Final = "jabber:server:dialback"
 TLS_NS: Final = "urn:ietf:params:xml:ns:xmpp-tls"
 STREAM_ERRORS_NS: Final = "urn:ietf:params:xml:ns:xmpp-streams"
 DIALBACK_FEATURE_NS: Final = "urn:xmpp:features:dialback"
+SASL_NS: Final = "urn:ietf:params:xml:ns:xmpp-sasl"
 
 DEFAULT_MAX_SIZE: Final = 65536
 _SNIPPET: Final = 40
@@ -49,6 +50,8 @@ _REQUIRED: Final = f"{{{TLS_NS}}}required"
 _PROCEED: Final = f"{{{TLS_NS}}}proceed"
 _FAILURE: Final = f"{{{TLS_NS}}}failure"
 _ERROR_TEXT: Final = f"{{{STREAM_ERRORS_NS}}}text"
+_MECHANISMS: Final = f"{{{SASL_NS}}}mechanisms"
+_MECHANISM: Final = f"{{{SASL_NS}}}mechanism"
 
 STARTTLS_BYTES: Final = f"<starttls xmlns='{TLS_NS}'/>".encode()
 PROCEED_BYTES: Final = f"<proceed xmlns='{TLS_NS}'/>".encode()
@@ -86,6 +89,7 @@ class Features:
     starttls: bool
     starttls_required: bool
     names: tuple[str, ...]
+    mechanisms: tuple[str, ...] = ()  # SASL mechanisms offered (after TLS: EXTERNAL, XEP-0178)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,27 @@ class StreamClosed:
     """The peer sent ``</stream:stream>`` or the connection ended before TLS."""
 
 
+@dataclass(frozen=True)
+class SaslSuccess:
+    """After TLS: the receiving server accepted our SASL EXTERNAL (certificate) authentication."""
+
+
+@dataclass(frozen=True)
+class SaslFailure:
+    """After TLS: ``<failure/>`` to our ``<auth/>``; ``condition`` as in RFC 6120 6.5."""
+
+    condition: str
+    text: str | None
+
+
+@dataclass(frozen=True)
+class AuthRequested:
+    """Server side, after TLS: the peer sent ``<auth mechanism=.../>`` (``data`` is its text)."""
+
+    mechanism: str
+    data: str
+
+
 class NeedData:
     """Sentinel type: feed more bytes with ``receive_data`` before asking again."""
 
@@ -133,7 +158,7 @@ class NeedData:
 NEED_DATA: Final = NeedData()
 
 Event = (StreamOpened | Features | Proceed | StartTlsFailure | StartTlsRequested | StreamError
-         | StreamClosed)
+         | StreamClosed | SaslSuccess | SaslFailure | AuthRequested)
 
 
 # --- the hardened reader ----------------------------------------------------------------------
@@ -394,7 +419,12 @@ def _features(element: _Element) -> Features:
     names = tuple(child.name for child in element.children)
     starttls = next((c for c in element.children if c.name == _STARTTLS), None)
     required = starttls is not None and any(c.name == _REQUIRED for c in starttls.children)
-    return Features(starttls is not None, required, names)
+    mechanisms = tuple(
+        "".join(m.text).strip().upper()
+        for c in element.children if c.name == _MECHANISMS
+        for m in c.children if m.name == _MECHANISM
+    )
+    return Features(starttls is not None, required, names, mechanisms)
 
 
 def _stream_error(element: _Element) -> StreamError:

@@ -115,7 +115,8 @@ def lab() -> Iterator[LabInfo]:
 # "unit" unless listed here: list a new module that starts the lab or opens sockets as "lab",
 # one that drives a real server (prosody, kamailio, unbound, chromium...) as "interop".
 LAB_MODULES = frozenset({
-    "test_bad_input", "test_codes_real_input", "test_discovery", "test_handshake", "test_history",
+    "test_acceptance_lab", "test_bad_input", "test_codes_real_input", "test_discovery",
+    "test_handshake", "test_history",
     "test_hostile_dns", "test_hostile_scale", "test_hostile_tls", "test_hostile_xmpp", "test_lab_pki",
     "test_monitor", "test_nagios", "test_prometheus", "test_readiness", "test_report_merge",
     "test_scale_lab", "test_scan_lab", "test_wrong_answers",

@@ -159,26 +159,82 @@ def test_invalid_from_domain(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_client_key_without_cert(capsys: pytest.CaptureFixture[str]) -> None:
     assert one_line_error(capsys, ["scan", "contoso.test", "--client-key", "k.pem"]) == (
-        "--client-cert and --client-key go together")
+        "--client-key goes with --client-cert")
 
 
 def test_client_cert_that_is_a_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert one_line_error(capsys, ["scan", "contoso.test", "--client-cert", str(tmp_path),
                                    "--client-key", str(CERTS / "client.key")]) == (
-        f"{tmp_path}: not a regular file")
+        f"{tmp_path}: is a directory, not a certificate file")
 
 
 def test_client_cert_that_is_junk(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     junk = write(tmp_path, "client.pem", b"not a certificate")
     assert one_line_error(capsys, ["scan", "contoso.test", "--client-cert", str(junk),
-                                   "--client-key", str(CERTS / "client.key")]).startswith(
-        f"{junk}: cannot load the client certificate/key:")
+                                   "--client-key", str(CERTS / "client.key")]) == (
+        f"{junk}: not a certificate file (a PFX, or PEM with the key and chain)")
 
 
 def test_client_key_that_does_not_match(capsys: pytest.CaptureFixture[str]) -> None:
     assert one_line_error(capsys, ["scan", "contoso.test", "--client-cert", str(CERTS / "client.pem"),
-                                   "--client-key", str(CERTS / "edge.key")]).startswith(
-        f"{CERTS / 'client.pem'}: cannot load the client certificate/key:")
+                                   "--client-key", str(CERTS / "edge.key")]) == (
+        f"{CERTS / 'client.pem'}: cannot load the client certificate/key: {CERTS / 'edge.key'} is not the "
+        "private key of this certificate")
+
+
+# --- --as-edge: our Edge's certificate, as a PFX or a PEM with key and chain (issue 12) ----------
+
+
+def test_as_edge_wrong_pfx_password(capsys: pytest.CaptureFixture[str]) -> None:
+    assert one_line_error(capsys, ["scan", "contoso.test", "--as-edge", str(CERTS / "edge.pfx"),
+                                   "--password", "wrong"]) == (
+        f"{CERTS / 'edge.pfx'}: wrong PFX password (or not a PFX/PEM file)")
+
+
+def test_as_edge_pfx_without_password(capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FEDSCAN_PFX_PASSWORD", raising=False)
+    assert one_line_error(capsys, ["scan", "contoso.test", "--as-edge", str(CERTS / "edge.pfx")]) == (
+        f"{CERTS / 'edge.pfx'}: PFX is password-protected: give --password or set FEDSCAN_PFX_PASSWORD "
+        "(no terminal to ask on)")
+
+
+def test_as_edge_pfx_without_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert one_line_error(capsys, ["scan", "contoso.test", "--as-edge", str(CERTS / "edge-nokey.pfx"),
+                                   "--password", "fedscan"]) == (
+        f"{CERTS / 'edge-nokey.pfx'}: the PFX holds no private key: export it again with the key")
+
+
+def test_as_edge_pem_without_key(capsys: pytest.CaptureFixture[str]) -> None:
+    assert one_line_error(capsys, ["scan", "contoso.test", "--as-edge", str(CERTS / "edge.pem")]) == (
+        f"{CERTS / 'edge.pem'}: no private key in the file: give a PFX, a PEM holding the key and "
+        "the chain, or --client-key")
+
+
+def test_as_edge_pem_with_a_key_that_does_not_match(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path) -> None:
+    mixed = write(tmp_path, "mixed.pem", (CERTS / "edge.key").read_bytes()
+                  + (CERTS / "client.pem").read_bytes())
+    assert one_line_error(capsys, ["scan", "contoso.test", "--as-edge", str(mixed)]) == (
+        f"{mixed}: the private key does not match the certificate")
+
+
+def test_as_edge_and_client_cert_together(capsys: pytest.CaptureFixture[str]) -> None:
+    assert one_line_error(capsys, ["scan", "contoso.test", "--as-edge", "a.pfx",
+                                   "--client-cert", "b.pem"]) == (
+        "--as-edge and --client-cert both name the certificate to present: give one")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--endpoint", "sip-federation"], "expected SERVICE=HOST:PORT"),
+    (["--endpoint", "smtp=mail.test:25"], "unknown service 'smtp'"),
+    (["--endpoint", "sip-federation=sip.contoso.test"], "expected HOST:PORT"),
+    (["--endpoint", "sip-federation=sip.contoso.test:70000"], "expected HOST:PORT"),
+    (["--endpoint", "sip-federation=192.0.2.1:5061"], "HOST is an address; give --sni NAME"),
+    (["--sni", "sip.contoso.test"], "--sni goes with --endpoint"),
+])
+def test_endpoint_usage_errors(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    assert message in one_line_error(capsys, ["scan", *args])
 
 
 def test_unknown_output_format(capsys: pytest.CaptureFixture[str]) -> None:

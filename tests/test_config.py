@@ -82,7 +82,7 @@ def _err(data: dict[str, Any]) -> str:
     ("data", "message"),
     [
         ({"deploymnet": {}}, "f.toml: deploymnet: unknown key (expected one of: deployment, partner, "
-                             "thresholds, scan)"),
+                             "thresholds, scan, acceptance)"),
         ({"deployment": {"sip_domains": "contoso.com"}},
          'f.toml: deployment.sip_domains: expected an array of strings, got "contoso.com"'),
         ({"deployment": {"sip_domains": ["contoso.com", 7]}},

@@ -75,7 +75,7 @@ def test_snapshot_round_trips_through_one_compact_line(tmp_path: Path) -> None:
     assert len(lines) == 2 and " " not in lines[0]
     assert json.loads(lines[0])["endpoints"]["a.test/sip-federation/sip.a.test/192.0.2.10"] == {
         "codes": ["expired"], "not_after": "2030-03-02T00:00:00Z", "port": 5061, "sha256": "aa" * 32,
-        "status": "CRITICAL",
+        "status": "CRITICAL", "accepted": None,
     }
     assert read_last(path).snapshot == Snapshot.from_json(json.loads(lines[1]))
 

@@ -185,9 +185,15 @@ def test_client_certificate_required_then_satisfied_by_client_cert(
                 "--client-cert", str(hostile_lab.client_cert), "--client-key", str(hostile_lab.client_key)])
     doc = json.loads(capsys.readouterr().out)
     (endpoint,) = doc["domains"][0]["endpoints"]
-    assert code == 0
-    assert endpoint["findings"] == []
+    # TLS accepts the certificate; the lab server then reads our OPTIONS and hangs up without
+    # a SIP answer: only the acceptance probe's warning remains (issue 12)
+    assert code == 1
+    assert [f["code"] for f in endpoint["findings"]] == ["sip-no-response"]
     assert endpoint["tls"]["client_certificate_sent"] is True
+    # no ticket, no alert, no answer: the partner's verdict is unknown, never "accepted"
+    assert endpoint["acceptance"]["tls"] == {"verdict": "unknown", "evidence": "silence",
+                                             "alert": None, "meaning": None}
+    assert endpoint["acceptance"]["verdict"] == "unknown"
 
 
 def test_hundred_certificate_chain(hostile_scan: HostileScan, hostile_lab: LabInfo) -> None:

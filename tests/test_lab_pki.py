@@ -148,5 +148,6 @@ def test_demo_runs_from_any_directory(tmp_path: Path) -> None:
     assert "# our consolidated Edge, against every namespace it serves" in proc.stdout
     assert proc.stdout.rstrip().endswith(
         "demo: partner scan exited 2 (2 = CRITICAL: the lab has broken domains), "
-        "own-Edge scan exited 0 (0 = OK)")
+        "own-Edge scan exited 0 (0 = OK), acceptance scan exited 2 (2 = CRITICAL: "
+        "wideworldimporters.test does not federate with contoso.test)")
     assert f"--ca-file {tmp_path}/xdg/fedscan/lab-" in proc.stdout

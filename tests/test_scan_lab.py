@@ -214,9 +214,9 @@ def test_an_optional_service_nobody_publishes_is_info_and_others_go_on(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["scan"], "no domains to scan: give DOMAIN arguments or --domains-file"),
+        (["scan"], "no domains to scan: give DOMAIN arguments, --domains-file FILE or --endpoint"),
         (["scan", "contoso.test", "--service", "smtp"], "unknown --service 'smtp'"),
-        (["scan", "contoso.test", "--client-cert", "x.pem"], "--client-cert and --client-key go together"),
+        (["scan", "contoso.test", "--client-cert", "x.pem"], "x.pem: no such file"),
         (["scan", "bad..domain"], None),
         (["scan", "contoso.test", "--nameserver", "not-an-ip:99999"], None),
         (["scan", "contoso.test", "--shard", "3/2"], "--shard 3/2"),

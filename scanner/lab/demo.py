@@ -1,9 +1,11 @@
 """``fedscan demo`` (and ``make demo``): start the lab as its own process, scan it, show, stop.
 
-Two real scans through the real CLI, each in a process of its own as a user runs them: every
-lab domain as a federation partner sees it, then the consolidated contoso/fabrikam Edge against
-every namespace it serves. The demo succeeds when both ran and reported what the lab is built
-to show (CRITICAL, then OK). Nothing here reads the source tree: it works from an installed
+Three real scans through the real CLI, each in a process of its own as a user runs them: every
+lab domain as a federation partner sees it, the consolidated contoso/fabrikam Edge against
+every namespace it serves, and an acceptance scan: our Edge's certificate (a PFX) presented to
+two lab partners, one that accepts it and one that does not federate with our domain. The demo
+succeeds when the scans ran and reported what the lab is built to show (CRITICAL, OK, then
+CRITICAL for the refusal). Nothing here reads the source tree: it works from an installed
 wheel, in any directory.
 """
 
@@ -18,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from scanner.lab.partners import acceptance_files
+from scanner.lab.pki import LabPki
 from scanner.lab.run import LabInfo
 from scanner.lab.zones import OWN_EDGE_ARGS, OWN_EDGE_DOMAINS
 
@@ -59,15 +63,24 @@ def run_demo(net: str = "127.77.1") -> int:
                 "our consolidated Edge, against every namespace it serves",
                 [*info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS],
             )
+            assert info.certs is not None
+            pfx = acceptance_files(LabPki(info.certs)).pfx
+            accepted = _scan(
+                "will partners accept our certificate? (our Edge's PFX, presented as the Edge does)",
+                [*info.scan_args(["adventureworks.test", "wideworldimporters.test"]), "--as-edge", str(pfx),
+                 "--password", "fedscan", "--sip-domain", "contoso.test", "--xmpp-domain",
+                 "contoso.test"],
+            )
         finally:
             lab.terminate()
             lab.wait(10)
     print(
         f"\ndemo: partner scan exited {partners} (2 = CRITICAL: the lab has broken domains), "
-        f"own-Edge scan exited {own} (0 = OK)",
+        f"own-Edge scan exited {own} (0 = OK), acceptance scan exited {accepted} (2 = CRITICAL: "
+        "wideworldimporters.test does not federate with contoso.test)",
         flush=True,
     )
-    return 0 if (partners, own) == (2, 0) else 1
+    return 0 if (partners, own, accepted) == (2, 0, 2) else 1
 
 
 if __name__ == "__main__":

@@ -164,6 +164,17 @@ LAB_CERTS: Final[Mapping[str, LabLeaf]] = {
     "lab/alpineskihouse": LabLeaf(
         ("sip.alpineskihouse.test", "alpineskihouse.test"), "Alpine Ski House Test", serial=0
     ),
+    # partners that judge *our* certificate (scanner/lab/partners.py), and our Edge's
+    # certificate broken the two ways a partner's TLS stack refuses it by itself
+    "lab/adventureworks": LabLeaf(("sip.adventureworks.test", "adventureworks.test"), "Adventure Works Test"),
+    "lab/wideworldimporters": LabLeaf(
+        ("sip.wideworldimporters.test", "wideworldimporters.test"), "Wide World Importers Test"
+    ),
+    "lab/blueyonder": LabLeaf(("sip.blueyonder.test", "blueyonder.test"), "Blue Yonder Test"),
+    "lab/humongous": LabLeaf(("sip.humongous.test", "humongous.test"), "Humongous Insurance Test"),
+    "lab/margiestravel": LabLeaf(("sip.margiestravel.test", "margiestravel.test"), "Margie Test"),
+    "lab/edge-expired": LabLeaf(CONTOSO_EDGE_SAN, "Contoso Test", valid=EXPIRED),
+    "lab/edge-serverauth-only": LabLeaf(CONTOSO_EDGE_SAN, "Contoso Test", eku=(SERVER,)),
     # a peer whose subject and SAN carry markup, quotes, newlines and terminal escapes: every
     # renderer must show them as text (tests/test_hostile_strings.py)
     "lab/hostile-strings": LabLeaf(

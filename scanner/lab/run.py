@@ -168,6 +168,9 @@ async def _start_listener(
         if not path.is_file():
             raise FileNotFoundError(2, f"listener {listener.key!r}: no certificate file", str(path))
     behaviour = world.behaviours.get(listener.key, DEFAULT_BEHAVIOUR)
+    trusts = getattr(behaviour, "client_ca", None)  # a partner that trusts another CA (partners.py)
+    if trusts is not None:
+        ca = await trio.to_thread.run_sync(trusts, pki)
     if listener.kind == "sip":
         serve = partial(serve_sip_tls, address, port, chain, key, client_ca_file=ca, behaviour=behaviour)
     elif listener.kind == "xmpps":
@@ -246,6 +249,17 @@ def describe(info: LabInfo) -> str:
             "Scan your own consolidated Edge against every namespace it serves:",
             "  " + shlex.join(["fedscan", "scan", *info.scan_args(OWN_EDGE_DOMAINS), *OWN_EDGE_ARGS]),
         ]
+    if info.certs is not None and set(OWN_EDGE_DOMAINS) <= served:
+        from scanner.lab.partners import ACCEPTANCE_CASES, PARTNERS, acceptance_files
+
+        files = acceptance_files(LabPki(info.certs))
+        lines += ["", "Partners that judge our certificate (contoso.test's Edge):"]
+        lines += [f"  {p.domain:20} {p.story}" for p in PARTNERS]
+        lines += ["", "Will partners accept our certificate? Present it to each lab partner (--as-edge):"]
+        for case in ACCEPTANCE_CASES:
+            lines.append(f"  # {case.domain}: {case.story} -> {case.status.name}")
+            lines.append("  " + shlex.join(["fedscan", "scan", *info.scan_args([case.domain]),
+                                            *case.args(files)]))
     return "\n".join(lines)
 
 

@@ -200,10 +200,23 @@ def default_world() -> LabWorld:
             ("hosted-microsoft-365", "srv-fallback", "srv-missing"),
         ),
     )
+    # partners judging *our* certificate (acceptance scans, scanner/lab/partners.py)
+    from scanner.lab.partners import (
+        partner_behaviours,
+        partner_hosts,
+        partner_listeners,
+        partner_srv,
+    )
+
+    hosts.update(partner_hosts())
     # blackhole.test is not a lab domain to scan: its SRV queries are never answered (tests of
     # interruption and DNS deadlines use it)
     silent = {SIP + "blackhole.test": "timeout"}
-    return LabWorld(listeners, srv, hosts, domains, frozenset({"sip.contoso.test"}), silent)
+    # the partners are served but not among the domains a partner-view scan of the lab covers:
+    # they are about *our* certificate, and `fedscan lab` lists them in a section of their own
+    return LabWorld((*listeners, *partner_listeners()), (*srv, *partner_srv()), hosts,
+                    domains, frozenset({"sip.contoso.test"}), silent,
+                    behaviours=partner_behaviours())
 
 
 #: The world of public chains as they are really served (issue 11), by lab domain name and
