@@ -84,6 +84,7 @@ class _Judgement:
     chain: tuple[dict[str, Any], ...]
     coverage: tuple[Coverage, ...]
     trusted: bool = False  # the Web PKI path validated (PKIX-TA/EE TLSA usages need it)
+    path: tuple[bytes, ...] = ()  # that path as DER, leaf first (a PKIX-TA may name its root)
 
 
 class Judge:
@@ -112,7 +113,7 @@ class Judge:
                 dict(shake.timings), shake.xmpp_features, dane,
             )
         judged = self._judgement(shake.chain, identities_for(endpoint, self.deployment))
-        dane = assess(answer, shake.chain, pkix_valid=judged.trusted, where=where)
+        dane = assess(answer, shake.chain, pkix_valid=judged.trusted, path=judged.path, where=where)
         return EndpointResult(
             endpoint,
             (*findings, *judged.findings, *dane.findings),
@@ -145,6 +146,7 @@ class Judge:
             tuple(c.summary(self.now) for c in verdict.chain[1:]),
             verdict.coverage,
             bool(verdict.trusted),
+            verdict.path_der,
         )
         self._verdicts[key] = judged
         if len(self._verdicts) > VERDICT_CACHE_SIZE:

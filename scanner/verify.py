@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from scanner.bundle import chains_in, order_chain
 from scanner.cert_rules import (
@@ -73,6 +74,9 @@ class Verdict:
     coverage: tuple[Coverage, ...] = ()
     trusted: bool | None = None
     path: tuple[str, ...] = field(default=())  # subjects of the validated path, leaf first
+    # the validated path as DER, leaf first: it may end at a root the server never sent, which
+    # a PKIX-TA(0) TLSA record can name (scanner.dane)
+    path_der: tuple[bytes, ...] = field(default=())
 
     @property
     def leaf(self) -> CertInfo | None:
@@ -172,7 +176,8 @@ def verify_parsed(
     for problem in leaf.problems:
         findings.append(finding("certificate-unparseable", f"malformed extension: {problem}"))
     subjects = tuple(c.subject for c in path) if trusted else ()
-    return Verdict(tuple(findings), tuple(chain), tuple(covered), trusted, subjects)
+    path_der = tuple(c.cert.public_bytes(Encoding.DER) for c in path) if trusted else ()
+    return Verdict(tuple(findings), tuple(chain), tuple(covered), trusted, subjects, path_der)
 
 
 def verify_request(

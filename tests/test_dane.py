@@ -261,3 +261,27 @@ def test_plan_dane_from_a_csr_needs_no_deployment(capsys: pytest.CaptureFixture[
         "zone_line": f"_<port>._tcp.<SRV target>. IN TLSA {tlsa_for(csr).text}",
         "why": "this key on each federation SRV target and port (recommended; RFC 7671)",
     }]
+
+
+def test_a_scan_passes_the_validated_path_so_pkix_ta_of_an_unsent_root_matches() -> None:
+    """End to end through the Judge: the server sends leaf + intermediate, the PKIX-TA(0)
+    record names the root from the trust store; that is a match, never a false critical."""
+    import datetime as dt
+
+    from scanner.deployment import Deployment
+    from scanner.handshake import HandshakeResult
+    from scanner.judge import Judge
+    from scanner.srv import Endpoint
+    from scanner.trust import load_ca_file
+    from scanner.verify import Policy
+
+    root = pem_chain_der("root.pem")[0]
+    judge = Judge(policy=Policy(), deployment=Deployment(), trust=load_ca_file(CERTS / "ca-bundle.pem"),
+                  now=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    shake = HandshakeResult(chain=tuple(EDGE), tls=None, failure=None, timings={"total": 0.1})
+    endpoint = Endpoint("contoso.test", "sip-federation", "sip.contoso.test", 5061, "192.0.2.1", 0, 0, None)
+    result = judge.endpoint(endpoint, shake, secure(rec(0, 0, 1, root)))
+    assert result.dane is not None and result.dane.state is DaneState.MATCH
+    assert [f.code for f in result.findings if f.code.startswith("dane")] == ["dane-ok"]
+    stale = judge.endpoint(endpoint, shake, secure(rec(0, 0, 1, pem_chain_der("untrusted-root.pem")[0])))
+    assert [f.code for f in stale.findings if f.code.startswith("dane")] == ["dane-mismatch"]
