@@ -30,7 +30,7 @@ from typing import Any, NoReturn
 
 from scanner.deployment import Deployment
 from scanner.findings import CODES
-from scanner.names import InvalidName, normalize_domain, parse_nameserver
+from scanner.names import InvalidName, check_server_spec, normalize_domain, parse_nameserver
 from scanner.srv import DEFAULT_SERVICES, SIP_DOMAIN_SERVICES, XMPP_DOMAIN_SERVICES, parse_services
 
 
@@ -302,7 +302,7 @@ def _scan(t: _Table, base_dir: Path | None) -> ScanSettings:
     servers = t.strings("nameservers", ()) or ()
     for i, s in enumerate(servers):
         try:
-            parse_nameserver(s)
+            check_server_spec(s)  # a host name is resolved when the run starts, as --nameserver
         except ValueError as exc:
             t.fail(f"nameservers[{i}]", str(exc))
     dnssec = t.string("dnssec_resolver")

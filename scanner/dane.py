@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -229,7 +229,8 @@ def record_matches(record: TlsaRecord, cert_der: bytes, cert: x509.Certificate |
     return selected is not None and association(selected, record.mtype) == record.data
 
 
-def _parse(chain: Sequence[bytes]) -> list[x509.Certificate | None]:
+def parse_chain(chain: Sequence[bytes]) -> list[x509.Certificate | None]:
+    """Served DER, parsed; None for bytes that are not a certificate (a hostile peer's)."""
     out: list[x509.Certificate | None] = []
     for der in chain:
         try:
@@ -271,7 +272,7 @@ def judge_records(
     (a root from the trust store): PKIX-TA(0) may name that root.
     """
     records = list(dict.fromkeys(records))
-    certs = _parse(chain)
+    certs = parse_chain(chain)
     linked = _linked_depth(certs)
     strongest: dict[tuple[int, int], int] = {}
     for r in records:
@@ -312,7 +313,7 @@ def _match(
             return _place(index) if r.usage == 2 or pkix_valid else None
     if r.usage == 0 and pkix_valid:
         for index, der in enumerate(path[1:], 1):
-            if der not in chain and record_matches(r, der, _parse([der])[0]):
+            if der not in chain and record_matches(r, der, parse_chain([der])[0]):
                 return f"trust anchor of the validated path (certificate {index + 1}, not served)"
     return None
 
@@ -388,7 +389,7 @@ def _mismatch(
     answer: TlsaAnswer, verdicts: Sequence[RecordVerdict], chain: Sequence[bytes], where: str
 ) -> Finding:
     published = ", ".join(f"{v.record.short} ({v.record.acronym})" for v in verdicts if v.usable)
-    leaf = _parse(chain[:1])[0]
+    leaf = parse_chain(chain[:1])[0]
     current = tlsa_for(leaf).text if leaf is not None else None
     hint = f"; the served key is {current}" if current else ""
     return finding(
@@ -414,73 +415,6 @@ def tlsa_for(cert: x509.Certificate | x509.CertificateSigningRequest, *, usage: 
     return TlsaRecord(usage, selector, mtype, association(data, mtype))
 
 
-@dataclass(frozen=True)
-class RenewalCheck:
-    """Will the TLSA records published now still match once the new chain is installed?"""
-
-    name: str
-    published: tuple[RecordVerdict, ...]  # judged against the NEW chain
-    publish: tuple[TlsaRecord, ...] = field(default=())  # what to add before the switch
-    security: Security = Security.SECURE
-
-    @property
-    def ok(self) -> bool:
-        return any(v.matched for v in self.published)
-
-
-def renewal_check(
-    answer: TlsaAnswer, new_chain: Sequence[bytes], *, pkix_valid: bool
-) -> RenewalCheck:
-    """Judge the published records against a certificate not yet installed."""
-    verdicts = judge_records(answer.records, new_chain, pkix_valid=pkix_valid)
-    leaf = _parse(new_chain[:1])[0]
-    publish: tuple[TlsaRecord, ...] = ()
-    if leaf is not None and not any(v.matched for v in verdicts):
-        publish = (tlsa_for(leaf),)
-    return RenewalCheck(answer.name, verdicts, publish, answer.security)
-
-
 def tlsa_owner(port: int, host: str) -> str:
     """``_<port>._tcp.<host>`` (RFC 6698 section 3; RFC 7673 for SRV targets)."""
     return f"_{port}._tcp.{host.rstrip('.')}"
-
-
-def renewal_findings(
-    answer: TlsaAnswer, label: str, *, chain: Sequence[bytes] = (),
-    request: x509.CertificateSigningRequest | None = None, pkix_valid: bool = True,
-) -> tuple[Finding, ...]:
-    """Will the TLSA published now match ``label`` (a certificate chain not yet installed, or
-    a CSR's key) once installed? The usual plan is "3 1 1 then rotate": publish the new key's
-    record beside the old, wait two TTLs, install, then remove the old record."""
-    if request is not None:
-        spki = spki_der(request)
-        hit = next((r for r in answer.records if r.problem is None and r.usage in (1, 3)
-                    and r.selector == 1 and association(spki, r.mtype) == r.data), None)
-        new = tlsa_for(request)
-        report = assess(answer, (), pkix_valid=pkix_valid, where=f"{label} for {answer.name}")
-        if report.state in (DaneState.ERROR, DaneState.NO_TLSA, DaneState.INSECURE):
-            return report.findings
-        if hit is not None:
-            return (finding("dane-ok", f"{label}: TLSA {hit.acronym} at {answer.name} already names "
-                            "this key: the certificate can be installed as soon as it is issued",
-                            name=answer.name, record=hit.text, matched="request key"),)
-        return (_renewal_mismatch(answer, label, new),)
-    report = assess(answer, chain, pkix_valid=pkix_valid, where=f"{label} for {answer.name}")
-    if report.state is not DaneState.MISMATCH:
-        return report.findings
-    leaf = _parse(chain[:1])[0]
-    if leaf is None:
-        return report.findings
-    kept = [f for f in report.findings if f.code != "dane-mismatch"]
-    return (*kept, _renewal_mismatch(answer, label, tlsa_for(leaf)))
-
-
-def _renewal_mismatch(answer: TlsaAnswer, label: str, new: TlsaRecord) -> Finding:
-    published = ", ".join(f"{r.short} ({r.acronym})" for r in answer.records)
-    return finding(
-        "dane-mismatch",
-        f"{label}: the TLSA published at {answer.name} ({published}) will not match this key: "
-        f"DANE peers would refuse it once installed. Publish '{answer.name}. IN TLSA {new.text}' "
-        "beside the current record now, wait two TTLs, install, then remove the old record",
-        name=answer.name, published=[r.text for r in answer.records], publish=new.text,
-    )

@@ -46,6 +46,8 @@ from scanner.srv import (
     Outcome,
     SrvPlan,
     SrvRecord,
+    existence_findings,
+    needs_existence_check,
     normalize_target,
     plan_endpoints,
     plan_srv,
@@ -195,6 +197,10 @@ async def discover_service(
     plan = plan_srv(domain, spec, answer, rng or random.Random(), cap=cap)
     addresses = await resolve_hosts(resolver, plan.hosts, limiter, cache)
     address_findings, endpoints = plan_endpoints(plan, addresses)
+    if needs_existence_check(plan, answer):
+        # the domain's A/AAAA, through the shared cache: free when the XMPP fallback asks too
+        own = await resolve_hosts(resolver, [domain], limiter, cache)
+        address_findings += existence_findings(plan, own.get(domain, ()))
     return _result(plan, address_findings, endpoints)
 
 

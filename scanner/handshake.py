@@ -486,6 +486,8 @@ class _Attempt:
             self.chain = self.wire.server_chain
             raise _Failed(self._tls_failure(exc)) from exc
         self._lap("tls")
+        if self.pace is not None:  # the peer's costly part is done: the probe and close are waits
+            self.pace.demote()
         self.phase = "established"
         self.chain = _served_chain(tls) or self.wire.server_chain
         self.tls = self._tls_info(tls)

@@ -157,8 +157,15 @@ def empty_domain_findings(result: DomainResult, services: Sequence[str]) -> list
     does not exist; and "nothing to scan" when no endpoint was found and nothing else is wrong,
     so that an empty result is UNKNOWN, never "OK, 0 endpoints"."""
     if any(f.code == "domain-not-found" for s in result.services for f in s.findings):
+        said = False  # once per domain, whichever service's question found it out
         for s in result.services:  # the srv-fallback / srv-missing notes of a name that is not
-            s.findings = tuple(f for f in s.findings if f.code not in ("srv-fallback", "srv-missing"))
+            kept = []
+            for f in s.findings:
+                if f.code in ("srv-fallback", "srv-missing") or (f.code == "domain-not-found" and said):
+                    continue
+                said = said or f.code == "domain-not-found"
+                kept.append(f)
+            s.findings = tuple(kept)
         return []
     if result.endpoints or any(s.hosted for s in result.services):
         return []

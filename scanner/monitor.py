@@ -225,18 +225,37 @@ def endpoint_phrase(e: EndpointResult) -> str:
 
 
 def problem_lines(report: ScanReport, *, include_ok: bool = False) -> list[str]:
-    """``SEVERITY domain where: code: message`` for every finding worth reading, worst first."""
-    rows: list[tuple[int, str]] = []
+    """``SEVERITY domain where: code: message`` for every finding worth reading, worst first.
+
+    A certificate finding shared by several endpoints (one Edge certificate behind six
+    endpoints) is one line naming them all, where the first of them stands, not six lines.
+    """
+    rows: list[tuple[int, str] | tuple[str, str, str, str]] = []  # a line, or a shared one's key
+    shared: dict[tuple[str, str, str, str], tuple[Finding, list[str]]] = {}
     for d in report.domains:
-        for f in d.findings:
-            rows.append(_row(f, d.domain, "(domain)"))
-        for s in d.services:
-            for f in s.findings:
-                rows.append(_row(f, d.domain, f"{s.service} DNS"))
+        rows += [_row(f, d.domain, "(domain)") for f in d.findings]
+        rows += [_row(f, d.domain, f"{s.service} DNS") for s in d.services for f in s.findings]
         for e in d.endpoints:
             for f in e.findings:
-                rows.append(_row(f, d.domain, endpoint_phrase(e)))
-    ranked = [(rank, text) for rank, text in rows if include_ok or rank > 0]
+                if not e.leaf_sha256:
+                    rows.append(_row(f, d.domain, endpoint_phrase(e)))
+                    continue
+                key = (e.leaf_sha256, f.code, f.severity.value, f.message)
+                if key not in shared:
+                    shared[key] = (f, [])
+                    rows.append(key)
+                shared[key][1].append(f"{d.domain} {endpoint_phrase(e)}")
+    lines: list[tuple[int, str]] = []
+    for row in rows:
+        if len(row) == 2:
+            lines.append(row)
+            continue
+        f, places = shared[row]
+        where = places[0]
+        if len(places) > 1:
+            where += f" and {len(places) - 1} more with the same certificate ({'; '.join(places[1:])})"
+        lines.append((f.status.rank, f"{f.severity.value.upper():8} {where}: {f.code}: {f.message}"))
+    ranked = [(rank, text) for rank, text in lines if include_ok or rank > 0]
     return [text for _, text in sorted(ranked, key=lambda r: -r[0])]
 
 

@@ -203,6 +203,22 @@ def parse_nameserver(text: str) -> tuple[str, int]:
     return str(address), _parse_port(text, port_text)
 
 
+def check_server_spec(text: str) -> None:
+    """``HOST[:PORT]`` where HOST is an IP address or a host name (resolved later, by whoever
+    does I/O): the syntax check a config file gets at load time. ``ValueError`` says what is
+    wrong in one line."""
+    host, port_text = _split_host_port(text.strip())
+    _parse_port(text, port_text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            to_a_label(host)
+        except InvalidName:
+            raise ValueError(f"invalid name server {text!r}: {host!r} is neither an IP address "
+                             "nor a host name") from None
+
+
 def _split_host_port(text: str) -> tuple[str, str | None]:
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")

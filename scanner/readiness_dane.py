@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from scanner.dane import DaneState
-from scanner.findings import Finding, Status
+from scanner.findings import Finding, Status, status_of, worst
 from scanner.results import EndpointResult
 
 NOT_CHECKED = ("DANE not checked: no validating resolver declared ([scan] dnssec_resolver in "
@@ -44,8 +44,11 @@ def from_endpoints(endpoints: Sequence[EndpointResult]) -> DaneSection:
         if d is None or d.state is DaneState.NOT_CHECKED or d.answer is None:
             continue
         ep = e.endpoint
+        partial = [f for f in d.findings if f.code == "dane-partial"]
+        verdict = d.summary + ("; some records are unusable (dane-partial)" if partial else "")
+        status = worst([_STATE_STATUS[d.state], status_of(d.findings)])
         rows.append(DaneRow(f"{ep.domain} {ep.service} {ep.target}:{ep.port} ({ep.address})",
-                            d.answer.name, _STATE_STATUS[d.state], d.summary))
+                            d.answer.name, status, verdict))
     if not rows:
         return DaneSection((), NOT_CHECKED if endpoints else "No endpoint was reached.")
     return DaneSection(tuple(rows))

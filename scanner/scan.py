@@ -9,7 +9,7 @@ Theory of this module
   within the file-descriptor limit), endpoints at work between waits (``--concurrency``) and
   connections per address (``--per-address``); DNS by its own limiter. A silent peer holds a
   connection, never a work token, so dead peers cost about one timeout in all.
-  Domains enter the scan through a window (about one domain per four connection slots in
+  Domains enter the scan through a window (about one domain per three connection slots in
   progress at once): discovery is faster than handshakes, and without the window every
   endpoint of a 100,000-domain census would be discovered up front and wait, in memory.
 * Results are handed to ``sink`` the moment they exist, so a ``jsonl`` writer streams and a
@@ -49,7 +49,7 @@ from scanner.srv import Endpoint
 from scanner.verify import Policy, TrustStore
 
 DOMAIN_WINDOW_PER_SLOT = 2  # domains in progress per work token (a domain is ~4 endpoints)
-CONNECTIONS_PER_DOMAIN = 4  # ... and at least one domain per this many connection slots
+CONNECTIONS_PER_DOMAIN = 3  # ... and at least one domain per this many connection slots
 
 
 @dataclass(frozen=True)

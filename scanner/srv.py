@@ -347,6 +347,24 @@ def plan_endpoints(
     return tuple(findings), tuple(_endpoints(plan, addresses))
 
 
+def needs_existence_check(plan: SrvPlan, answer: Lookup[SrvRecord]) -> bool:
+    """A required service's SRV name is NXDOMAIN: is the domain itself there at all?
+
+    ``_sipfederationtls._tcp.<d>`` is NXDOMAIN both when ``<d>`` publishes no SIP federation
+    and when ``<d>`` does not exist; only a question about ``<d>`` itself tells them apart.
+    """
+    return plan.spec.required and not plan.fallback and answer.outcome is Outcome.NXDOMAIN
+
+
+def existence_findings(plan: SrvPlan, lookups: Sequence[Lookup[str]]) -> tuple[Finding, ...]:
+    """``domain-not-found`` in place of ``srv-missing`` when the domain's own name is NXDOMAIN."""
+    if not lookups or not all(lookup.outcome is Outcome.NXDOMAIN for lookup in lookups):
+        return ()
+    return (finding("domain-not-found",
+                    f"no such domain: {plan.domain} does not exist in DNS (NXDOMAIN)",
+                    domain=plan.domain),)
+
+
 def _unresolvable(lookups: Sequence[Lookup[str]]) -> bool:
     return bool(lookups) and all(lookup.absent for lookup in lookups)
 

@@ -114,9 +114,11 @@ def _err(data: dict[str, Any]) -> str:
         ({"thresholds": {"warn_days": True}}, "f.toml: thresholds.warn_days: expected an integer, got true"),
         ({"scan": {"timeout": "10"}}, 'f.toml: scan.timeout: expected a number, got "10"'),
         ({"scan": {"concurrency": 0}}, "f.toml: scan.concurrency: must be at least 1, got 0"),
-        ({"scan": {"nameservers": ["dns.example"]}},
-         "f.toml: scan.nameservers[0]: invalid name server 'dns.example': "
-         "'dns.example' is not an IP address"),
+        ({"scan": {"nameservers": ["dns..example"]}},
+         "f.toml: scan.nameservers[0]: invalid name server 'dns..example': "
+         "'dns..example' is neither an IP address nor a host name"),
+        ({"scan": {"nameservers": ["dns.example:0"]}},
+         "f.toml: scan.nameservers[0]: invalid name server 'dns.example:0': port must be 1-65535"),
         ({"scan": {"at": "2030-01-01"}}, "f.toml: scan.at: unknown key (expected one of: timeout, "
                                          "concurrency, nameservers, ca_file, "
              "connections, per_address, dnssec_resolver)"),
@@ -179,3 +181,16 @@ def test_what_a_run_would_trip_over_is_a_config_error(tmp_path: Path, text: str,
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value).startswith(message)
+
+
+def test_a_name_server_may_be_a_host_name_resolved_when_the_run_starts(tmp_path: Path) -> None:
+    """As --nameserver: the config keeps the text, the run resolves it (here, localhost)."""
+    from scanner.cli_common import nameservers
+
+    path = tmp_path / "c.toml"
+    path.write_text('[[partner]]\ndomain = "fabrikam.test"\n[scan]\nnameservers = ["localhost:5353"]\n')
+    config = load_config(path)
+    assert config.scan.nameservers == ("localhost:5353",)
+    resolved = nameservers(list(config.scan.nameservers))
+    assert resolved is not None and resolved[0][1] == 5353
+    assert resolved[0][0] in ("127.0.0.1", "::1")

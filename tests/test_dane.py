@@ -14,10 +14,10 @@ from scanner.dane import (
     TlsaAnswer,
     TlsaRecord,
     assess,
-    renewal_check,
     tlsa_for,
     tlsa_owner,
 )
+from scanner.dane_renewal import renewal_check
 from tests.conftest import CERTS, pem_chain_der
 
 EDGE = pem_chain_der("edge.pem")  # leaf, intermediate

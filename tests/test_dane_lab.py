@@ -271,7 +271,9 @@ def test_readiness_has_a_dane_section(dane_lab: LabInfo, resolver: str, tmp_path
     assert len(rows) == 4  # contoso SIP + XMPP, fabrikam SIP + XMPP
     assert sum("| CRITICAL | MISMATCH" in r for r in rows) == 1
     assert any("fabrikam.test sip-federation" in r and "CRITICAL" in r for r in rows)
-    assert sum("| OK | ok: DANE-" in r for r in rows) == 3
+    assert sum("| OK | ok: DANE-" in r for r in rows) == 2
+    # the XMPP record set matches but carries unusable records: the row says so, as a warning
+    assert sum("| WARNING | ok: DANE-EE(3)" in r and "unusable (dane-partial)" in r for r in rows) == 1
 
 
 def test_readiness_without_a_resolver_says_dane_was_not_checked(
@@ -310,3 +312,22 @@ def test_monitor_exports_the_dane_gauge(dane_lab: LabInfo, resolver: str, tmp_pa
                 line.rsplit(" ", 1)[1] for line in lines}
     assert by_place == {("contoso.test", "sip-federation"): "0", ("contoso.test", "xmpp-server"): "0",
                         ("fabrikam.test", "sip-federation"): "2", ("fabrikam.test", "xmpp-server"): "0"}
+
+
+async def test_a_silent_validating_resolver_is_dns_error_within_its_deadline() -> None:
+    import socket
+
+    import trio
+
+    from scanner.dane import Security, assess
+    from scanner.dane_dns import DaneResolver
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # bound, never answers
+        silent.bind(("127.0.0.1", 0))
+        resolver = DaneResolver(silent.getsockname(), timeout=0.5)
+        with trio.fail_after(3):
+            answer = await resolver.tlsa("_5061._tcp.sip.contoso.test")
+    assert answer.security is Security.ERROR
+    assert answer.reason.startswith("no answer from 127.0.0.1:")
+    [f] = assess(answer, (), pkix_valid=False).findings
+    assert (f.code, f.severity) == ("dns-error", "unknown")

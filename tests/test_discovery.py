@@ -108,8 +108,9 @@ async def test_missing_sip_srv_is_critical(resolver: dns.asyncresolver.Resolver)
 
 
 async def test_missing_sip_srv_on_absent_domain(resolver: dns.asyncresolver.Resolver) -> None:
+    # discovery states both facts; the domain's result keeps "no such domain" (scanner.judge)
     result = await sip("absent.test", resolver)
-    assert codes(result) == [("srv-missing", Severity.CRITICAL)]
+    assert codes(result) == [("srv-missing", Severity.CRITICAL), ("domain-not-found", Severity.CRITICAL)]
 
 
 async def test_missing_xmpp_srv_falls_back_to_5269(resolver: dns.asyncresolver.Resolver) -> None:

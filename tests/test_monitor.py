@@ -194,3 +194,27 @@ def test_missing_config_file_is_exit_3(capsys: pytest.CaptureFixture[str]) -> No
     assert run(["monitor", "--config", "/nonexistent/fedscan.toml"]) == 3
     assert capsys.readouterr().err == "fedscan: error: /nonexistent/fedscan.toml: No such file or directory\n"
 
+
+
+def test_a_finding_shared_by_one_certificate_is_one_line_naming_every_endpoint() -> None:
+    """The own-Edge view: one certificate behind many endpoints lacks a name once, not N times."""
+    from scanner.findings import finding
+    from scanner.monitor import problem_lines
+
+    missing = finding("san-missing", "webcon.contoso.test (web conferencing) is not in the SAN")
+    other = finding("san-missing", "webcon.contoso.test (web conferencing) is not in the SAN")
+    doc = report(
+        domain("contoso.test",
+               endpoint("contoso.test", [missing], address="192.0.2.10"),
+               endpoint("contoso.test", [missing], service="xmpp-server", address="192.0.2.10")),
+        domain("fabrikam.test", endpoint("fabrikam.test", [missing], address="192.0.2.10"),
+               endpoint("fabrikam.test", [other], address="192.0.2.11", sha256="bb" * 32)),
+    )
+    assert problem_lines(doc) == [
+        "CRITICAL contoso.test sip-federation sip.contoso.test:5061 [192.0.2.10] and 2 more with the "
+        "same certificate (contoso.test xmpp-server sip.contoso.test:5061 [192.0.2.10]; fabrikam.test "
+        "sip-federation sip.fabrikam.test:5061 [192.0.2.10]): san-missing: webcon.contoso.test (web "
+        "conferencing) is not in the SAN",
+        "CRITICAL fabrikam.test sip-federation sip.fabrikam.test:5061 [192.0.2.11]: san-missing: "
+        "webcon.contoso.test (web conferencing) is not in the SAN",
+    ]

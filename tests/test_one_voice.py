@@ -174,8 +174,20 @@ def test_no_such_domain_and_nothing_to_scan(capsys: pytest.CaptureFixture[str], 
     [d] = json.loads(capsys.readouterr().out)["domains"]
     codes = [f["code"] for s in d["services"] for f in s["findings"]]
     assert codes == ["domain-not-found"]  # not "peers fall back to doesnotexist.test:5269"
-    message = d["services"][1]["findings"][0]["message"]
+    [message] = [f["message"] for s in d["services"] for f in s["findings"]]
     assert message == "no such domain: doesnotexist.test does not exist in DNS (NXDOMAIN)"
+    # SIP federation alone (no XMPP fallback asking about the name): the same answer, not
+    # "no SRV record at _sipfederationtls._tcp.doesnotexist.test"
+    assert run(["scan", *lab.scan_args(["doesnotexist.test"]), *AT, "--format", "json",
+                "--service", "sip-federation"]) == 2
+    [d] = json.loads(capsys.readouterr().out)["domains"]
+    assert [(f["code"], f["severity"]) for s in d["services"] for f in s["findings"]] == [
+        ("domain-not-found", "critical")]
+    # a domain that exists without SIP federation is still srv-missing
+    assert run(["scan", *lab.scan_args(["fineartschool.test"]), *AT, "--format", "json",
+                "--service", "sip-federation"]) == 2
+    [d] = json.loads(capsys.readouterr().out)["domains"]
+    assert [f["code"] for s in d["services"] for f in s["findings"]] == ["srv-missing"]
     # a domain that publishes none of the services asked: UNKNOWN, not "OK, 0 endpoints"
     assert run(["scan", *lab.scan_args(["contoso.test"]), *AT, "--service", "sip-access"]) == 3
     out = capsys.readouterr().out
