@@ -354,6 +354,7 @@ def test_readiness_has_an_accepted_by_section(capsys: pytest.CaptureFixture[str]
     assert "| adventureworks.test | xmpp-server |" in section
     assert section.count("| accepted |") == 2
     assert "northwind.test" not in section
+    assert "not accepted by" not in text  # both partner endpoints accepted us
 
 
 def test_partners_without_our_certificate_require_one(capsys: pytest.CaptureFixture[str],
@@ -364,3 +365,20 @@ def test_partners_without_our_certificate_require_one(capsys: pytest.CaptureFixt
         assert codes_of(by_domain[expected.domain]) == sorted(expected.codes), expected.domain
         assert by_domain[expected.domain]["status"] == expected.status.name
     assert code == 1
+
+
+def test_readiness_refused_by_a_partner_is_not_ready_with_the_remedy(
+        capsys: pytest.CaptureFixture[str], lab: LabInfo, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, files: AcceptanceFiles) -> None:
+    monkeypatch.setenv("FEDSCAN_PFX_PASSWORD", "fedscan")
+    path = acceptance_config(tmp_path, lab, files.pfx)
+    path.write_text(path.read_text().replace('[[partner]]\ndomain = "northwind.test"\n',
+                                             '[[partner]]\ndomain = "wideworldimporters.test"\n')
+                    .replace('partners = ["adventureworks.test"]',
+                             'partners = ["adventureworks.test", "wideworldimporters.test"]'))
+    assert run(["readiness", "--config", str(path), *AT]) == 2
+    text = capsys.readouterr().out
+    assert "**NOT READY** (CRITICAL)" in text and "not accepted by wideworldimporters.test" in text
+    remediation = text.split("## Remediation", 1)[1]
+    assert "### CRITICAL: sip-options-refused" in remediation
+    assert "wideworldimporters.test sip-federation sip.wideworldimporters.test" in remediation
