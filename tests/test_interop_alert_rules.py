@@ -14,9 +14,9 @@ from tests.conftest import ROOT, require_program
 
 RULES = ROOT / "examples" / "prometheus-alerts.yml"
 AT = ["--at", "2030-01-01T00:00:00Z"]
-# acceptance codes (issue 12: the partner's verdict on our certificate) that the
-# FedscanPartnerRejectsOurCertificate rule matches; registered once that work lands on main
-PENDING_ACCEPTANCE_CODES = {"client-certificate-rejected", "xmpp-cert-auth-refused"}
+# the partner's verdict on our certificate (fedscan scan --as-edge, [acceptance]): what the
+# FedscanPartnerRejectsOurCertificate rule matches
+ACCEPTANCE_CODES = {"client-certificate-rejected", "xmpp-cert-auth-refused"}
 
 
 def expressions() -> list[str]:
@@ -54,8 +54,8 @@ def test_every_metric_a_rule_uses_is_in_the_textfile(lab: LabInfo, tmp_path: Pat
 def test_every_finding_code_a_rule_matches_exists() -> None:
     codes = {c for expr in expressions() for m in re.findall(r'code=~?"([^"]+)"', expr)
              for c in m.split("|")}
-    assert codes == PENDING_ACCEPTANCE_CODES | (codes & set(CODES))
-    assert codes - set(CODES) <= PENDING_ACCEPTANCE_CODES
+    assert codes <= set(CODES), codes - set(CODES)
+    assert ACCEPTANCE_CODES <= codes
 
 
 def test_the_rules_fire_on_fedscan_output(lab: LabInfo, tmp_path: Path) -> None:
