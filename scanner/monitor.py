@@ -225,7 +225,8 @@ def endpoint_phrase(e: EndpointResult) -> str:
 
 
 def problem_lines(report: ScanReport, *, include_ok: bool = False) -> list[str]:
-    """``SEVERITY domain where: code: message`` for every finding worth reading, worst first.
+    """``SEVERITY domain where: code: message`` for every finding worth reading, worst first,
+    each one line of visible text whatever the peer put in it.
 
     A certificate finding shared by several endpoints (one Edge certificate behind six
     endpoints) is one line naming them all, where the first of them stands, not six lines.
@@ -255,7 +256,7 @@ def problem_lines(report: ScanReport, *, include_ok: bool = False) -> list[str]:
         if len(places) > 1:
             where += f" and {len(places) - 1} more with the same certificate ({'; '.join(places[1:])})"
         lines.append((f.status.rank, f"{f.severity.value.upper():8} {where}: {f.code}: {f.message}"))
-    ranked = [(rank, text) for rank, text in lines if include_ok or rank > 0]
+    ranked = [(rank, one_line(text)) for rank, text in lines if include_ok or rank > 0]
     return [text for _, text in sorted(ranked, key=lambda r: -r[0])]
 
 

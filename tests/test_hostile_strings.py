@@ -6,6 +6,7 @@ holds a quote and a backslash, is scanned; every renderer shows the text and run
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -139,3 +140,38 @@ def test_visible_maps_one_character_to_one() -> None:
     assert visible(text) == "a␛[2Jb␇c␊d␡e\ufffdf\ufffdg\ufffdh␉i" and len(visible(text)) == len(text)
     assert one_line("x\r\ny\nz\tw") == "x y z w"
     assert visible("Zürich — ok") == "Zürich — ok"
+
+
+def test_a_partner_s_sip_reason_phrase_and_xmpp_text_stay_text() -> None:
+    """Issue 12's verdicts carry peer words (a SIP reason phrase, ms-diagnostics, an XMPP error
+    text) into the table, monitor text and the Nagios line: no raw control character gets out."""
+    import io
+
+    from rich.console import Console
+
+    from scanner.acceptance_model import Acceptance, SipVerdict, TlsVerdict, XmppVerdict, sip_findings
+    from scanner.monitor import problem_lines
+    from scanner.results import DomainResult, EndpointResult, ScanReport
+    from scanner.scan_table import render_scan
+    from scanner.srv import Endpoint
+
+    evil = "Forbidden\x1b]0;owned\x07\x1b[31m<b>\nInjected: yes\u202e"
+    sip = SipVerdict("contoso.test", 403, evil, ms_diagnostics={"code": 1034, "reason": evil, "source": evil})
+    xmpp = XmppVerdict("contoso.test", False, True, None, "not-authorized", evil)
+    ep = Endpoint("partner.test", "sip-federation", "sip.partner.test", 5061, "192.0.2.7", 0, 0, None)
+    acceptance = Acceptance("aa" * 32, TlsVerdict("accepted", "session-ticket"), sip, xmpp,
+                            tuple(sip_findings(sip, "sip.partner.test")))
+    result = EndpointResult(ep, acceptance.findings, None, None, (), (), {"total": 0.1}, (),
+                            acceptance=acceptance)
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    report = ScanReport(started=now, evaluated_at=now,
+                        domains=[DomainResult("partner.test", [], [result])], finished=now)
+    out = io.StringIO()
+    render_scan(Console(file=out, width=100, force_terminal=False, color_system=None), report, width=100)
+    table = out.getvalue()
+    assert "Forbidden" in table and "owned" in table  # shown ...
+    assert not any(ord(c) < 32 and c != "\n" for c in table)  # ... as text
+    assert "\x1b" not in table and "\u202e" not in table
+    assert not any(line.startswith("Injected") for line in table.splitlines())
+    for line in problem_lines(report):
+        assert not any(ord(c) < 32 for c in line) and "\u202e" not in line, line
