@@ -34,25 +34,7 @@ def merge(
         help="json (the scan report schema) or table.")] = MergeFormat.json,
 ) -> None:
     """Merge the jsonl outputs of `scan --shard K/N` runs into one report."""
-    import sys
-
-    from scanner.report_merge import MergeError, Merger
-
-    merger = Merger()
-    try:
-        for path in files:
-            if str(path) == "-":
-                merger.add("<stdin>", sys.stdin)
-                continue
-            with path.open(encoding="utf-8") as fh:
-                merger.add(str(path), fh)
-    except OSError as exc:
-        raise UserError(f"{exc.filename}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UserError("an input is not a UTF-8 text file") from None
-    except MergeError as exc:
-        raise UserError(str(exc)) from None
-    report = merger.report()
+    report = _merged(files)
     with reader_may_leave():
         if output is MergeFormat.json:
             print_json(report)
@@ -65,8 +47,6 @@ def _load(files: list[Path]) -> dict[str, Any]:
     """A scan or merged report: one JSON file (``scan --format json``, ``report merge``), or
     ``jsonl`` outputs of shards, merged here."""
     import json
-
-    from scanner.report_merge import MergeError, Merger
 
     if len(files) == 1 and str(files[0]) != "-":
         try:
@@ -84,12 +64,19 @@ def _load(files: list[Path]) -> dict[str, Any]:
                 raise UserError(f"{files[0]}: not a fedscan report (expected the JSON of "
                                 "`fedscan scan --format json` or `fedscan report merge`)")
             return doc
+    return _merged(files)
+
+
+def _merged(files: list[Path]) -> dict[str, Any]:
+    """The shards' jsonl outputs merged into one report, or one line and exit 3."""
+    import sys
+
+    from scanner.report_merge import MergeError, Merger
+
     merger = Merger()
     try:
         for path in files:
             if str(path) == "-":
-                import sys
-
                 merger.add("<stdin>", sys.stdin)
                 continue
             with path.open(encoding="utf-8") as fh:
