@@ -29,21 +29,10 @@ from rich.text import Text
 
 from scanner.dane import DaneState
 from scanner.findings import CODES, Finding, Severity, Status, worst_finding
+from scanner.render import SEVERITY_STYLE, STATUS_STYLE
 from scanner.results import DomainResult, EndpointResult, ScanReport
 from scanner.safe_text import visible
 
-STATUS_STYLE = {
-    Status.OK: "bold green",
-    Status.WARNING: "bold yellow",
-    Status.CRITICAL: "bold red",
-    Status.UNKNOWN: "bold magenta",
-}
-SEVERITY_STYLE = {
-    Severity.INFO: "cyan",
-    Severity.WARNING: "yellow",
-    Severity.CRITICAL: "red",
-    Severity.UNKNOWN: "magenta",
-}
 HEADER = ("DOMAIN", "SERVICE", "TARGET", "ADDRESS", "STATUS", "EXPIRES", "WORST FINDING")
 _STATUS_COLUMN = 4
 # columns given up, in this order, when a row does not fit (indexes into HEADER)
