@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import string
 import subprocess
@@ -29,13 +28,13 @@ from typing import Any
 import pytest
 
 from scanner.cli import run
+from scanner.lab.process import stop as _stop
 from tests.conftest import CERTS, require_program
 
 INTEROP = Path(__file__).resolve().parent / "interop"
 LOOPBACK = "127.0.0.1"
 MODULES = Path("/usr/lib/x86_64-linux-gnu/kamailio/modules")
 START_SECONDS = 15.0
-STOP_SECONDS = 10.0
 SNI = "sip.contoso.test"  # the kamailio listener serves test-certs/edge.pem, which covers it
 
 
@@ -82,16 +81,6 @@ def _write_config(workdir: Path, port: int, modules: Path) -> Path:
     config.write_text(string.Template((INTEROP / "kamailio.cfg.in").read_text()).substitute(values))
     return config
 
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_SECONDS)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import string
 import subprocess
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from scanner.findings import Finding, Severity
 from scanner.handshake import HandshakeResult, Target, handshake
+from scanner.lab.process import stop as _stop
 from scanner.names import Identity, IdentityKind
 from scanner.trust import load_ca_file
 from scanner.verify import Policy, verify_chain
@@ -41,7 +41,6 @@ LOOPBACK = "127.0.0.1"
 DOMAIN = "contoso.test"
 FROM_DOMAIN = "fedscan.test"
 START_SECONDS = 15.0
-STOP_SECONDS = 10.0
 HANDSHAKE_SECONDS = 10.0
 STARTTLS = f"{{{TLS_NS}}}starttls"
 DIALBACK = f"{{{DIALBACK_FEATURE_NS}}}dialback"
@@ -89,17 +88,6 @@ def _write_config(workdir: Path, port: int, direct_port: int) -> Path:
                                           s2s_direct_port=direct_port))
     return config
 
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (prosody shuts down cleanly and removes its pidfile); SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_SECONDS)
 
 
 def _wait_until_listening(server: Prosody) -> None:

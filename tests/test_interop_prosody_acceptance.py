@@ -26,8 +26,9 @@ import pytest
 
 from scanner.cli import run
 from scanner.lab.pki import lab_pki
+from scanner.lab.process import stop as _stop
 from tests.conftest import CERTS, require_program
-from tests.test_interop_prosody import Prosody, _free_port, _stop, _wait_until_listening
+from tests.test_interop_prosody import Prosody, _free_port, _wait_until_listening
 
 TEMPLATE = Path(__file__).resolve().parent / "interop" / "prosody-certauth.cfg.lua.in"
 LOOPBACK = "127.0.0.1"

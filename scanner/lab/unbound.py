@@ -14,7 +14,6 @@ anchored zones validate as *insecure*, which is exactly how an unsigned zone loo
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -22,11 +21,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from scanner.lab.process import stop as _stop
+
 UNBOUND = shutil.which("unbound") or next(
     (p for p in ("/usr/sbin/unbound",) if Path(p).exists()), None
 )
 START_SECONDS = 15.0
-STOP_SECONDS = 10.0
 
 
 class UnboundError(RuntimeError):
@@ -134,13 +134,3 @@ def _wait_listening(process: subprocess.Popen[bytes], workdir: Path, address: st
     _stop(process)
     raise UnboundError(f"unbound did not listen on {address}:{port}\n{log_tail(workdir)}")
 
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_SECONDS)
