@@ -33,6 +33,7 @@ import dns.rdatatype
 import trio
 
 from scanner.dane import Security, TlsaAnswer, TlsaRecord, tlsa_owner
+from scanner.discovery import SingleFlight
 from scanner.srv import SERVICES, Endpoint, srv_name
 
 DEFAULT_TIMEOUT = 5.0
@@ -56,8 +57,7 @@ class DaneResolver:
     def __init__(self, address: tuple[str, int], *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.host, self.port = address
         self.timeout = timeout
-        self._done: dict[tuple[str, str], _Reply] = {}
-        self._pending: dict[tuple[str, str], trio.Event] = {}
+        self._flights: SingleFlight[tuple[str, str], _Reply] = SingleFlight()  # once per scan
 
     @property
     def label(self) -> str:
@@ -91,19 +91,8 @@ class DaneResolver:
                           self.label, reply.reason)
 
     async def ask(self, name: str, rdtype: str) -> _Reply:
-        key = (name.lower().rstrip("."), rdtype)
-        while key not in self._done:
-            pending = self._pending.get(key)
-            if pending is not None:
-                await pending.wait()
-                continue
-            event = self._pending[key] = trio.Event()
-            try:
-                self._done[key] = await self._query(key[0], rdtype)
-            finally:
-                del self._pending[key]
-                event.set()
-        return self._done[key]
+        name = name.lower().rstrip(".")
+        return await self._flights.get((name, rdtype), lambda: self._query(name, rdtype))
 
     async def _query(self, name: str, rdtype_text: str) -> _Reply:
         rdtype = dns.rdatatype.from_text(rdtype_text)

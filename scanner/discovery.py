@@ -21,9 +21,9 @@ This is the thin I/O layer of the DNS stage. It knows how to ask, never what an 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import dns.asyncresolver
 import dns.exception
@@ -54,6 +54,8 @@ from scanner.srv import (
     srv_name,
 )
 
+K = TypeVar("K")
+V = TypeVar("V")
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_CONCURRENCY = 32
 ADDRESS_TYPES = ("A", "AAAA")
@@ -125,20 +127,15 @@ async def _query(
     return (Outcome.ANSWER, list(rrset), "") if rrset is not None else (Outcome.NODATA, (), "")
 
 
-class AddressCache:
-    """One A/AAAA question per host per scan: SIP and XMPP SRV records of a domain usually
-    point at the same Edge, and a pool's nodes answer for several domains. Concurrent askers
-    of the same question wait for the first one's answer instead of asking again."""
+class SingleFlight(Generic[K, V]):
+    """Each key's answer is computed once per scan; concurrent askers of the same key wait for
+    the first one's answer instead of asking again."""
 
     def __init__(self) -> None:
-        self._done: dict[tuple[str, str], Lookup[str]] = {}
-        self._pending: dict[tuple[str, str], trio.Event] = {}
+        self._done: dict[K, V] = {}
+        self._pending: dict[K, trio.Event] = {}
 
-    async def lookup(
-        self, resolver: dns.asyncresolver.Resolver, host: str, rdtype: str,
-        limiter: trio.CapacityLimiter,
-    ) -> Lookup[str]:
-        key = (host, rdtype)
+    async def get(self, key: K, compute: Callable[[], Awaitable[V]]) -> V:
         while key not in self._done:
             pending = self._pending.get(key)
             if pending is not None:
@@ -146,12 +143,29 @@ class AddressCache:
                 continue
             event = self._pending[key] = trio.Event()
             try:
-                async with limiter:
-                    self._done[key] = await lookup_address(resolver, host, rdtype)
+                self._done[key] = await compute()
             finally:
                 del self._pending[key]
                 event.set()
         return self._done[key]
+
+
+class AddressCache:
+    """One A/AAAA question per host per scan: SIP and XMPP SRV records of a domain usually
+    point at the same Edge, and a pool's nodes answer for several domains."""
+
+    def __init__(self) -> None:
+        self._flights: SingleFlight[tuple[str, str], Lookup[str]] = SingleFlight()
+
+    async def lookup(
+        self, resolver: dns.asyncresolver.Resolver, host: str, rdtype: str,
+        limiter: trio.CapacityLimiter,
+    ) -> Lookup[str]:
+        async def ask() -> Lookup[str]:
+            async with limiter:
+                return await lookup_address(resolver, host, rdtype)
+
+        return await self._flights.get((host, rdtype), ask)
 
 
 async def resolve_hosts(
