@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -24,7 +25,9 @@ from scanner.lab.thread import lab_in_thread
 from scanner.names import Identity, IdentityKind
 from scanner.trust import load_ca_file
 from scanner.verify import TrustStore
-from tests.hostile_support import AT, TIMEOUT, HostileScan
+
+if TYPE_CHECKING:  # imported where used: hostile_support imports this module
+    from tests.hostile_support import HostileScan
 
 ROOT = Path(__file__).resolve().parent.parent
 CERTS = ROOT / "test-certs"
@@ -74,6 +77,16 @@ CONTOSO_IDENTITIES = (
 )
 
 
+def all_codes(domain: dict[str, Any]) -> list[str]:
+    """Every finding code of a JSON domain (its own, its services', its endpoints'), sorted."""
+    found = list(domain["findings"])
+    for s in domain["services"]:
+        found += s["findings"]
+    for e in domain["endpoints"]:
+        found += e["findings"]
+    return sorted(f["code"] for f in found)
+
+
 def pem_chain_der(name: str) -> list[bytes]:
     """The certificates of a corpus PEM file, as DER, in file order."""
     certs = load_pem_certificates((CERTS / name).read_bytes())
@@ -93,6 +106,8 @@ def hostile_lab() -> Iterator[LabInfo]:
 
 @pytest.fixture(scope="session")
 def hostile_scan(hostile_lab: LabInfo) -> HostileScan:
+    from tests.hostile_support import AT, TIMEOUT, HostileScan
+
     begin = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "scanner", "scan", *hostile_lab.scan_args(), *AT,

@@ -8,6 +8,7 @@ from typing import Any
 
 from scanner.lab.hostile import HEALTHY_DOMAIN, Case, hostile_cases
 from scanner.lab.run import LabInfo
+from tests.conftest import all_codes
 
 AT = ["--at", "2030-01-01T00:00:00Z"]
 TIMEOUT = 2.0
@@ -36,14 +37,6 @@ class HostileScan:
 def codes(findings: list[dict[str, Any]]) -> list[str]:
     return sorted(f["code"] for f in findings)
 
-
-def all_codes(domain: dict[str, Any]) -> list[str]:
-    found = list(domain["findings"])
-    for s in domain["services"]:
-        found += s["findings"]
-    for e in domain["endpoints"]:
-        found += e["findings"]
-    return codes(found)
 
 
 def hostile_service(case: Case) -> str:

@@ -21,6 +21,7 @@ from scanner.lab.partners import (
 )
 from scanner.lab.pki import LabPki
 from scanner.lab.run import LabInfo, describe
+from tests.conftest import all_codes as codes_of
 
 AT = ["--at", "2030-01-01T00:00:00Z"]  # judging the partners' certificates; they judge ours by now
 
@@ -44,14 +45,6 @@ def scan(capsys: pytest.CaptureFixture[str], lab: LabInfo, domains: list[str],
     code = run(["scan", *lab.scan_args(domains), *AT, "--timeout", "5", "--format", "json", *args])
     return code, json.loads(capsys.readouterr().out)
 
-
-def codes_of(domain: dict[str, Any]) -> list[str]:
-    codes = [f["code"] for f in domain["findings"]]
-    for s in domain["services"]:
-        codes += [f["code"] for f in s["findings"]]
-    for e in domain["endpoints"]:
-        codes += [f["code"] for f in e["findings"]]
-    return sorted(codes)
 
 
 def finding(endpoint: dict[str, Any], code: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from scanner.lab.dane import dane_world
 from scanner.lab.pki import LabPki
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
-from tests.conftest import lab_net
+from tests.conftest import all_codes, lab_net
 from tests.dane_env import unbound_for
 
 NET = lab_net(16)
@@ -75,14 +75,6 @@ def spki_311(lab: LabInfo, stem: str) -> str:
     spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return "3 1 1 " + hashlib.sha256(spki).hexdigest()
 
-
-def all_codes(domain: dict[str, Any]) -> list[str]:
-    codes = [f["code"] for f in domain["findings"]]
-    for s in domain["services"]:
-        codes += [f["code"] for f in s["findings"]]
-    for e in domain["endpoints"]:
-        codes += [f["code"] for f in e["findings"]]
-    return sorted(codes)
 
 
 def test_every_dane_lab_domain_reports_exactly_its_findings(

@@ -11,12 +11,12 @@ import pytest
 from scanner.lab.hostile import HEALTHY_DOMAIN, IDN_UNICODE, SRV_FLOOD
 from scanner.lab.run import LabInfo
 from scanner.srv import DEFAULT_SRV_CAP
+from tests.conftest import all_codes
 from tests.hostile_support import (
     AT,
     CASES,
     TIMEOUT,
     HostileScan,
-    all_codes,
     codes,
 )
 

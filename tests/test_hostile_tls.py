@@ -14,7 +14,8 @@ import pytest
 
 from scanner.cli import run
 from scanner.lab.run import LabInfo
-from tests.hostile_support import AT, CASES, SLACK, TIMEOUT, HostileScan, all_codes, check_case, finding_of
+from tests.conftest import all_codes
+from tests.hostile_support import AT, CASES, SLACK, TIMEOUT, HostileScan, check_case, finding_of
 
 # --- the run as a whole -----------------------------------------------------------------------------
 

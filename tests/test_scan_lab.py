@@ -19,7 +19,7 @@ from scanner.cli import run
 from scanner.findings import Status
 from scanner.lab.run import LabInfo
 from scanner.lab.zones import OWN_EDGE_ARGS
-from tests.conftest import lab_net
+from tests.conftest import all_codes, lab_net
 
 AT = ["--at", "2030-01-01T00:00:00Z"]  # the corpus' reference time: nothing expires soon
 OWN_EDGE = list(OWN_EDGE_ARGS)
@@ -31,14 +31,6 @@ def scan_json(
     code = run(["scan", *lab.scan_args(domains), *AT, "--format", "json", *args])
     return code, json.loads(capsys.readouterr().out)
 
-
-def all_codes(domain: dict[str, Any]) -> list[str]:
-    codes = [f["code"] for f in domain["findings"]]
-    for s in domain["services"]:
-        codes += [f["code"] for f in s["findings"]]
-    for e in domain["endpoints"]:
-        codes += [f["code"] for f in e["findings"]]
-    return sorted(codes)
 
 
 @pytest.fixture(scope="module")
