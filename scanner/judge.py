@@ -19,8 +19,9 @@ import datetime as dt
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from scanner.certsummary import CertSummary
 from scanner.dane import TlsaAnswer, assess
 from scanner.deployment import Deployment
 from scanner.findings import Finding, finding, status_of
@@ -80,8 +81,8 @@ class _Judgement:
     """What an endpoint result takes from a verified chain (all of it JSON-ready, no certs)."""
 
     findings: tuple[Finding, ...]
-    leaf: dict[str, Any] | None
-    chain: tuple[dict[str, Any], ...]
+    leaf: CertSummary | None
+    chain: tuple[CertSummary, ...]
     coverage: tuple[Coverage, ...]
     trusted: bool = False  # the Web PKI path validated (PKIX-TA/EE TLSA usages need it)
     path: tuple[bytes, ...] = ()  # that path as DER, leaf first (a PKIX-TA may name its root)
