@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from scanner.dane import TlsaAnswer
 from scanner.results import ScanReport
 from scanner.scan import Scan, ScanOptions, Shared, Sink
+from scanner.tlsa import TlsaAnswer
 from scanner.verify import TrustStore, Verifier
 
 

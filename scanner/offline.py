@@ -16,11 +16,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from scanner.dane import TlsaAnswer
 from scanner.dane_renewal import renewal_findings
 from scanner.findings import Finding, Status, status_of
 from scanner.loaders import load_file
 from scanner.names import Identity
+from scanner.tlsa import TlsaAnswer
 from scanner.verify import (
     Coverage,
     Judgement,
