@@ -9,7 +9,6 @@ and renders; a file that cannot be read is one line and exit 3.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -86,16 +85,18 @@ def cert(
     """Check certificate, chain, PFX or CSR files before they are installed."""
     from scanner.loaders import LoadError
     from scanner.offline import check_file
+    from scanner.verify import Verifier
 
     dep = make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
     policy = make_policy(client_auth, warn_days, crit_days)
     now = parse_now(at)
-    trust = functools.cache(lambda: load_trust(ca_file))  # only files with certificates need it
+    # one Verifier for every file; it reads the CA bundle only when a file holds certificates
+    verifier = Verifier(lambda: load_trust(ca_file), now, policy)
 
     checks = []
     for path in files:
         try:
-            checks += check_file(path, dep.identities(), policy, trust, now, password_source(password))
+            checks += check_file(path, dep.identities(), verifier, password_source(password))
         except LoadError as exc:
             raise UserError(str(exc)) from None
     if dane:

@@ -14,7 +14,7 @@ from scanner.certload import load_pem_certificates
 from scanner.certsummary import CertSummary, RequestSummary, common_names_of
 from scanner.offline import check_file
 from scanner.trust import load_ca_file
-from scanner.verify import Policy
+from scanner.verify import Policy, Verifier
 from tests.conftest import CERTS, NOW
 
 #: the certificate keys of schema_version 1, in the order the report writes them
@@ -59,8 +59,8 @@ def test_a_fractional_second_notafter_is_kept_to_the_second_as_the_report_states
 
 
 def test_a_request_summary_has_the_request_schema() -> None:
-    (check,) = check_file(CERTS / "csr-missing-xmpp.csr", [], Policy(),
-                          lambda: load_ca_file(CERTS / "ca-bundle.pem"), NOW, lambda: None)
+    verifier = Verifier(load_ca_file(CERTS / "ca-bundle.pem"), NOW, Policy())
+    (check,) = check_file(CERTS / "csr-missing-xmpp.csr", [], verifier, lambda: None)
     assert isinstance(check.summary, RequestSummary) and not isinstance(check.summary, CertSummary)
     data = check.to_json()["request"]
     assert list(data) == ["subject", "dns_names", "srv_names", "xmpp_addrs", "eku", "key", "signature"]
