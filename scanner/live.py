@@ -15,10 +15,10 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from scanner.dane import TlsaAnswer
 from scanner.limits import census_gc
 from scanner.results import ScanReport
 from scanner.scan import Scan, ScanOptions, Shared, Sink
+from scanner.tlsa import TlsaAnswer
 from scanner.verify import TrustStore, Verifier
 
 
