@@ -31,7 +31,7 @@ from scanner.cli_common import (
 from scanner.isotime import iso
 
 if TYPE_CHECKING:  # the config module pulls in DNS and trio: import it when a command runs
-    from scanner.config import Config
+    from scanner.config_model import Config
     from scanner.monitor import MonitorResult
     from scanner.results import ScanReport
 

@@ -20,12 +20,13 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from scanner.dane import TlsaAnswer, assess
+from scanner.dane import assess
 from scanner.deployment import Deployment
 from scanner.findings import Finding, finding, status_of
 from scanner.names import Identity, IdentityKind
 from scanner.results import DomainResult, EndpointResult, TlsInfo
 from scanner.srv import SERVICES, Endpoint
+from scanner.tlsa import TlsaAnswer
 from scanner.verify import Judgement, Verifier
 
 

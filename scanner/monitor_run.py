@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scanner.acceptance import Presenting
-from scanner.config import Config
+from scanner.config_model import Config
 from scanner.deployment import Deployment
 from scanner.handshake import ClientCredentials
 from scanner.live import run_scans, shared_limits

@@ -8,16 +8,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from scanner.dane import (
-    DaneState,
-    Security,
-    TlsaAnswer,
-    TlsaRecord,
-    assess,
-    tlsa_for,
-    tlsa_owner,
-)
+from scanner.dane import DaneState, assess
 from scanner.dane_renewal import renewal_check
+from scanner.tlsa import Security, TlsaAnswer, TlsaRecord, tlsa_for, tlsa_owner
 from tests.conftest import CERTS, pem_chain_der
 
 EDGE = pem_chain_der("edge.pem")  # leaf, intermediate
