@@ -11,10 +11,11 @@ Theory of this module
 * One deadline per endpoint. ``timeout`` bounds connect + negotiation + handshake as a whole
   (``trio.move_on_after``), and every read is bounded in size, so a peer that drips a byte a
   second is cut off exactly like a silent one.
-* See what the wire said, not only what OpenSSL concluded. A TLS message callback records
-  the server's Certificate message, whether it asked for a client certificate, the alerts it
-  sent and whether we sent a certificate. So a server that demands mutual TLS and aborts
-  still yields its chain, and the abort is reported as ``client-certificate-required``.
+* See what the wire said, not only what OpenSSL concluded. A TLS message callback feeds the
+  sans-I/O :class:`scanner.tlswire.WireLog` (the server's Certificate message, whether it
+  asked for a client certificate, the alerts it sent, whether we sent a certificate), and
+  :mod:`scanner.tlswire` decides what a failure means. So a server that demands mutual TLS
+  and aborts still yields its chain, and the abort is reported as ``client-certificate-required``.
 * The plaintext XMPP phase is delegated to the sans-I/O :mod:`scanner.xmpp`, which guarantees
   no byte after ``<proceed/>`` is silently swallowed before TLS begins.
 * Say what the wire carried. The transport is wrapped in a :class:`_Recorder` that counts the
@@ -41,11 +42,21 @@ from typing import Any, Final
 
 import trio
 
-from scanner.acceptance_model import Acceptance, TlsVerdict, alert_name, client_certificate_rejected
+from scanner.acceptance_model import Acceptance
 from scanner.findings import Finding, finding
 from scanner.limits import Pace, Paced
 from scanner.results import TlsInfo as TlsInfo
 from scanner.srv import SERVICES
+from scanner.tlswire import (
+    CT_ALERT,
+    CT_HANDSHAKE,
+    HEAD_BYTES,
+    Arrived,
+    WireLog,
+    handshake_failure,
+    refusal_after_handshake,
+    timeout_failure,
+)
 from scanner.xmpp import (
     Event,
     Features,
@@ -65,31 +76,7 @@ CLIENT_CERT_PROBE_FLOOR: Final = 0.05  # ... and its floor, whatever the measure
 POLITE_CLOSE_SECONDS: Final = 0.2  # at most this long to send close_notify, then hang up
 LEGACY_VERSIONS: Final = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
 
-# TLS wire constants (RFC 8446 / 5246) as seen by SSLContext._msg_callback.
-_CT_ALERT: Final = 21
-_ALERT_FATAL: Final = 2
-_CT_HANDSHAKE: Final = 22
-_HS_CERTIFICATE: Final = 11
-_HS_CERTIFICATE_REQUEST: Final = 13
-_HS_NEW_SESSION_TICKET: Final = 4
-_HS_ENCRYPTED_EXTENSIONS: Final = 8  # TLS 1.3 only, right after the ServerHello
-_TLS13: Final = 0x0304
-_ALERT_NAMES: Final = MappingProxyType({
-    0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 40: "handshake_failure",
-    42: "bad_certificate", 43: "unsupported_certificate", 44: "certificate_revoked",
-    45: "certificate_expired", 46: "certificate_unknown", 47: "illegal_parameter",
-    48: "unknown_ca", 49: "access_denied", 50: "decode_error", 51: "decrypt_error",
-    70: "protocol_version", 71: "insufficient_security", 80: "internal_error",
-    86: "inappropriate_fallback", 90: "user_canceled", 109: "missing_extension",
-    110: "unsupported_extension", 112: "unrecognized_name", 116: "certificate_required",
-    120: "no_application_protocol",
-})
-# Alerts with which a server that insists on mutual TLS ends a handshake without a client cert.
-_CLIENT_CERT_ALERTS: Final = frozenset({"certificate_required", "handshake_failure",
-                                        "bad_certificate", "access_denied"})
 _MSG_CALLBACK: Final = "_msg_callback"  # private but long-standing CPython hook (3.8+)
-_TLS_CONTENT_TYPES: Final = frozenset(range(20, 25))  # the first byte of any TLS record
-_HEAD_BYTES: Final = 48
 
 
 # --- public data ------------------------------------------------------------------------------
@@ -165,93 +152,12 @@ AfterTls = Callable[[Established], Awaitable[Acceptance]]
 # --- the wire observer ----------------------------------------------------------------------------
 
 
-def parse_certificate_message(body: bytes, *, tls13: bool) -> tuple[bytes, ...]:
-    """DER certificates from a Certificate handshake message body (header stripped).
-
-    TLS 1.2: ``list_len(3) {cert_len(3) DER}*``. TLS 1.3 adds a request context before the
-    list and ``ext_len(2) extensions`` after each certificate. Malformed input yields what
-    parsed cleanly so far: this is evidence, not a parser a peer can crash.
-    """
-    pos = 0
-    if tls13:
-        if not body:
-            return ()
-        pos = 1 + body[0]
-    if pos + 3 > len(body):
-        return ()
-    end = min(len(body), pos + 3 + int.from_bytes(body[pos : pos + 3], "big"))
-    pos += 3
-    certs: list[bytes] = []
-    while pos + 3 <= end:
-        size = int.from_bytes(body[pos : pos + 3], "big")
-        pos += 3
-        if pos + size > end:
-            break
-        certs.append(body[pos : pos + size])
-        pos += size
-        if tls13:
-            if pos + 2 > end:
-                break
-            pos += 2 + int.from_bytes(body[pos : pos + 2], "big")
-    return tuple(certs)
-
-
-@dataclass
-class _WireLog:
-    """What the TLS message callback saw on one connection."""
-
-    client_cert_requested: bool = False
-    client_cert_sent: bool = False
-    server_chain: tuple[bytes, ...] = ()
-    alert: str | None = None  # the last alert the server sent
-    ticket_seen: bool = False  # a TLS 1.3 NewSessionTicket: the server accepted our Finished
-    tls13: bool = False  # the server's EncryptedExtensions arrived: TLS 1.3 was negotiated
-    on_ticket: Callable[[], object] | None = None
-
-    def on_message(self, _conn: object, direction: str, version: int, content_type: int,
-                   msg_type: int, data: bytes) -> None:
-        """``SSLContext._msg_callback``: handshake messages arrive whole, 4-byte header
-        included (decrypted in TLS 1.3); alerts as ``level, description``."""
-        reading = direction == "read"
-        if content_type == _CT_ALERT and reading and len(data) >= 2:
-            name = _ALERT_NAMES.get(data[1], f"alert-{data[1]}")
-            # Up to TLS 1.2 a warning (level 1) does not end a handshake (RFC 5246 7.2;
-            # servers send unrecognized_name as one and carry on), so it must not become the
-            # reason a handshake that failed later is given; close_notify is the exception.
-            # TLS 1.3 ignores the level: every alert but user_canceled ends the connection.
-            # Negotiated TLS 1.3, that is, seen in the EncryptedExtensions: the callback's
-            # `version` already says TLS 1.3 before the ServerHello, when OpenSSL still
-            # ignores a warning as TLS 1.2 would (the "warning-alert" lab case).
-            tls13 = self.tls13 and name != "user_canceled"
-            if data[0] == _ALERT_FATAL or name == "close_notify" or tls13:
-                self.alert = name
-        if content_type != _CT_HANDSHAKE:
-            return
-        if reading and msg_type == _HS_ENCRYPTED_EXTENSIONS:
-            self.tls13 = True
-        elif reading and msg_type == _HS_NEW_SESSION_TICKET:
-            self.ticket_seen = True
-            if self.on_ticket is not None:
-                self.on_ticket()
-        elif reading and msg_type == _HS_CERTIFICATE_REQUEST:
-            self.client_cert_requested = True
-        elif msg_type == _HS_CERTIFICATE:
-            certs = parse_certificate_message(data[4:], tls13=version == _TLS13)
-            if reading:
-                self.server_chain = certs
-            else:
-                self.client_cert_sent = bool(certs)
-
-
-WireLog = _WireLog  # what a post-handshake step may read (alert, ticket_seen, on_ticket)
-
-
 class _Dispatch:
     """The message callback of one shared context: routes each connection's TLS messages
     to that connection's :class:`_WireLog` (keyed by its SSLObject)."""
 
     def __init__(self) -> None:
-        self.logs: weakref.WeakKeyDictionary[object, _WireLog] = weakref.WeakKeyDictionary()
+        self.logs: weakref.WeakKeyDictionary[object, WireLog] = weakref.WeakKeyDictionary()
 
     @property
     def user_function(self) -> _Dispatch:
@@ -261,7 +167,7 @@ class _Dispatch:
 
     def __call__(self, conn: object, direction: str, version: int, content_type: int,
                  msg_type: int, data: bytes) -> None:
-        if content_type != _CT_HANDSHAKE and content_type != _CT_ALERT:
+        if content_type != CT_HANDSHAKE and content_type != CT_ALERT:
             return  # record headers, ChangeCipherSpec, inner content types: ~half the calls
         log = self.logs.get(conn)
         if log is not None:
@@ -322,7 +228,7 @@ def client_context(service: str, credentials: ClientCredentials | None
 
 class _Recorder(trio.abc.Stream):
     """A transparent stream wrapper: how many bytes the server sent, and the first
-    ``_HEAD_BYTES`` since :meth:`mark` (the start of TLS), as evidence for failure reports."""
+    ``HEAD_BYTES`` since :meth:`mark` (the start of TLS), as evidence for failure reports."""
 
     def __init__(self, inner: trio.abc.Stream) -> None:
         self.inner = inner
@@ -346,8 +252,8 @@ class _Recorder(trio.abc.Stream):
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         data = await self.inner.receive_some(max_bytes)
-        if len(self.head) < _HEAD_BYTES:
-            self.head += bytes(data[: _HEAD_BYTES - len(self.head)])
+        if len(self.head) < HEAD_BYTES:
+            self.head += bytes(data[: HEAD_BYTES - len(self.head)])
         self.received += len(data)
         return data
 
@@ -373,7 +279,7 @@ class _Attempt:
     target: Target
     ctx: ssl.SSLContext
     dispatch: _Dispatch
-    wire: _WireLog
+    wire: WireLog
     from_domain: str | None
     has_credentials: bool
     deadline: float
@@ -530,63 +436,26 @@ class _Attempt:
             try:
                 data = await tls.receive_some(MAX_READ)
             except (trio.BrokenResourceError, OSError) as exc:
-                alert = self.wire.alert or _ssl_reason(exc)
-                if _is_client_cert_alert(alert):
-                    raise _Failed(_client_cert_required(alert or "")) from exc
-                if self._bare_close() and isinstance(exc.__cause__ or exc, ConnectionResetError):
-                    raise _Failed(_client_cert_dropped("reset")) from exc
+                refusal = refusal_after_handshake(self.wire, _broke(exc), closed=False)
+                if refusal is not None:
+                    raise _Failed(refusal) from exc
             else:
-                if not data and self._bare_close():
-                    raise _Failed(_client_cert_dropped("closed"))
-
-    def _bare_close(self) -> bool:
-        """The server ended the connection the moment a handshake in which it had asked for a
-        client certificate finished without one, and said nothing: no alert (not even
-        close_notify), no session ticket. Any other TLS error is not read as that."""
-        return self.wire.alert is None and not self.wire.ticket_seen
+                refusal = refusal_after_handshake(self.wire, None, closed=not data)
+                if refusal is not None:
+                    raise _Failed(refusal)
 
     def _tls_failure(self, exc: BaseException) -> Finding:
-        reason = _ssl_reason(exc)
-        alert = self.wire.alert
-        rejected = self._rejected_in_handshake(alert or reason)
-        if rejected is not None:
-            return rejected
-        if self.wire.client_cert_requested and not self.has_credentials:
-            name = alert or reason
-            if _is_client_cert_alert(name):
-                return _client_cert_required(name or "")
-        if alert == "unrecognized_name":
-            sni = self.target.sni
-            return finding("tls-name-unrecognized",
-                           f"the server does not recognise the name {sni} (TLS alert unrecognized_name)",
-                           alert=alert, sni=sni)
-        cause = exc.__cause__ if exc.__cause__ is not None else exc
         rec = self.recorder
-        head, count = (rec.head, rec.since_mark) if rec is not None else (b"", 0)
-        detail = _describe_tls_failure(alert, reason, cause, head, count)
-        return finding("tls-handshake-failed", f"TLS handshake failed: {detail}",
-                       alert=alert, reason=reason, error=_error_text(cause),
-                       received_bytes=count, received=_printable(head) if head else None)
-
-    def _rejected_in_handshake(self, alert: str | None) -> Finding | None:
-        """Up to TLS 1.2 the server judges our certificate inside the handshake. A rejection
-        alert that came after we sent a certificate is about that certificate; before it
-        (no shared cipher, a protocol version) it is about the server's own configuration."""
-        name = alert_name(alert)
-        if self.after_tls is None or not self.wire.client_cert_sent or name is None:
-            return None
-        rejected = client_certificate_rejected(name, in_handshake=True, version=None)
-        self.acceptance = Acceptance(None, TlsVerdict("rejected", "alert", name))
-        return rejected
+        arrived = _broke(exc, rec.head, rec.since_mark) if rec is not None else _broke(exc)
+        failed = handshake_failure(self.wire, arrived, sni=self.target.sni,
+                                   presenting=self.has_credentials,
+                                   probing=self.after_tls is not None)
+        self.acceptance = failed.acceptance
+        return failed.finding
 
     def timeout_finding(self) -> Finding:
-        if self.phase == "connect":
-            return finding("connect-timeout", f"no TCP connection to {self._where()} in time")
         count = self.recorder.received if self.recorder is not None else 0
-        return finding("handshake-timeout",
-                       f"{self._where()} accepted but did not finish ({self.phase}) in time "
-                       f"({count} bytes received)",
-                       phase=self.phase, received_bytes=count)
+        return timeout_failure(self.phase, self._where(), count)
 
     def _where(self) -> str:
         return f"{self.target.address}:{self.target.port}"
@@ -667,93 +536,13 @@ def _ssl_reason(exc: BaseException) -> str | None:
     return None
 
 
-def _describe_tls_failure(alert: str | None, reason: str | None, cause: BaseException,
-                          head: bytes, count: int) -> str:
-    """One phrase for why a TLS handshake failed, from the strongest evidence we have."""
-    if alert is not None:
-        return f"the server sent the alert {alert}"
-    after = _after_alerts(head)
-    if after and after[0] not in _TLS_CONTENT_TYPES:
-        lead = "after a TLS alert, " if after != head else ""
-        return (f"the server does not speak TLS here: {lead}it sent {_printable(after)} "
-                f"({looks_like(after)})")
-    if isinstance(cause, ConnectionResetError):
-        return f"the server reset the connection ({count} bytes received)"
-    eof = isinstance(cause, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING"
-    if eof and count == 0:
-        return "the server closed the connection without answering the ClientHello"
-    if eof:
-        return f"the server closed the connection mid-handshake ({count} bytes received)"
-    if reason == "EXCESSIVE_MESSAGE_SIZE":
-        return ("a handshake message (usually the certificate chain) exceeds the 100 KiB "
-                "a TLS client accepts")
-    text = _error_text(cause)
-    if "ASN1" in (reason or "") or "ASN1" in text:
-        return ("what the server sent does not parse (malformed ASN.1: usually a certificate "
-                "that is not valid DER)")
-    return reason or text
-
-
-def _after_alerts(head: bytes) -> bytes:
-    """The bytes after any whole TLS alert records at the start (a warning alert, then the
-    real answer): what the server said once it was done alerting."""
-    while len(head) >= 5 and head[0] == _CT_ALERT:
-        length = int.from_bytes(head[3:5], "big")
-        if len(head) < 5 + length:
-            break
-        head = head[5 + length:]
-    return head
-
-
-def looks_like(data: bytes) -> str:
-    """A guess at what a non-TLS answer is, for the one line a person reads."""
-    upper = data.lstrip().upper()
-    for prefix, what in ((b"HTTP/", "plaintext HTTP"), (b"SIP/2.0", "plaintext SIP"),
-                         (b"<?XML", "plaintext XML, perhaps XMPP without TLS"),
-                         (b"<STREAM", "plaintext XMPP"), (b"SSH-", "an SSH server"),
-                         (b"220 ", "an SMTP or FTP banner"), (b"+OK", "a POP3 banner"),
-                         (b"* OK", "an IMAP banner")):
-        if upper.startswith(prefix):
-            return what
-    if data.strip(b"\x00") == b"":
-        return "zero bytes"
-    text = data.decode("ascii", "replace")
-    if all(c.isprintable() or c in "\r\n\t" for c in text):
-        return "plaintext of an unknown protocol"
-    return "binary data of no protocol fedscan knows"
-
-
-def _error_text(exc: BaseException) -> str:
-    """``[SSL] ASN1 lib`` rather than ``[SSL] ASN1 lib (_ssl.c:1006)``."""
-    text = str(exc) or type(exc).__name__
-    return text.split(" (_ssl.c:")[0]
-
-
-def _printable(data: bytes) -> str:
-    """Peer bytes for a report: text as text (a banner's first line), anything else as a
-    short hex excerpt (``a5 e9 fd 2c ...``), never Python's ``b'\\xa5...'``."""
-    text = data.decode("ascii", "replace")
-    if all(c.isprintable() or c in "\r\n\t" for c in text):
-        return repr(text.split("\r\n")[0].split("\n")[0])
-    return "hex " + data[:12].hex(" ") + (" ..." if len(data) > 12 else "")
-
-
-def _is_client_cert_alert(name: str | None) -> bool:
-    """An alert name (``certificate_required``) or OpenSSL reason (``..._CERTIFICATE_REQUIRED``)
-    with which servers refuse a handshake that lacks a client certificate."""
-    return name is not None and name.lower().endswith(tuple(_CLIENT_CERT_ALERTS))
-
-
-def _client_cert_required(alert: str) -> Finding:
-    return finding("client-certificate-required",
-                   f"the server requires a client certificate (alert {alert})", alert=alert)
-
-
-def _client_cert_dropped(how: str) -> Finding:
-    return finding("client-certificate-required",
-                   f"the server {how} the connection right after a handshake in which it asked for "
-                   "a client certificate and got none (no alert, no session ticket)",
-                   alert=None, connection=how)
+def _broke(exc: BaseException, head: bytes = b"", received: int = 0) -> Arrived:
+    """What trio and OpenSSL said when a stream broke, as :mod:`scanner.tlswire` reads it."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    return Arrived(head=head, received=received, reason=_ssl_reason(exc),
+                   error=str(cause) or type(cause).__name__,
+                   reset=isinstance(cause, ConnectionResetError),
+                   eof=isinstance(cause, ssl.SSLEOFError))
 
 
 def _served_chain(tls: trio.SSLStream[trio.abc.Stream]) -> tuple[bytes, ...]:
@@ -780,7 +569,7 @@ async def handshake(target: Target, *, timeout: float, from_domain: str | None =
     Never raises (except ``trio.Cancelled``): every outcome is a HandshakeResult.
     """
     start = trio.current_time()
-    wire = _WireLog()
+    wire = WireLog()
     try:
         ctx, dispatch = client_context(target.service, credentials)
     except (OSError, ssl.SSLError, ValueError) as exc:
