@@ -13,8 +13,9 @@ figures of one table may come from different runs):
 * ``floor handshakes``: :func:`bench.floor.run` in this process, the reference;
 * ``handshakes``: :func:`scanner.handshake.handshake` of every endpoint discovery found, at the
   bench's concurrency (STARTTLS, chain capture, the TLS 1.3 client-certificate probe, polite close);
-* ``verification``: :func:`scanner.verify.verify_chain` of every chain against the identities a
-  scan would check, caches cold (as in a scan's first sight of each certificate).
+* ``verification``: :meth:`scanner.verify.Verifier.verify` of every chain against the identities
+  a scan would check, with one Verifier built for the stage as a scan builds one, caches cold
+  (as in a scan's first sight of each certificate).
 
 The rest of a full run — scheduling those stages together, building results, writing JSON — is
 the full run's CPU minus these; :mod:`bench.__main__` prints it. The point of the table is the
@@ -42,7 +43,7 @@ from scanner.handshake import HandshakeResult, Target, handshake  # noqa: E402
 from scanner.judge import identities_for  # noqa: E402
 from scanner.srv import DEFAULT_SERVICES, Endpoint  # noqa: E402
 from scanner.trust import load_ca_file  # noqa: E402
-from scanner.verify import Policy, verify_chain  # noqa: E402
+from scanner.verify import Policy, Verifier  # noqa: E402
 
 IMPORTS = time.process_time() - T0
 AT = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
@@ -88,8 +89,9 @@ def measure(state: dict[str, Any], concurrency: int, timeout: float) -> dict[str
     chains = [(e, s.chain) for e, s in shakes if s.chain]
 
     def verify_all() -> int:
+        verifier = Verifier(trust, AT, policy)  # one per run, as a scan has
         for e, chain in chains:
-            verify_chain(chain, identities_for(e, deployment), policy, trust, AT)
+            verifier.verify(chain, identities_for(e, deployment))
         return len(chains)
 
     verify_cpu, _ = _cpu(verify_all)

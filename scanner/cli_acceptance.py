@@ -16,7 +16,7 @@ from scanner.cli_common import UserError, password_source
 
 if TYPE_CHECKING:
     from scanner.acceptance import Presenting
-    from scanner.config import Config
+    from scanner.config_model import Config
     from scanner.deployment import Deployment
     from scanner.direct import DirectEndpoint
     from scanner.handshake import ClientCredentials

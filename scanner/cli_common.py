@@ -136,6 +136,19 @@ def nameservers(texts: list[str] | None) -> list[tuple[str, int]] | None:
     return [parse_nameserver(resolve_nameserver(t)) for t in texts] if texts else None
 
 
+def dnssec_resolver_value(text: str | None) -> tuple[str, int] | None:
+    """``--dnssec-resolver``: an IP address (a validating resolver is trusted by address, never
+    through a name some other resolver answered for)."""
+    from scanner.names import parse_nameserver
+
+    if text is None:
+        return None
+    try:
+        return parse_nameserver(text)
+    except ValueError as exc:
+        raise ValueError(f"--dnssec-resolver: {exc}") from None
+
+
 def make_deployment(
     sip: list[str] | None,
     xmpp: list[str] | None,

@@ -31,7 +31,7 @@ from scanner.cli_common import (
 from scanner.isotime import iso
 
 if TYPE_CHECKING:  # the config module pulls in DNS and trio: import it when a command runs
-    from scanner.config import Config
+    from scanner.config_model import Config
     from scanner.monitor import MonitorResult
     from scanner.results import ScanReport
 
@@ -288,13 +288,12 @@ def _check_cert(
     from scanner.loaders import LoadError
     from scanner.monitor import policy_for
     from scanner.offline import check_file
+    from scanner.verify import Verifier
 
-    def trust() -> Any:
-        return load_trust(ca_file or config.scan.ca_file)
-
+    verifier = Verifier(lambda: load_trust(ca_file or config.scan.ca_file), now, policy_for(config))
     try:
-        checks = check_file(cert, config.deployment.deployment.identities(), policy_for(config), trust,
-                            now, password_source(password))
+        checks = check_file(cert, config.deployment.deployment.identities(), verifier,
+                            password_source(password))
     except LoadError as exc:
         raise UserError(str(exc)) from None
     if len(checks) > 1:

@@ -32,9 +32,9 @@ import dns.rcode
 import dns.rdatatype
 import trio
 
-from scanner.dane import Security, TlsaAnswer, TlsaRecord, tlsa_owner
 from scanner.discovery import SingleFlight
 from scanner.srv import SERVICES, Endpoint, srv_name
+from scanner.tlsa import Security, TlsaAnswer, TlsaRecord, tlsa_owner
 
 DEFAULT_TIMEOUT = 5.0
 EDNS_PAYLOAD = 1232

@@ -14,20 +14,17 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from scanner.dane import (
-    DaneState,
-    RecordVerdict,
+from scanner.dane import DaneState, RecordVerdict, assess, judge_records
+from scanner.findings import Finding, finding
+from scanner.tlsa import (
     Security,
     TlsaAnswer,
     TlsaRecord,
-    assess,
     association,
-    judge_records,
     parse_chain,
     spki_der,
     tlsa_for,
 )
-from scanner.findings import Finding, finding
 
 
 @dataclass(frozen=True)

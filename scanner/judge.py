@@ -8,28 +8,26 @@ Theory of this module
 * Which names an endpoint must cover: a SIP endpoint its SRV target, an XMPP endpoint its XMPP
   domain (what peers check); with a declared deployment, also every namespace it serves.
 * A chain served by many nodes (a pool, or one Edge answering for several domains) is verified
-  once per identity set: :class:`Judge` keeps the judgement (findings, summaries, coverage) in a
-  bounded LRU, never the chain itself, so memory stays flat over a census.
+  once per identity set: the scan's :class:`scanner.verify.Verifier` (handed in, never made
+  here) keeps the judgement (findings, summaries, coverage), never the chain itself, so memory
+  stays flat over a census.
 * Domain-wide rules (every node of a pool presents the same certificate) live here too.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from scanner.dane import TlsaAnswer, assess
+from scanner.dane import assess
 from scanner.deployment import Deployment
 from scanner.findings import Finding, finding, status_of
 from scanner.names import Identity, IdentityKind
 from scanner.results import DomainResult, EndpointResult, TlsInfo
 from scanner.srv import SERVICES, Endpoint
-from scanner.verify import Coverage, Policy, TrustStore, verify_chain
-
-VERDICT_CACHE_SIZE = 1024
+from scanner.tlsa import TlsaAnswer
+from scanner.verify import Judgement, Verifier
 
 
 class Observed(Protocol):
@@ -75,30 +73,12 @@ def connection_findings(endpoint: Endpoint, shake: Observed) -> list[Finding]:
     return findings
 
 
-@dataclass(frozen=True)
-class _Judgement:
-    """What an endpoint result takes from a verified chain (all of it JSON-ready, no certs)."""
-
-    findings: tuple[Finding, ...]
-    leaf: dict[str, Any] | None
-    chain: tuple[dict[str, Any], ...]
-    coverage: tuple[Coverage, ...]
-    trusted: bool = False  # the Web PKI path validated (PKIX-TA/EE TLSA usages need it)
-    path: tuple[bytes, ...] = ()  # that path as DER, leaf first (a PKIX-TA may name its root)
-
-
 class Judge:
-    """Turns observations into endpoint results for one scan; owns the verdict cache."""
+    """Turns observations into endpoint results for one scan, with the scan's Verifier."""
 
-    def __init__(self, *, policy: Policy, deployment: Deployment, trust: TrustStore,
-                 now: dt.datetime) -> None:
-        self.policy = policy
+    def __init__(self, *, deployment: Deployment, verifier: Verifier) -> None:
         self.deployment = deployment
-        self.trust = trust
-        self.now = now
-        self._verdicts: OrderedDict[tuple[tuple[bytes, ...], tuple[Identity, ...]], _Judgement] = (
-            OrderedDict()
-        )
+        self.verifier = verifier
 
     def endpoint(
         self, endpoint: Endpoint, shake: Observed, answer: TlsaAnswer | None = None
@@ -126,32 +106,14 @@ class Judge:
             dane,
         )
 
-    def _judgement(self, chain: tuple[bytes, ...], identities: tuple[Identity, ...]) -> _Judgement:
-        key = (chain, identities)
-        judged = self._verdicts.get(key)
-        if judged is not None:
-            self._verdicts.move_to_end(key)
-            return judged
+    def _judgement(self, chain: tuple[bytes, ...], identities: tuple[Identity, ...]) -> Judgement:
         try:
-            verdict = verify_chain(chain, identities, self.policy, self.trust, self.now)
+            return self.verifier.judged(chain, identities)
         except Exception as exc:  # a verifier bug costs this endpoint, never the whole scan
             error = finding(
                 "scan-error", f"internal error verifying the chain: {exc!r}", error=repr(exc)
             )
-            return _Judgement((error,), None, (), ())
-        leaf = verdict.leaf
-        judged = _Judgement(
-            verdict.findings,
-            leaf.summary(self.now) if leaf else None,
-            tuple(c.summary(self.now) for c in verdict.chain[1:]),
-            verdict.coverage,
-            bool(verdict.trusted),
-            verdict.path_der,
-        )
-        self._verdicts[key] = judged
-        if len(self._verdicts) > VERDICT_CACHE_SIZE:
-            self._verdicts.popitem(last=False)
-        return judged
+            return Judgement((error,), None, (), ())
 
 
 def empty_domain_findings(result: DomainResult, services: Sequence[str]) -> list[Finding]:

@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 
 import trio
 
-from scanner.dane import TlsaAnswer
 from scanner.results import ScanReport
 from scanner.scan import Scan, ScanOptions, Shared, Sink
-from scanner.verify import TrustStore
+from scanner.tlsa import TlsaAnswer
+from scanner.verify import TrustStore, Verifier
 
 
 def shared_limits(options: ScanOptions, notify: Callable[[str], None] | None = None) -> Shared:
@@ -46,7 +46,8 @@ def run_scan(
 
     resolver = make_resolver(nameservers, timeout=min(options.timeout, 5.0))
     now = at or dt.datetime.now(dt.UTC)
-    scan = Scan(domains, options, resolver=resolver, trust=trust, now=now, sink=sink,
+    verifier = Verifier(trust, now, options.policy)
+    scan = Scan(domains, options, resolver=resolver, verifier=verifier, sink=sink,
                 retain_endpoints=retain_endpoints, shared=shared_limits(options, notify))
     run_scans([scan])
     return scan.report

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from scanner.config import Config, Suppression
+from scanner.config_model import Config, Suppression
 from scanner.findings import Finding, Status, finding
 from scanner.history import Change
 from scanner.results import DomainResult, EndpointResult, ScanReport

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scanner.acceptance import Presenting
-from scanner.config import Config
+from scanner.config_model import Config
 from scanner.deployment import Deployment
 from scanner.handshake import ClientCredentials
 from scanner.live import run_scans, shared_limits
@@ -19,7 +19,7 @@ from scanner.monitor import deployment_json, merge_reports, policy_for
 from scanner.names import parse_nameserver
 from scanner.results import ScanReport
 from scanner.scan import Scan, ScanOptions
-from scanner.verify import Policy, TrustStore
+from scanner.verify import Policy, TrustStore, Verifier
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,8 @@ def scan_config(
     """
     from scanner.discovery import make_resolver
 
-    jobs = plan_jobs(config, policy_for(config), ours)
+    policy = policy_for(config)
+    jobs = plan_jobs(config, policy, ours)
     if deployment_only:
         jobs = [j for j in jobs if j.options.deployment.declared]
     if acceptance_only:  # readiness: "Accepted by"
@@ -92,8 +93,9 @@ def scan_config(
     resolver = make_resolver(nameservers, timeout=min(config.scan.timeout, 5.0))
     # one concurrency budget and one address cache for the whole run, whatever the views
     shared = shared_limits(jobs[0].options) if jobs else None
+    verifier = Verifier(trust, now, policy)  # one for the run: the views meet the same chains
     scans = [
-        Scan(j.domains, j.options, resolver=resolver, trust=trust, now=now, shared=shared)
+        Scan(j.domains, j.options, resolver=resolver, verifier=verifier, shared=shared)
         for j in jobs
     ]
     started = dt.datetime.now(dt.UTC)

@@ -1,13 +1,13 @@
 """Offline checks of files before they are installed: certificates, chains, PFX and CSRs.
 
 Glue between :mod:`scanner.loaders` (bytes from disk) and :mod:`scanner.verify` (pure rules):
-a file's certificates are ordered (a PEM bundle may come in any order) and verified as a chain;
-a CSR is checked for what it asks for. Results are plain data for the report writers.
+a file's certificates are ordered (a PEM bundle may come in any order) and verified as a chain
+by the command's :class:`~scanner.verify.Verifier` (one for all its files); a CSR is checked
+for what it asks for. Results are plain data for the report writers.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,20 +16,17 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from scanner.dane import TlsaAnswer
 from scanner.dane_renewal import renewal_findings
 from scanner.findings import Finding, Status, status_of
 from scanner.loaders import load_file
 from scanner.names import Identity
+from scanner.tlsa import TlsaAnswer
 from scanner.verify import (
     Coverage,
-    Policy,
-    TrustStore,
-    Verdict,
+    Judgement,
+    Verifier,
     chains_in,
     parse_request,
-    verify_chain,
-    verify_request,
 )
 
 
@@ -73,9 +70,7 @@ class FileCheck:
 def check_file(
     path: Path,
     identities: Sequence[Identity],
-    policy: Policy,
-    trust: Callable[[], TrustStore],
-    now: dt.datetime,
+    verifier: Verifier,
     password: Callable[[], str | None],
 ) -> list[FileCheck]:
     """Check one file: one result per end-entity certificate in it (usually one; a CSR is
@@ -83,36 +78,30 @@ def check_file(
     loaded = load_file(path, password)
     if loaded.csr_bytes is not None:
         info = parse_request(loaded.csr_bytes)
-        findings, coverage = verify_request(info, identities, policy)
+        findings, coverage = verifier.request(info, identities)
         return [FileCheck(path, "csr", tuple(findings), coverage, info.summary(),
                           request_der=loaded.csr_bytes)]
     chains = chains_in(loaded.certs)
     checks = []
     for index, certs in enumerate(chains, 1):
-        verdict = verify_chain(
-            [c.public_bytes(Encoding.DER) for c in certs], identities, policy, trust(), now,
-            served=False,
-        )
+        der = tuple(c.public_bytes(Encoding.DER) for c in certs)
+        judged = verifier.judged(der, tuple(identities), served=False)
         part = f"certificate {index} of {len(chains)}" if len(chains) > 1 else None
-        check = _from_verdict(path, loaded.kind, verdict, loaded.findings, now, part)
-        checks.append(replace(check, chain_der=tuple(c.public_bytes(Encoding.DER) for c in certs),
-                              trusted=bool(verdict.trusted)))
+        checks.append(_from_judgement(path, loaded.kind, judged, loaded.findings, part, der))
     return checks
 
 
-def _from_verdict(
+def _from_judgement(
     path: Path,
     kind: str,
-    verdict: Verdict,
+    judged: Judgement,
     extra: Sequence[Finding],
-    now: dt.datetime,
     part: str | None,
+    der: tuple[bytes, ...],
 ) -> FileCheck:
-    leaf = verdict.leaf
-    summary = leaf.summary(now) if leaf else {}
-    chain = tuple(c.summary(now) for c in verdict.chain[1:])
     return FileCheck(
-        path, kind, (*extra, *verdict.findings), verdict.coverage, summary, chain, part
+        path, kind, (*extra, *judged.findings), judged.coverage, judged.leaf or {}, judged.chain,
+        part, chain_der=der, trusted=judged.trusted,
     )
 
 

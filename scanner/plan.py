@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from scanner.dane import TlsaRecord, tlsa_for
 from scanner.deployment import Deployment
+from scanner.tlsa import TlsaRecord, tlsa_for
 
 
 class PlanError(ValueError):

@@ -14,8 +14,9 @@ Theory of this module
   endpoint of a 100,000-domain census would be discovered up front and wait, in memory.
 * Results are handed to ``sink`` the moment they exist, so a ``jsonl`` writer streams and a
   Ctrl-C still leaves every finished endpoint in the report (which is filled in place).
-* An endpoint's chain is judged (:class:`scanner.judge.Judge`: names, chain, verdict cache)
-  and dropped; this module only schedules and collects.
+* An endpoint's chain is judged (:class:`scanner.judge.Judge`: names, chain, with the
+  :class:`scanner.verify.Verifier` the caller built for the run) and dropped; this module only
+  schedules and collects.
 * A streaming scan (``retain_endpoints=False``, the ``jsonl`` format) forgets a domain's
   endpoint results once the sink has them, keeping only status counts: memory stays flat
   however many domains are scanned.
@@ -46,7 +47,7 @@ from scanner.judge import Judge, empty_domain_findings, pool_findings
 from scanner.limits import DEFAULT_CONNECTIONS, DEFAULT_DNS, DEFAULT_PER_ADDRESS, Limits
 from scanner.results import DomainResult, EndpointResult, ScanReport, ServiceResult
 from scanner.srv import Endpoint
-from scanner.verify import Policy, TrustStore
+from scanner.verify import Policy, Verifier
 
 DOMAIN_WINDOW_PER_SLOT = 2  # domains in progress per work token (a domain is ~4 endpoints)
 CONNECTIONS_PER_DOMAIN = 3  # ... and at least one domain per this many connection slots
@@ -136,8 +137,7 @@ class Scan:
         options: ScanOptions,
         *,
         resolver: dns.asyncresolver.Resolver,
-        trust: TrustStore,
-        now: dt.datetime,
+        verifier: Verifier,
         sink: Sink | None = None,
         rng: random.Random | None = None,
         retain_endpoints: bool = True,
@@ -146,17 +146,18 @@ class Scan:
         self.domains = list(dict.fromkeys(domains))
         self.options = options
         self.resolver = resolver
-        self.trust = trust
-        self.now = now
+        if verifier.policy != options.policy:  # the report's options must say what was judged
+            raise ValueError("the Verifier's policy is not the scan's")
+        self.now = verifier.now
         self.sink = sink or Sink()
         self.rng = rng or random.Random()
-        self.report = ScanReport(started=dt.datetime.now(dt.UTC), evaluated_at=now, domains=[],
+        self.report = ScanReport(started=dt.datetime.now(dt.UTC), evaluated_at=self.now, domains=[],
                                  options=options.to_json())
         names = [*self.domains, *(e.name for e in options.endpoints if e.name not in self.domains)]
         self._by_domain = {d: DomainResult(d) for d in dict.fromkeys(names)}
         self.report.domains = list(self._by_domain.values())
         self.retain_endpoints = retain_endpoints
-        self._judge = Judge(policy=options.policy, deployment=options.deployment, trust=trust, now=now)
+        self._judge = Judge(deployment=options.deployment, verifier=verifier)
         self._pending: dict[str, int] = defaultdict(int)
         shared = shared or Shared.for_options(options)
         self._limits = shared.limits

@@ -18,20 +18,25 @@ manner of h11 and :mod:`scanner.xmpp`: :meth:`SipReader.receive_data` eats bytes
 * Tolerant where RFC 3261 asks to be: CRLF keep-alives between messages (RFC 5626 4.4.1) are
   skipped, bare LF line ends are accepted, folded header lines are unfolded, compact header
   names (``l``, ``f``, ``i``...) are expanded, header names compare case-insensitively.
-* Peer faults are :class:`RemoteProtocolError`; once raised, the reader stays broken.
+* Peer faults are :class:`RemoteProtocolError`; once raised, the reader stays broken. The
+  sentinel, the error kinds and that rule are :mod:`scanner.sansio`'s, shared with XMPP.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final, NoReturn
+from typing import Final
+
+from scanner.sansio import NEED_DATA as NEED_DATA
+from scanner.sansio import SNIPPET, BoundedReader, snippet
+from scanner.sansio import NeedData as NeedData
+from scanner.sansio import RemoteProtocolError as RemoteProtocolError
 
 DEFAULT_MAX_HEAD: Final = 16384
 DEFAULT_MAX_BODY: Final = 65536
 SIP_VERSION: Final = "SIP/2.0"
 BRANCH_MAGIC: Final = "z9hG4bK"  # RFC 3261 8.1.1.7: marks an RFC 3261 branch
-_SNIPPET: Final = 40
 
 # RFC 3261 7.3.3 compact forms, plus RFC 3515/3903/4028 ones peers use.
 _COMPACT: Final = {
@@ -42,10 +47,6 @@ _COMPACT: Final = {
 _STATUS_LINE: Final = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9]) ?(.*)")
 _REQUEST_LINE: Final = re.compile(r"([A-Za-z]+) (\S+) SIP/2\.0")
 _TOKEN: Final = re.compile(r"[!%'*+\-.0-9A-Z^_`a-z|~]+")
-
-
-class RemoteProtocolError(Exception):
-    """The peer broke SIP framing: no Content-Length, oversized, malformed, not SIP."""
 
 
 # --- events -----------------------------------------------------------------------------------
@@ -87,55 +88,30 @@ class Closed:
     """The peer closed the connection between messages."""
 
 
-class NeedData:
-    """Sentinel type: feed more bytes with ``receive_data`` before asking again."""
-
-    _instance: NeedData | None = None
-
-    def __new__(cls) -> NeedData:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA: Final = NeedData()
 Event = Response | Request | Closed
 
 
 # --- the reader --------------------------------------------------------------------------------
 
 
-class SipReader:
+class SipReader(BoundedReader):
     """Incremental, bounded reader of the SIP messages one peer sends on a stream."""
 
     def __init__(self, *, max_head: int = DEFAULT_MAX_HEAD, max_body: int = DEFAULT_MAX_BODY) -> None:
         if max_head <= 0 or max_body < 0:
             raise ValueError("max_head must be positive and max_body not negative")
+        super().__init__()
         self._max_head = max_head
         self._max_body = max_body
-        self._buf = bytearray()
-        self._eof = False
-        self._error: RemoteProtocolError | None = None
         self._head: tuple[str, tuple[tuple[str, str], ...], int] | None = None  # line, headers, length
 
-    def receive_data(self, data: bytes) -> None:
-        """Buffer peer bytes; ``b""`` means the peer closed the connection."""
-        if self._error is not None:
-            raise self._error
-        if not data:
-            self._eof = True
-            return
-        self._buf += data
+    def _check_bounds(self) -> None:
         if self._head is None and len(self._buf) > self._max_head + 4 and self._head_end() is None:
             self._fail(f"more than {self._max_head} bytes of start line and headers")
 
     def next_event(self) -> Event | NeedData:
         """The next complete message, ``Closed``, or ``NEED_DATA``."""
-        if self._error is not None:
-            raise self._error
+        self._raise_fault()
         if self._head is None:
             self._skip_keepalives()
             end = self._head_end()
@@ -145,7 +121,7 @@ class SipReader:
                 if self._eof:
                     if self._buf:
                         self._fail(f"connection closed inside a message (received "
-                                   f"{_snippet(self._buf)!r})")
+                                   f"{snippet(self._buf)!r})")
                     return Closed()
                 return NEED_DATA
             head_end, body_start = end
@@ -186,11 +162,11 @@ class SipReader:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             self._fail(f"not SIP: the start line and headers are not UTF-8 "
-                       f"(received {_snippet(raw)!r})")
+                       f"(received {snippet(raw)!r})")
         lines = text.replace("\r\n", "\n").split("\n")
         start = lines[0]
         if not (_STATUS_LINE.fullmatch(start) or _REQUEST_LINE.fullmatch(start)):
-            self._fail(f"not SIP: unexpected start line (received {_snippet(raw)!r})")
+            self._fail(f"not SIP: unexpected start line (received {snippet(raw)!r})")
         headers: list[tuple[str, str]] = []
         for line in lines[1:]:
             if line[:1] in (" ", "\t"):  # folded continuation of the previous header
@@ -202,7 +178,7 @@ class SipReader:
             name, sep, value = line.partition(":")
             name = name.strip()
             if not sep or not _TOKEN.fullmatch(name):
-                self._fail(f"malformed header line {line[:_SNIPPET]!r}")
+                self._fail(f"malformed header line {line[:SNIPPET]!r}")
             headers.append((_canonical(name), value.strip()))
         lengths = {v for n, v in headers if n == "content-length"}
         if not lengths:
@@ -211,16 +187,11 @@ class SipReader:
             self._fail(f"conflicting Content-Length headers {sorted(lengths)}")
         value = lengths.pop()
         if not value.isdigit() or len(value) > 9:
-            self._fail(f"invalid Content-Length {value[:_SNIPPET]!r}")
+            self._fail(f"invalid Content-Length {value[:SNIPPET]!r}")
         length = int(value)
         if length > self._max_body:
             self._fail(f"a body of {length} bytes exceeds the {self._max_body}-byte limit")
         return start, tuple(headers), length
-
-    def _fail(self, message: str) -> NoReturn:
-        self._error = RemoteProtocolError(message)
-        raise self._error
-
 
 
 def _event(line: str, headers: tuple[tuple[str, str], ...], body: bytes) -> Event:
@@ -235,10 +206,6 @@ def _event(line: str, headers: tuple[tuple[str, str], ...], body: bytes) -> Even
 def _canonical(name: str) -> str:
     lower = name.strip().lower()
     return _COMPACT.get(lower, lower)
-
-
-def _snippet(data: bytes | bytearray) -> bytes:
-    return bytes(data[:_SNIPPET])
 
 
 # --- values peers send -------------------------------------------------------------------------

@@ -11,17 +11,17 @@ Theory of this module
   an unknown root, or in an intermediate whose issuer nobody has, is ``chain-untrusted``; a
   chain that does reach a trusted root and was refused only for its weak key or hash, or an
   out-of-date certificate, is already explained by ``weak-*`` / ``expired`` findings.
-* Path building depends on the chain, not on the names it must cover, so its result is cached
-  by fingerprints (a domain's SIP and XMPP endpoints serve one chain).
+* Nothing here is cached: :class:`scanner.verify.Verifier` keeps the results of
+  :func:`build_path` (one per chain, whatever names it must cover: a domain's SIP and XMPP
+  endpoints serve one chain) and the trust anchors' facts, for one trust store and one time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -109,7 +109,12 @@ def _legacy_signature_ok(cert: x509.Certificate, issuer: x509.Certificate, tbs: 
     return True
 
 
-def _walk(leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore) -> tuple[str, tuple[CertInfo, ...]]:
+AnchorInfo = Callable[[x509.Certificate], CertInfo]
+
+
+def _walk(
+    leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore, anchor_info: AnchorInfo
+) -> tuple[str, tuple[CertInfo, ...]]:
     """Follow issuer links by hand: "anchored", "untrusted-root", "missing-issuer" or
     "too-long", with the certificates walked, leaf first (and the anchor, when reached)."""
     walked = [leaf]
@@ -119,7 +124,7 @@ def _walk(leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore) -> tuple[
         anchor = next((r for r in trust.issuers_of(current) if _issued_by(current, r, signed)), None)
         if anchor is not None:
             if anchor != current:
-                walked.append(_info(anchor, rest))
+                walked.append(_info(anchor, rest, anchor_info))
             return "anchored", tuple(walked)
         if current.issuer == current.subject:
             return "untrusted-root", tuple(walked)
@@ -131,15 +136,10 @@ def _walk(leaf: CertInfo, rest: Sequence[CertInfo], trust: TrustStore) -> tuple[
     return "too-long", tuple(walked)
 
 
-def _info(cert: x509.Certificate, served: Sequence[CertInfo]) -> CertInfo:
-    """The served certificate's facts when it was served, else (a trust anchor) read once."""
-    return next((c for c in served if c.cert is cert or c.cert == cert), None) or _anchor_info(cert)
-
-
-@lru_cache(maxsize=512)
-def _anchor_info(cert: x509.Certificate) -> CertInfo:
-    """A trust anchor's facts: the same few roots end every path of a scan."""
-    return cert_info(cert)
+def _info(cert: x509.Certificate, served: Sequence[CertInfo], anchor_info: AnchorInfo) -> CertInfo:
+    """The served certificate's facts when it was served, else (a trust anchor) ``anchor_info``:
+    the Verifier reads each anchor once, since the same few roots end every path of a scan."""
+    return next((c for c in served if c.cert is cert or c.cert == cert), None) or anchor_info(cert)
 
 
 @dataclass(frozen=True)
@@ -156,33 +156,6 @@ class PathResult:
     trusted: bool
     path: tuple[CertInfo, ...]
     anchored: bool = False
-
-
-_TRUST_CACHE_SIZE = 512
-_TrustKey = tuple[tuple[str, ...], int, dt.datetime, bool]
-_trust_cache: OrderedDict[_TrustKey, tuple[TrustStore, PathResult]] = OrderedDict()
-
-
-def cached_trust(
-    leaf: CertInfo,
-    rest: Sequence[CertInfo],
-    trust: TrustStore,
-    now: dt.datetime,
-    served: bool,
-) -> PathResult:
-    """Path building depends on the chain, not on the names it must cover: a chain judged
-    for its SIP endpoint (SRV target) and its XMPP endpoint (domain) is built once. The
-    cache is bounded and keyed by fingerprints; the store is compared by identity."""
-    key = (tuple(c.sha256 for c in (leaf, *rest)), id(trust), now, served)
-    hit = _trust_cache.get(key)
-    if hit is not None and hit[0] is trust:
-        _trust_cache.move_to_end(key)
-        return hit[1]
-    result = _trust(leaf, rest, trust, now, served)
-    _trust_cache[key] = (trust, result)
-    if len(_trust_cache) > _TRUST_CACHE_SIZE:
-        _trust_cache.popitem(last=False)
-    return result
 
 
 # --------------------------------------------------------------------------- policies
@@ -281,13 +254,18 @@ def _explained(path: Sequence[CertInfo], at: dt.datetime, now: dt.datetime) -> b
 # --------------------------------------------------------------------------- trust
 
 
-def _trust(
+def build_path(
     leaf: CertInfo,
     rest: Sequence[CertInfo],
     trust: TrustStore,
     now: dt.datetime,
     served: bool,
+    *,
+    anchor_info: AnchorInfo = cert_info,
 ) -> PathResult:
+    """The path from ``leaf`` (with the ``rest`` of the chain) to an anchor of ``trust``, and
+    the findings that explain a refusal. ``served`` is False for files, whose order means
+    nothing (no ``chain-order``). Depends on the chain, the store and the time only."""
     if trust.contains(leaf.cert):
         return PathResult((), True, (leaf,), True)
     if leaf.self_issued and _issued_by(leaf.cert, leaf.cert, leaf.signed_tbs):
@@ -319,9 +297,9 @@ def _trust(
                     )
                 )
     if built is not None:
-        path = tuple(_info(c, (leaf, *rest)) for c in built)
+        path = tuple(_info(c, (leaf, *rest), anchor_info) for c in built)
         return PathResult((*profile, *_order_findings(rest, built, served)), True, path, True)
-    outcome, walked = _walk(leaf, rest, trust)
+    outcome, walked = _walk(leaf, rest, trust, anchor_info)
     if outcome == "anchored" and (copied or _explained(walked, at, now)):
         return PathResult((), True, walked, True)
     if outcome == "missing-issuer" and len(walked) == 1:

@@ -9,9 +9,9 @@ Theory of this module
   (``<auth mechanism='EXTERNAL'>=</auth>``: the authorization identity is the stream's
   ``from``) and read ``<success/>`` or ``<failure/>``. That answer is the partner's verdict on
   our certificate, which is the whole point of an acceptance scan.
-* The same hardened, bounded, chunking-independent reader as :mod:`scanner.xmpp` (it is a
-  subclass of its reader): no DTD, no comments, at most ``max_size`` bytes. There is no
-  plaintext-injection rule here: everything is inside TLS.
+* The same hardened, bounded, chunking-independent reader as :mod:`scanner.xmpp`
+  (:class:`scanner.xmpp_stream.StreamReader`): no DTD, no comments, at most ``max_size``
+  bytes. There is no plaintext-injection rule here: everything is inside TLS.
 * Dialback is not performed. Whether it is offered (``urn:xmpp:features:dialback``) only
   changes how bad a refused certificate is: with dialback, federation may still work.
 * :class:`XmppAuthServer` is the receiving side, for the lab's partner listeners.
@@ -21,25 +21,25 @@ from __future__ import annotations
 
 from typing import Final
 
-from scanner.xmpp import (
-    _ERROR,
-    _FEATURES,
-    DEFAULT_MAX_SIZE,
+from scanner.sansio import LocalProtocolError
+from scanner.xmpp_events import (
     DIALBACK_FEATURE_NS,
+    ERROR_TAG,
+    FEATURES_TAG,
     SASL_NS,
-    SERVER_NS,
     AuthRequested,
     Event,
     Features,
-    LocalProtocolError,
-    RemoteProtocolError,
     SaslFailure,
     SaslSuccess,
-    StreamOpened,
-    _Element,
-    _features,
-    _stream_error,
-    _StreamReader,
+)
+from scanner.xmpp_stream import (
+    DEFAULT_MAX_SIZE,
+    Element,
+    StreamReader,
+    escape_text,
+    parse_features,
+    parse_stream_error,
     stream_header,
 )
 
@@ -58,7 +58,7 @@ def offers_dialback(features: Features) -> bool:
     return DIALBACK_FEATURE in features.names
 
 
-def _sasl_failure(element: _Element) -> SaslFailure:
+def _sasl_failure(element: Element) -> SaslFailure:
     condition = "undefined-condition"
     text: str | None = None
     for child in element.children:
@@ -69,7 +69,7 @@ def _sasl_failure(element: _Element) -> SaslFailure:
     return SaslFailure(condition, text)
 
 
-class XmppAuthNegotiator(_StreamReader):
+class XmppAuthNegotiator(StreamReader):
     """The initiating server after TLS: :meth:`initiate`, read :class:`Features`, then
     :meth:`auth_external` when EXTERNAL is offered, and read :class:`SaslSuccess` or
     :class:`SaslFailure` (or a :class:`StreamError` about us)."""
@@ -97,15 +97,11 @@ class XmppAuthNegotiator(_StreamReader):
         self._auth_sent = True
         return AUTH_EXTERNAL_BYTES
 
-    def _check_open(self, event: StreamOpened, default_ns: str | None) -> None:
-        if default_ns != SERVER_NS:
-            self._fail(f"stream namespace {default_ns!r}, expected {SERVER_NS!r}")
-
-    def _element_event(self, element: _Element) -> Event | None:
-        if element.name == _FEATURES:
-            return _features(element)
-        if element.name == _ERROR:
-            return _stream_error(element)
+    def _element_event(self, element: Element) -> Event | None:
+        if element.name == FEATURES_TAG:
+            return parse_features(element)
+        if element.name == ERROR_TAG:
+            return parse_stream_error(element)
         if element.name == _SUCCESS:
             return SaslSuccess()
         if element.name == _FAILURE:
@@ -116,19 +112,14 @@ class XmppAuthNegotiator(_StreamReader):
         if isinstance(event, Features):
             self._external_offered = EXTERNAL in event.mechanisms
         elif isinstance(event, SaslSuccess | SaslFailure) and not self._auth_sent:
-            self._error = RemoteProtocolError("unsolicited SASL outcome before <auth/>")
-            raise self._error
+            self._fail("unsolicited SASL outcome before <auth/>")
         return event
 
 
-class XmppAuthServer(_StreamReader):
+class XmppAuthServer(StreamReader):
     """The receiving server after TLS (the lab): reads the restarted header and ``<auth/>``."""
 
-    def _check_open(self, event: StreamOpened, default_ns: str | None) -> None:
-        if default_ns != SERVER_NS:
-            self._fail(f"stream namespace {default_ns!r}, expected {SERVER_NS!r}")
-
-    def _element_event(self, element: _Element) -> Event | None:
+    def _element_event(self, element: Element) -> Event | None:
         if element.name == _AUTH:
             return AuthRequested(element.attrs.get("mechanism", ""), "".join(element.text).strip())
         return None
@@ -146,6 +137,5 @@ class XmppAuthServer(_StreamReader):
     def failure(condition: str = "not-authorized", text: str | None = None) -> bytes:
         inner = f"<{condition}/>"
         if text is not None:
-            escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            inner += f"<text>{escaped}</text>"
+            inner += f"<text>{escape_text(text)}</text>"
         return f"<failure xmlns='{SASL_NS}'>{inner}</failure>".encode()

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from scanner.cli import run
-from scanner.config import ConfigError, Suppression, load_config, parse_config
+from scanner.config import ConfigError, load_config, parse_config
+from scanner.config_model import Suppression
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "fedscan.toml"

@@ -8,16 +8,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from scanner.dane import (
-    DaneState,
-    Security,
-    TlsaAnswer,
-    TlsaRecord,
-    assess,
-    tlsa_for,
-    tlsa_owner,
-)
+from scanner.dane import DaneState, assess
 from scanner.dane_renewal import renewal_check
+from scanner.tlsa import Security, TlsaAnswer, TlsaRecord, tlsa_for, tlsa_owner
 from tests.conftest import CERTS, pem_chain_der
 
 EDGE = pem_chain_der("edge.pem")  # leaf, intermediate
@@ -273,11 +266,12 @@ def test_a_scan_passes_the_validated_path_so_pkix_ta_of_an_unsent_root_matches()
     from scanner.judge import Judge
     from scanner.srv import Endpoint
     from scanner.trust import load_ca_file
-    from scanner.verify import Policy
+    from scanner.verify import Policy, Verifier
 
     root = pem_chain_der("root.pem")[0]
-    judge = Judge(policy=Policy(), deployment=Deployment(), trust=load_ca_file(CERTS / "ca-bundle.pem"),
-                  now=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    at = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    verifier = Verifier(load_ca_file(CERTS / "ca-bundle.pem"), at, Policy())
+    judge = Judge(deployment=Deployment(), verifier=verifier)
     shake = HandshakeResult(chain=tuple(EDGE), tls=None, failure=None, timings={"total": 0.1})
     endpoint = Endpoint("contoso.test", "sip-federation", "sip.contoso.test", 5061, "192.0.2.1", 0, 0, None)
     result = judge.endpoint(endpoint, shake, secure(rec(0, 0, 1, root)))

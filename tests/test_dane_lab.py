@@ -311,8 +311,9 @@ async def test_a_silent_validating_resolver_is_dns_error_within_its_deadline() -
 
     import trio
 
-    from scanner.dane import Security, assess
+    from scanner.dane import assess
     from scanner.dane_dns import DaneResolver
+    from scanner.tlsa import Security
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # bound, never answers
         silent.bind(("127.0.0.1", 0))

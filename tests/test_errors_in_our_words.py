@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from scanner.cli import run, scan
+from scanner.cli import run
 from scanner.cli_common import nameservers
+from scanner.cli_scan import scan
 from tests.conftest import CERTS
 from tests.test_bad_input import one_line_error, write
 

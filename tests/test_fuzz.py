@@ -28,7 +28,7 @@ from scanner.loaders import LoadError
 from scanner.names import Identity, IdentityKind
 from scanner.offline import check_file
 from scanner.tlswire import parse_certificate_message
-from scanner.verify import Policy, TrustStore, verify_chain
+from scanner.verify import Policy, TrustStore, Verifier, verify_chain
 from scanner.xmpp import RemoteProtocolError
 from tests.conftest import CERTS, NOW, pem_chain_der
 from tests.test_xmpp import TRANSCRIPT, drive, split
@@ -193,7 +193,7 @@ def test_file_loading_of_mutated_files_is_a_result_or_a_load_error(
         os.write(fd, data)
         os.close(fd)
         with contextlib.suppress(LoadError):
-            results = check_file(Path(name), IDENTITIES, POLICY, lambda: TRUST, NOW,
+            results = check_file(Path(name), IDENTITIES, Verifier(TRUST, NOW, POLICY),
                                  lambda: "fedscan")
             assert results and all(f.code in CODES for r in results for f in r.findings)
     finally:

@@ -24,6 +24,7 @@ from scanner.lab.thread import lab_in_thread
 from scanner.results import EndpointResult, ScanReport
 from scanner.scan import Scan, ScanOptions
 from scanner.trust import load_ca_file
+from scanner.verify import Verifier
 from tests.conftest import NOW, lab_net
 
 NET = lab_net(61)
@@ -47,7 +48,7 @@ def scan(lab: LabInfo, domains: Sequence[str]) -> tuple[ScanReport, float]:
     options = ScanOptions(services=SERVICES, timeout=TIMEOUT, concurrency=CONCURRENCY)
     resolver = make_resolver([parse_nameserver(lab.nameserver)], timeout=TIMEOUT)
     trust = load_ca_file(lab.ca_file)
-    the_scan = Scan(domains, options, resolver=resolver, trust=trust, now=NOW)
+    the_scan = Scan(domains, options, resolver=resolver, verifier=Verifier(trust, NOW, options.policy))
     begin = time.monotonic()
     report = trio.run(the_scan.run)
     return report, time.monotonic() - begin

@@ -29,6 +29,7 @@ from scanner.limits import FD_RESERVE, Budget, raise_nofile_limit
 from scanner.scan import Scan, ScanOptions, Shared
 from scanner.srv import DEFAULT_SERVICES
 from scanner.trust import load_ca_file
+from scanner.verify import Verifier
 from tests.conftest import NOW, lab_net
 
 NET = lab_net(106)
@@ -54,7 +55,7 @@ def _scan(lab: LabInfo, hosted: HostedLab, options: ScanOptions,
     hosted.counter.reset()
     scan = Scan(hosted.domains, options,
                 resolver=make_resolver([parse_nameserver(lab.nameserver)]),
-                trust=load_ca_file(lab.ca_file), now=NOW, shared=shared)
+                verifier=Verifier(load_ca_file(lab.ca_file), NOW, options.policy), shared=shared)
     begin = time.monotonic()
     trio.run(scan.run)
     return scan, time.monotonic() - begin

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from scanner.cli import run
-from scanner.config import Suppression
+from scanner.config_model import Suppression
 from scanner.findings import Finding, Status, finding
 from scanner.lab.run import LabInfo
 from scanner.monitor import MonitorResult, apply_suppressions, render_text

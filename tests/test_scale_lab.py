@@ -20,6 +20,7 @@ from scanner.lab.thread import lab_in_thread
 from scanner.scan import Scan, ScanOptions
 from scanner.srv import DEFAULT_SERVICES
 from scanner.trust import load_ca_file
+from scanner.verify import Verifier
 from tests.conftest import lab_net
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
@@ -90,12 +91,12 @@ async def _scan_served(lab: ScaleLab, net: str, timeout: float, retain: bool) ->
     async with trio.open_nursery() as nursery:
         info: LabInfo = await nursery.start(lambda task_status: run_lab(
             net=net, world=lab.world, task_status=task_status))
+        options = ScanOptions(services=DEFAULT_SERVICES, timeout=timeout, concurrency=8)
         scan = Scan(
             lab.domains,
-            ScanOptions(services=DEFAULT_SERVICES, timeout=timeout, concurrency=8),
+            options,
             resolver=make_resolver([parse_nameserver(info.nameserver)]),
-            trust=load_ca_file(info.ca_file),
-            now=NOW,
+            verifier=Verifier(load_ca_file(info.ca_file), NOW, options.policy),
             retain_endpoints=retain,
         )
         await scan.run()

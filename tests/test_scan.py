@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import scanner.judge as judge_module
 from scanner.deployment import Deployment
 from scanner.findings import Finding
 from scanner.handshake import HandshakeResult
@@ -13,7 +12,7 @@ from scanner.names import IdentityKind
 from scanner.results import EndpointResult, TlsInfo
 from scanner.srv import Endpoint
 from scanner.trust import load_ca_file
-from scanner.verify import Policy
+from scanner.verify import Policy, Verifier
 from tests.conftest import CERTS, NOW
 
 
@@ -51,14 +50,14 @@ def test_pool_mismatch_only_when_nodes_of_one_target_differ() -> None:
 
 
 def test_a_verifier_bug_costs_one_endpoint_not_the_scan(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The safety net in Judge: an exception out of verify_chain is a scan-error for that endpoint."""
+    """The safety net in Judge: an exception out of the Verifier is a scan-error for that endpoint."""
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(judge_module, "verify_chain", broken)
-    judge = Judge(policy=Policy(), deployment=Deployment(), trust=load_ca_file(CERTS / "ca-bundle.pem"),
-                  now=NOW)
+    monkeypatch.setattr(Verifier, "verify", broken)
+    verifier = Verifier(load_ca_file(CERTS / "ca-bundle.pem"), NOW, Policy())
+    judge = Judge(deployment=Deployment(), verifier=verifier)
     shake = HandshakeResult(chain=(b"x",), tls=None, failure=None, timings={"total": 0.1})
     result = judge.endpoint(endpoint("sip-federation"), shake)
     assert [(f.code, f.severity.value) for f in result.findings] == [("scan-error", "unknown")]

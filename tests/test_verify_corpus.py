@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-from typing import Any
 
 import pytest
 
@@ -220,32 +218,3 @@ def test_garbage_intermediate_still_checks_the_leaf(test_trust: TrustStore) -> N
         "chain-incomplete",
         "eku-client-auth-missing",
     ]
-
-
-def test_trust_is_built_once_per_chain_whatever_names_it_must_cover(
-    test_trust: TrustStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A domain's SIP and XMPP endpoints serve one chain judged for two identities."""
-    import scanner.trust_path as trust_path
-
-    calls: list[str] = []
-    original = trust_path._trust
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append("built")
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(trust_path, "_trust", counting)
-    monkeypatch.setattr(trust_path, "_trust_cache", collections.OrderedDict())
-    chain = pem_chain_der("edge.pem")
-    sip = verify_chain(
-        chain, (Identity("sip.contoso.test", IdentityKind.SRV_TARGET),), Policy(), test_trust, NOW
-    )
-    xmpp = verify_chain(
-        chain, (Identity("contoso.test", IdentityKind.XMPP_DOMAIN),), Policy(), test_trust, NOW
-    )
-    assert (sip.trusted, xmpp.trusted, sip.findings, xmpp.findings) == (True, True, (), ())
-    assert calls == ["built"]
-    other_store = dataclasses.replace(test_trust)  # a different store is never served from the cache
-    verify_chain(chain, (), Policy(), other_store, NOW)
-    assert calls == ["built", "built"]

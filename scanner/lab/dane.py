@@ -20,9 +20,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from scanner.dane import association, spki_der
 from scanner.findings import Status
 from scanner.lab.zones import SIP, XMPP, LabDomain, LabWorld, Listener, Srv
+from scanner.tlsa import association, spki_der
 
 TLSA_OF = "tlsa-of:"
 
