@@ -16,6 +16,8 @@ Theory of this module
   asked for a client certificate, the alerts it sent, whether we sent a certificate), and
   :mod:`scanner.tlswire` decides what a failure means. So a server that demands mutual TLS
   and aborts still yields its chain, and the abort is reported as ``client-certificate-required``.
+  The private hooks this needs (the message callback, trio's SSLObject, the served chain
+  before Python 3.13) are :mod:`scanner.tls_compat`'s, one tested shim each.
 * The plaintext XMPP phase is delegated to the sans-I/O :mod:`scanner.xmpp`, which guarantees
   no byte after ``<proceed/>`` is silently swallowed before TLS begins.
 * Say what the wire carried. The transport is wrapped in a :class:`_Recorder` that counts the
@@ -33,7 +35,6 @@ import socket
 import ssl
 import tempfile
 import warnings
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +48,8 @@ from scanner.findings import Finding, finding
 from scanner.limits import Pace, Paced
 from scanner.results import TlsInfo as TlsInfo
 from scanner.srv import SERVICES
+from scanner.tls_compat import MessageDispatch, install_msg_callback, served_chain
 from scanner.tlswire import (
-    CT_ALERT,
-    CT_HANDSHAKE,
     HEAD_BYTES,
     Arrived,
     WireLog,
@@ -76,7 +76,6 @@ CLIENT_CERT_PROBE_FLOOR: Final = 0.05  # ... and its floor, whatever the measure
 POLITE_CLOSE_SECONDS: Final = 0.2  # at most this long to send close_notify, then hang up
 LEGACY_VERSIONS: Final = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
 
-_MSG_CALLBACK: Final = "_msg_callback"  # private but long-standing CPython hook (3.8+)
 
 
 # --- public data ------------------------------------------------------------------------------
@@ -152,31 +151,9 @@ AfterTls = Callable[[Established], Awaitable[Acceptance]]
 # --- the wire observer ----------------------------------------------------------------------------
 
 
-class _Dispatch:
-    """The message callback of one shared context: routes each connection's TLS messages
-    to that connection's :class:`_WireLog` (keyed by its SSLObject)."""
-
-    def __init__(self) -> None:
-        self.logs: weakref.WeakKeyDictionary[object, WireLog] = weakref.WeakKeyDictionary()
-
-    @property
-    def user_function(self) -> _Dispatch:
-        """What ``SSLContext._msg_callback``'s getter returns (it unwraps its own wrapper by
-        this attribute, and we install ourselves without one)."""
-        return self
-
-    def __call__(self, conn: object, direction: str, version: int, content_type: int,
-                 msg_type: int, data: bytes) -> None:
-        if content_type != CT_HANDSHAKE and content_type != CT_ALERT:
-            return  # record headers, ChangeCipherSpec, inner content types: ~half the calls
-        log = self.logs.get(conn)
-        if log is not None:
-            log.on_message(conn, direction, version, content_type, msg_type, data)
-
-
 @functools.lru_cache(maxsize=16)
 def _shared_context(alpn: bool, credentials: ClientCredentials | None
-                    ) -> tuple[ssl.SSLContext, _Dispatch]:
+                    ) -> tuple[ssl.SSLContext, MessageDispatch]:
     """Contexts are costly to build (~0.15 ms each) and identical for every endpoint of a
     kind, so one per (ALPN, client certificate) serves the whole scan."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -190,29 +167,13 @@ def _shared_context(alpn: bool, credentials: ClientCredentials | None
         ctx.set_alpn_protocols([XMPPS_ALPN])
     if credentials is not None:
         credentials.load_into(ctx)
-    dispatch = _Dispatch()
-    _install_msg_callback(ctx, dispatch)
+    dispatch = MessageDispatch()
+    install_msg_callback(ctx, dispatch)
     return ctx, dispatch
 
 
-def _install_msg_callback(ctx: ssl.SSLContext, callback: _Dispatch) -> None:
-    """Set the callback on the C-level context, bypassing ``ssl.SSLContext``'s Python wrapper.
-
-    The wrapper turns version, content type and message type into enums on every call (~30
-    per handshake) and we compare plain ints: about 2 % of the handshake stage at a thousand
-    endpoints (docs/performance.md). The arguments are otherwise identical. Falls back to
-    the wrapped hook if an interpreter lacks the C-level attribute.
-    """
-    raw = getattr(ssl, "_ssl", None)
-    descriptor = getattr(getattr(raw, "_SSLContext", None), "__dict__", {}).get(_MSG_CALLBACK)
-    if descriptor is not None and hasattr(descriptor, "__set__"):
-        descriptor.__set__(ctx, callback)
-    else:
-        setattr(ctx, _MSG_CALLBACK, callback)
-
-
 def client_context(service: str, credentials: ClientCredentials | None
-                   ) -> tuple[ssl.SSLContext, _Dispatch]:
+                   ) -> tuple[ssl.SSLContext, MessageDispatch]:
     """A TLS client that accepts any certificate and any version down to TLS 1.0.
 
     Raises OSError / ssl.SSLError / ValueError for our own problems (e.g. the client
@@ -278,7 +239,7 @@ class _Attempt:
 
     target: Target
     ctx: ssl.SSLContext
-    dispatch: _Dispatch
+    dispatch: MessageDispatch
     wire: WireLog
     from_domain: str | None
     has_credentials: bool
@@ -384,7 +345,7 @@ class _Attempt:
             self.recorder.mark()
         tls = trio.SSLStream(transport, self.ctx, server_hostname=self.target.sni,
                              https_compatible=True)
-        self.dispatch.logs[tls._ssl_object] = self.wire  # trio keeps its SSLObject private
+        self.dispatch.watch(tls, self.wire)
         self.stream = tls
         try:
             await tls.do_handshake()
@@ -395,7 +356,7 @@ class _Attempt:
         if self.pace is not None:  # the peer's costly part is done: the probe and close are waits
             self.pace.demote()
         self.phase = "established"
-        self.chain = _served_chain(tls) or self.wire.server_chain
+        self.chain = served_chain(tls) or self.wire.server_chain
         self.tls = self._tls_info(tls)
         await self._probe_client_cert(tls)
         if self.tls.version in LEGACY_VERSIONS:
@@ -543,15 +504,6 @@ def _broke(exc: BaseException, head: bytes = b"", received: int = 0) -> Arrived:
                    error=str(cause) or type(cause).__name__,
                    reset=isinstance(cause, ConnectionResetError),
                    eof=isinstance(cause, ssl.SSLEOFError))
-
-
-def _served_chain(tls: trio.SSLStream[trio.abc.Stream]) -> tuple[bytes, ...]:
-    """The peer's chain as served, DER. Public API from Python 3.13, private before."""
-    obj: Any = tls._ssl_object  # trio keeps the SSLObject private; stable since trio 0.2
-    if hasattr(obj, "get_unverified_chain"):
-        return tuple(bytes(c) for c in obj.get_unverified_chain() or ())
-    certs = obj._sslobj.get_unverified_chain() or ()
-    return tuple(c.public_bytes(ssl._ssl.ENCODING_DER) for c in certs)  # type: ignore[attr-defined]
 
 
 # --- entry point ---------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ from scanner.handshake import (
     ClientCredentials,
     HandshakeResult,
     Target,
-    client_context,
     handshake,
 )
 from scanner.lab.behaviours import TlsSettings
@@ -364,8 +363,3 @@ async def test_connect_timeout_when_syns_go_unanswered() -> None:
     assert trio.current_time() - begin < 1.5
     assert code(result) == "connect-timeout"
     assert result.chain == () and result.tls is None
-
-
-def test_the_msg_callback_getter_returns_our_dispatch() -> None:
-    ctx, dispatch = client_context("sip-federation", None)
-    assert ctx._msg_callback is dispatch  # type: ignore[attr-defined]
