@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
 from scanner.certload import exact_of, serial_number
-from scanner.isotime import iso
+from scanner.certsummary import CertSummary, RequestSummary, to_the_second
 from scanner.names import PresentedNames, presented_to_a_label
 
 OID_SRV_NAME = x509.ObjectIdentifier("1.3.6.1.5.5.7.8.7")
@@ -85,32 +85,33 @@ class CertInfo:
     # fractional-second times (see scanner.certload); None otherwise
     signed_tbs: bytes | None = None
 
-    def summary(self, now: dt.datetime | None = None) -> dict[str, Any]:
-        """The JSON-ready certificate summary of the report schema."""
-        out: dict[str, Any] = {
-            "subject": self.subject,
-            "issuer": self.issuer,
-            "serial": self.serial,
-            "sha256": self.sha256,
-            "not_before": iso(self.not_before),
-            "not_after": iso(self.not_after),
-            **_request_facts(self.names, self.eku, self.key, self.signature),
-            "crl_distribution_points": list(self.crl_urls),
-        }
-        if now is not None:
-            out["days_left"] = days_left(self.not_after, now)
-        return out
+    def summary(self, now: dt.datetime | None = None) -> CertSummary:
+        """What the report keeps of the certificate (``days_left`` counted from ``now``)."""
+        return CertSummary(
+            **_request_facts(self.subject, self.common_names, self.names, self.eku, self.key,
+                             self.signature),
+            issuer=self.issuer,
+            serial=self.serial,
+            sha256=self.sha256,
+            not_before=to_the_second(self.not_before),
+            not_after=to_the_second(self.not_after),
+            crl_distribution_points=self.crl_urls,
+            days_left=None if now is None else days_left(self.not_after, now),
+        )
 
 
 def _request_facts(
-    names: PresentedNames, eku: tuple[str, ...] | None, key: KeyInfo, signature: SignatureInfo
+    subject: str, common_names: tuple[str, ...], names: PresentedNames, eku: tuple[str, ...] | None,
+    key: KeyInfo, signature: SignatureInfo,
 ) -> dict[str, Any]:
-    """What a certificate and a CSR both say, in the summary schema's words."""
+    """What a certificate and a CSR both say, as :class:`RequestSummary` fields."""
     return {
-        "dns_names": list(names.dns),
-        "srv_names": list(names.srv),
-        "xmpp_addrs": list(names.xmpp_addrs),
-        "eku": None if eku is None else [eku_name(o) for o in eku],
+        "subject": subject,
+        "common_names": common_names,
+        "dns_names": names.dns,
+        "srv_names": names.srv,
+        "xmpp_addrs": names.xmpp_addrs,
+        "eku": None if eku is None else tuple(eku_name(o) for o in eku),
         "key": key.describe(),
         "signature": signature.algorithm,
     }
@@ -261,11 +262,9 @@ class RequestInfo:
     signature_valid: bool
     problems: tuple[str, ...] = ()
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "subject": self.subject,
-            **_request_facts(self.names, self.eku, self.key, self.signature),
-        }
+    def summary(self) -> RequestSummary:
+        return RequestSummary(**_request_facts(self.subject, self.common_names, self.names, self.eku,
+                                               self.key, self.signature))
 
 
 def _common_facts(

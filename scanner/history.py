@@ -195,7 +195,7 @@ def snapshot(report: ScanReport) -> Snapshot:
         endpoints[endpoint_key(r)] = EndpointState(
             r.status.name,
             r.leaf_sha256,
-            r.not_after,
+            iso(r.not_after) if r.not_after else None,
             tuple(sorted(f.code for f in r.findings)),
             r.endpoint.port,
             r.acceptance.verdict if r.acceptance is not None else None,

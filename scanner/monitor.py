@@ -28,6 +28,7 @@ from typing import Any
 from scanner.config_model import Config, Suppression
 from scanner.findings import Finding, Status, finding
 from scanner.history import Change
+from scanner.isotime import iso
 from scanner.results import DomainResult, EndpointResult, ScanReport
 from scanner.safe_text import one_line
 from scanner.verify import Policy
@@ -197,7 +198,7 @@ def render_text(result: MonitorResult, *, verbose: bool, width: int | None = Non
         lines.append("Endpoints:")
         for e in report.endpoints:
             lines.append(f"  {e.status.name:8} {e.endpoint.domain} {endpoint_phrase(e)}"
-                         + (f" notAfter {e.not_after}" if e.not_after else ""))
+                         + (f" notAfter {iso(e.not_after)}" if e.not_after else ""))
         lines.append("")
     if verbose and result.suppressed:
         lines.append("Suppressed:")

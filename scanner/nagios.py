@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 
 from scanner.findings import Status
-from scanner.isotime import parse_iso
 from scanner.monitor import MonitorResult, problem_lines
 from scanner.results import ScanReport
 from scanner.safe_text import one_line
@@ -92,10 +91,9 @@ def nearest_expiry(report: ScanReport) -> tuple[int, str] | None:
     """Whole days to the soonest leaf notAfter among all endpoints, and that endpoint's target."""
     best: tuple[dt.datetime, str] | None = None
     for e in report.endpoints:
-        if e.not_after:
-            t = parse_iso(e.not_after)
-            if best is None or t < best[0]:
-                best = (t, e.endpoint.target)
+        t = e.not_after
+        if t is not None and (best is None or t < best[0]):
+            best = (t, e.endpoint.target)
     if best is None:
         return None
     return (best[0] - report.evaluated_at) // dt.timedelta(days=1), best[1]

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from scanner.bundle import chains_in
+from scanner.certsummary import CertSummary, RequestSummary
 from scanner.dane_renewal import renewal_findings
 from scanner.findings import Finding, Status, status_of
 from scanner.loaders import load_file
@@ -36,8 +37,8 @@ class FileCheck:
     kind: str
     findings: tuple[Finding, ...]
     coverage: tuple[Coverage, ...]
-    summary: dict[str, Any]
-    chain: tuple[dict[str, Any], ...] = ()
+    summary: CertSummary | RequestSummary | None  # None: no end-entity certificate was read
+    chain: tuple[CertSummary, ...] = ()
     part: str | None = None  # "certificate 2 of 3" when a file holds several leaves
     # what a DANE renewal check judges (not in the JSON): the chain as DER, or the CSR
     chain_der: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
@@ -51,8 +52,7 @@ class FileCheck:
     @property
     def covered_names(self) -> list[str]:
         """Every name the certificate or request presents, for users who gave no namespace."""
-        s = self.summary
-        return [*s.get("dns_names", []), *s.get("srv_names", []), *s.get("xmpp_addrs", [])]
+        return list(self.summary.names) if self.summary is not None else []
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,8 +60,9 @@ class FileCheck:
             "part": self.part,
             "kind": self.kind,
             "status": self.status.name,
-            "certificate" if self.kind != "csr" else "request": self.summary,
-            "chain": list(self.chain),
+            "certificate" if self.kind != "csr" else "request":
+                self.summary.to_json() if self.summary is not None else {},
+            "chain": [c.to_json() for c in self.chain],
             "coverage": [c.to_json() for c in self.coverage],
             "findings": [f.to_json() for f in self.findings],
         }
@@ -100,7 +101,7 @@ def _from_judgement(
     der: tuple[bytes, ...],
 ) -> FileCheck:
     return FileCheck(
-        path, kind, (*extra, *judged.findings), judged.coverage, judged.leaf or {}, judged.chain,
+        path, kind, (*extra, *judged.findings), judged.coverage, judged.leaf, judged.chain,
         part, chain_der=der, trusted=judged.trusted,
     )
 

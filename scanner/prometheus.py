@@ -29,7 +29,6 @@ from pathlib import Path
 
 from scanner.dane import DaneState
 from scanner.findings import Status
-from scanner.isotime import parse_iso
 from scanner.monitor import MonitorResult
 from scanner.results import EndpointResult
 
@@ -82,7 +81,7 @@ def families(result: MonitorResult) -> list[Family]:
             dane.add(DANE_GAUGE[e.dane.state], **labels)
         up.add(1 if e.certificate is not None else 0, **labels)
         status.add(int(e.status), **labels)
-        expiry = _not_after(e)
+        expiry = e.not_after
         if expiry is not None:
             not_after.add(expiry.timestamp(), **labels)
             days.add((expiry - now) // dt.timedelta(days=1), **labels)
@@ -154,13 +153,6 @@ def _endpoint_labels(e: EndpointResult) -> dict[str, str]:
 
 def _place(domain: str, service: str, target: str, address: str) -> Iterable[tuple[str, str]]:
     return (("domain", domain), ("service", service), ("target", target), ("address", address))
-
-
-def _not_after(e: EndpointResult) -> dt.datetime | None:
-    text = e.not_after
-    if not text:
-        return None
-    return parse_iso(text)
 
 
 def _escape_label(value: str) -> str:

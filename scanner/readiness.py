@@ -27,9 +27,9 @@ import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from scanner import readiness_dane as dane_section
+from scanner.certsummary import CertSummary, RequestSummary
 from scanner.deployment import Deployment
 from scanner.findings import CODES, Finding, Status, worst
 from scanner.offline import FileCheck
@@ -118,10 +118,9 @@ class _Evidence:
     """One certificate (or CSR) the requirements are judged on."""
 
     label: str
-    summary: dict[str, Any]
+    cert: CertSummary | RequestSummary
     coverage: tuple[Coverage, ...]
     codes: frozenset[str]
-    is_request: bool = False
     statuses: Mapping[str, Status] | None = None  # the worst status of each finding code
 
 
@@ -158,8 +157,8 @@ def from_file(check: FileCheck, dep: Deployment, generated_at: str, *,
     """Readiness from a certificate or CSR file, before the Edge exists: no DNS, no endpoints."""
     plan = certificate_plan(dep)
     evidence = [_Evidence(f"{check.kind} {check.path.name}", check.summary, check.coverage,
-                          frozenset(f.code for f in check.findings), check.kind == "csr",
-                          _worst_by_code(check.findings))]
+                          frozenset(f.code for f in check.findings),
+                          _worst_by_code(check.findings))] if check.summary is not None else []
     requirements = _requirements(plan, evidence, client_auth_required)
     remedies = _remedies([(check.path.name, check.kind, f) for f in check.findings], {})
     status = worst([check.status, *(_req_status(r) for r in requirements)])
@@ -234,14 +233,14 @@ def _requirements(
         (_eku_state(ev, "clientAuth") for ev in evidence), ("eku-client-auth-missing",))
     key, _, exportable = plan.key.partition(", ")
     row("Key", key, "Lync/SfB and older peers",
-        (_code_state(ev, ("weak-key",), "key") for ev in evidence), ("weak-key",), "a strong key")
+        (_code_state(ev, ("weak-key",), ev.cert.key) for ev in evidence), ("weak-key",), "a strong key")
     if exportable:
         # neither a served certificate nor a CSR shows how its private key was stored
         out.append(Requirement("Key", exportable, "every node of a pool installs the same key",
                                NOT_CHECKED, "a certificate does not show it: check the key's export "
                                "policy where the request was made"))
     row("Signature", plan.signature, "Lync/SfB do not support RSASSA-PSS",
-        (_code_state(ev, ("weak-signature", "pss-signature"), "signature") for ev in evidence),
+        (_code_state(ev, ("weak-signature", "pss-signature"), ev.cert.signature) for ev in evidence),
         ("weak-signature", "pss-signature"), "a supported signature")
     row("CRL distribution point", "required", "Lync/SfB check revocation",
         (_crl_state(ev) for ev in evidence), ("no-crl-distribution-point",), "no CRL distribution point")
@@ -255,11 +254,9 @@ def _requirements(
 
 
 def _subject_state(ev: _Evidence, subject: str) -> tuple[str, str]:
-    text = str(ev.summary.get("subject", ""))
-    cns = [p.strip()[3:] for p in re.split(r"(?<!\\),", text) if p.strip().upper().startswith("CN=")]
-    if any(cn.lower() == subject.lower() for cn in cns):
+    if any(cn.lower() == subject.lower() for cn in ev.cert.common_names):
         return PRESENT, ""
-    return MISSING, f"subject is {text or '(empty)'}"
+    return MISSING, f"subject is {ev.cert.subject or '(empty)'}"
 
 
 def _san_state(ev: _Evidence, name: str) -> tuple[str, str]:
@@ -270,43 +267,42 @@ def _san_state(ev: _Evidence, name: str) -> tuple[str, str]:
             if c.how == "wildcard":
                 return MISSING, f"only the wildcard {c.covered_by} (not accepted by Lync/SfB)"
             return PRESENT, "" if c.how == "dns-id" else f"as {c.how}"
-    dns_names = [str(n).lower() for n in ev.summary.get("dns_names", [])]
+    dns_names = [n.lower() for n in ev.cert.dns_names]
     return (PRESENT, "") if name.lower() in dns_names else (MISSING, "")
 
 
 def _eku_state(ev: _Evidence, usage: str) -> tuple[str, str]:
-    eku = ev.summary.get("eku")
+    eku = ev.cert.eku
     if eku is None:
         return PRESENT, "no EKU extension: any purpose"
-    return (PRESENT, "") if usage in eku else (MISSING, "EKU is " + (", ".join(map(str, eku)) or "empty"))
+    return (PRESENT, "") if usage in eku else (MISSING, "EKU is " + (", ".join(eku) or "empty"))
 
 
-def _code_state(ev: _Evidence, codes: Sequence[str], key: str) -> tuple[str, str]:
+def _code_state(ev: _Evidence, codes: Sequence[str], value: str) -> tuple[str, str]:
     hit = [c for c in codes if c in ev.codes]
-    value = str(ev.summary.get(key, ""))
     return (MISSING, f"{value} ({', '.join(hit)})") if hit else (PRESENT, value)
 
 
 def _crl_state(ev: _Evidence) -> tuple[str, str]:
-    if ev.is_request:
+    if not isinstance(ev.cert, CertSummary):
         return NA, "added by the CA when it issues the certificate"
-    urls = ev.summary.get("crl_distribution_points", [])
-    return (PRESENT, ", ".join(map(str, urls))) if urls else (MISSING, "")
+    urls = ev.cert.crl_distribution_points
+    return (PRESENT, ", ".join(urls)) if urls else (MISSING, "")
 
 
 def _validity_state(ev: _Evidence) -> tuple[str, str]:
-    if ev.is_request:
+    if not isinstance(ev.cert, CertSummary):
         return NA, "set by the CA"
-    until = f"notAfter {ev.summary.get('not_after')} ({ev.summary.get('days_left')} days left)"
+    until = f"notAfter {iso(ev.cert.not_after)} ({ev.cert.days_left} days left)"
     bad = [c for c in ("expired", "not-yet-valid", "expires-soon") if c in ev.codes]
     return (MISSING, f"{until}: {', '.join(bad)}") if bad else (PRESENT, until)
 
 
 def _chain_state(ev: _Evidence) -> tuple[str, str]:
-    if ev.is_request:
+    if not isinstance(ev.cert, CertSummary):
         return NA, "install the CA's intermediates with the certificate"
     bad = [c for c in ("chain-untrusted", "chain-incomplete", "self-signed") if c in ev.codes]
-    return (MISSING, ", ".join(bad)) if bad else (PRESENT, f"issuer {ev.summary.get('issuer', '')}")
+    return (MISSING, ", ".join(bad)) if bad else (PRESENT, f"issuer {ev.cert.issuer}")
 
 
 def _req_status(r: Requirement) -> Status:

@@ -8,7 +8,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from scanner.certsummary import CertSummary
 from scanner.findings import Finding, Severity, Status
+from scanner.isotime import iso
 from scanner.offline import FileCheck
 from scanner.plan import CertificatePlan
 from scanner.results import ScanReport
@@ -55,15 +57,14 @@ def render_file_checks(console: Console, checks: Sequence[FileCheck]) -> None:
         def say(line: str) -> None:  # a Text, never markup: subjects are the peer's words
             console.print(Text(visible(line)))
 
+        say(f"  subject   {s.subject if s else '?'}")
         if check.kind != "csr":
-            say(f"  subject   {s.get('subject', '?')}")
-            say(f"  issuer    {s.get('issuer', '?')}")
-            say(f"  valid     {s.get('not_before', '?')} .. {s.get('not_after', '?')}"
-                f"  ({_left(s.get('days_left'))})")
-        else:
-            say(f"  subject   {s.get('subject', '?')}")
-        say(f"  key       {s.get('key', '?')}, {s.get('signature', '?')}")
-        eku = s.get("eku")
+            cert = s if isinstance(s, CertSummary) else None
+            say(f"  issuer    {cert.issuer if cert else '?'}")
+            valid = f"{iso(cert.not_before)} .. {iso(cert.not_after)}" if cert else "? .. ?"
+            say(f"  valid     {valid}  ({_left(cert.days_left if cert else None)})")
+        say(f"  key       {s.key if s else '?'}, {s.signature if s else '?'}")
+        eku = s.eku if s else None
         say(f"  EKU       {', '.join(eku) if eku is not None else '(none: any purpose)'}")
         say(f"  names     {', '.join(check.covered_names) or '(none)'}")
         if check.coverage:

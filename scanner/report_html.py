@@ -30,7 +30,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from scanner.certsummary import CertSummary
 from scanner.findings import CODES, Status
+from scanner.isotime import iso
 
 PAGE_ROWS = 500  # endpoint rows drawn at once; "show more" draws the next
 PLACES_SHOWN = 12  # places listed under each finding code
@@ -158,34 +160,46 @@ def rows(doc: Mapping[str, Any]) -> list[list[Any]]:
                       else str(d.get("status", "UNKNOWN")))
             out.append([domain, "DNS", "", "", 0, status, None, _codes(dns_findings), "", ""])
         for e in endpoints:
-            cert = e.get("certificate") or {}
+            cert = _leaf(e)
             tls = e.get("tls") or {}
             out.append([domain, str(e.get("service", "")), str(e.get("target", "")),
                         str(e.get("address", "")), int(e.get("port") or 0), str(e.get("status", "UNKNOWN")),
-                        cert.get("days_left"), _codes(e.get("findings", [])),
-                        str(tls.get("version") or ""), str(cert.get("subject", ""))])
+                        cert.days_left if cert else None, _codes(e.get("findings", [])),
+                        str(tls.get("version") or ""), cert.subject if cert else ""])
     return out
 
 
-def _certificates(doc: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], list[str]]]:
-    by_sha: dict[str, tuple[Mapping[str, Any], list[str]]] = {}
+def _leaf(endpoint: Mapping[str, Any]) -> CertSummary | None:
+    """The endpoint's leaf, read back through the schema's one reader; a damaged summary in a
+    hand-edited file shows as no certificate rather than stopping the page."""
+    data = endpoint.get("certificate")
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        return CertSummary.from_json(data)
+    except ValueError:
+        return None
+
+
+def _certificates(doc: Mapping[str, Any]) -> list[tuple[CertSummary, list[str]]]:
+    by_sha: dict[str, tuple[CertSummary, list[str]]] = {}
     for d in doc.get("domains", []):
         for e in d.get("endpoints", []):
-            cert = e.get("certificate")
-            if cert and cert.get("days_left") is not None:
-                entry = by_sha.setdefault(str(cert.get("sha256", id(cert))), (cert, []))
+            cert = _leaf(e)
+            if cert is not None and cert.days_left is not None:
+                entry = by_sha.setdefault(cert.sha256, (cert, []))
                 entry[1].append(f"{e.get('target')} [{e.get('address')}]:{e.get('port')}")
-    return sorted(by_sha.values(), key=lambda c: int(c[0]["days_left"]))
+    return sorted(by_sha.values(), key=lambda c: c[0].days_left or 0)
 
 
-def _expiry_chart(certs: Sequence[tuple[Mapping[str, Any], list[str]]], warn: int, crit: int) -> list[str]:
+def _expiry_chart(certs: Sequence[tuple[CertSummary, list[str]]], warn: int, crit: int) -> list[str]:
     buckets = [("expired", None, 0, "CRITICAL"), (f"< {crit} days", 0, crit, "CRITICAL"),
                (f"< {warn} days", crit, warn, "WARNING"), ("< 90 days", warn, 90, "OK"),
                ("< 1 year", 90, 365, "OK"), ("1 year +", 365, None, "OK")]
     counts = []
     for label, low, high, status in buckets:
-        n = sum(1 for c, _ in certs if (low is None or int(c["days_left"]) >= low)
-                and (high is None or int(c["days_left"]) < high))
+        n = sum(1 for c, _ in certs if (low is None or (c.days_left or 0) >= low)
+                and (high is None or (c.days_left or 0) < high))
         counts.append((label, n, status))
     top = max((n for _, n, _ in counts), default=0) or 1
     out = ['<div class="chart" role="img" aria-label="certificates by days left">']
@@ -289,11 +303,11 @@ def render_report_html(doc: Mapping[str, Any], source: str = "") -> str:
         out.append('<div class="wide"><table><thead><tr><th>Days left</th><th>Not after</th><th>Subject</th>'
                    "<th>Issuer</th><th>Served on</th></tr></thead><tbody>")
         for cert, where in certs[:CERTS_SHOWN]:
-            days = int(cert["days_left"])
+            days = cert.days_left or 0
             cls = "CRITICAL" if days < crit else "WARNING" if days < warn else ""
             served = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
-            out.append(f'<tr><td class="num {cls}">{days}</td><td class="nw">{_h(cert.get("not_after"))}</td>'
-                       f"<td>{_h(cert.get('subject'))}</td><td>{_h(cert.get('issuer'))}</td>"
+            out.append(f'<tr><td class="num {cls}">{days}</td><td class="nw">{_h(iso(cert.not_after))}</td>'
+                       f"<td>{_h(cert.subject)}</td><td>{_h(cert.issuer)}</td>"
                        f"<td>{_h(served)}</td></tr>")
         out.append("</tbody></table></div>")
         if len(certs) > CERTS_SHOWN:

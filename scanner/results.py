@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from scanner.acceptance_model import Acceptance
+from scanner.certsummary import CertSummary
 from scanner.dane import DaneReport
 from scanner.findings import Finding, Status, status_of, worst
 from scanner.isotime import iso as iso
@@ -48,8 +49,8 @@ class EndpointResult:
     endpoint: Endpoint
     findings: tuple[Finding, ...]
     tls: TlsInfo | None
-    certificate: dict[str, Any] | None  # leaf summary (see CertInfo.summary)
-    chain: tuple[dict[str, Any], ...]  # summaries of the served certificates after the leaf
+    certificate: CertSummary | None  # the leaf
+    chain: tuple[CertSummary, ...]  # the served certificates after the leaf
     coverage: tuple[Coverage, ...]
     timings: dict[str, float]
     xmpp_features: tuple[str, ...] = ()
@@ -62,11 +63,12 @@ class EndpointResult:
 
     @property
     def leaf_sha256(self) -> str | None:
-        return self.certificate.get("sha256") if self.certificate else None
+        return self.certificate.sha256 if self.certificate else None
 
     @property
-    def not_after(self) -> str | None:
-        return self.certificate.get("not_after") if self.certificate else None
+    def not_after(self) -> dt.datetime | None:
+        """The leaf's notAfter (UTC, to the second), None when no certificate was served."""
+        return self.certificate.not_after if self.certificate else None
 
     def to_json(self) -> dict[str, Any]:
         e = self.endpoint
@@ -90,8 +92,8 @@ class EndpointResult:
                 "client_certificate_sent": self.tls.client_cert_sent,
             },
             "xmpp_features": list(self.xmpp_features),
-            "certificate": self.certificate,
-            "chain": list(self.chain),
+            "certificate": self.certificate.to_json() if self.certificate is not None else None,
+            "chain": [c.to_json() for c in self.chain],
             "coverage": [c.to_json() for c in self.coverage],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "findings": [f.to_json() for f in self.findings],

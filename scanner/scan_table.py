@@ -99,7 +99,7 @@ def _rows(report: ScanReport, problems_only: bool) -> list[_Row]:
                 continue
             worst_f = worst_finding(r.findings)
             rows.append(_Row(d, r, (d.domain, r.endpoint.service, r.endpoint.target, _address(r),
-                                    r.status.name, (r.not_after or "-")[:10],
+                                    r.status.name, f"{r.not_after:%Y-%m-%d}" if r.not_after else "-",
                                     worst_f.code if worst_f else "-"), r.status))
     return rows
 

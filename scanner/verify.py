@@ -39,7 +39,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -65,6 +64,7 @@ from scanner.certinfo import (
     request_info,
 )
 from scanner.certload import load_der_certificate
+from scanner.certsummary import CertSummary
 from scanner.findings import Finding, Severity, Status, finding, status_of
 from scanner.lru import CacheStats, Lru
 from scanner.names import Identity
@@ -117,8 +117,8 @@ class Judgement:
     cache of thousands of them stays small."""
 
     findings: tuple[Finding, ...]
-    leaf: dict[str, Any] | None  # the leaf's summary, days_left counted at the Verifier's time
-    chain: tuple[dict[str, Any], ...]  # the rest of the chain as served, summarised
+    leaf: CertSummary | None  # the leaf's summary, days_left counted at the Verifier's time
+    chain: tuple[CertSummary, ...]  # the rest of the chain as served, summarised
     coverage: tuple[Coverage, ...]
     trusted: bool = False  # the Web PKI path validated (PKIX-TA/EE TLSA usages need it)
     path: tuple[bytes, ...] = ()  # that path as DER, leaf first (a PKIX-TA may name its root)

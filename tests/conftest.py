@@ -19,6 +19,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from scanner.certload import load_pem_certificates
+from scanner.certsummary import CertSummary
+from scanner.isotime import parse_iso
 from scanner.lab.hostile import hostile_world
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
@@ -85,6 +87,23 @@ def all_codes(domain: dict[str, Any]) -> list[str]:
     for e in domain["endpoints"]:
         found += e["findings"]
     return sorted(f["code"] for f in found)
+
+
+def cert_summary(**fields: Any) -> CertSummary:
+    """A leaf summary for report-model tests: a healthy certificate unless ``fields`` say
+    otherwise (``not_after`` may be given as ISO text)."""
+    if isinstance(fields.get("not_after"), str):
+        fields["not_after"] = parse_iso(fields["not_after"])
+    values: dict[str, Any] = {
+        "subject": "CN=sip.contoso.test", "common_names": ("sip.contoso.test",),
+        "dns_names": ("sip.contoso.test",), "srv_names": (), "xmpp_addrs": (),
+        "eku": ("serverAuth", "clientAuth"), "key": "RSA 2048", "signature": "sha256WithRSAEncryption",
+        "issuer": "CN=Test CA", "serial": "1000", "sha256": "aa" * 32,
+        "not_before": dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        "not_after": dt.datetime(2040, 1, 1, tzinfo=dt.UTC),
+        "crl_distribution_points": ("http://crl.contoso.test/ca.crl",), "days_left": None,
+    }
+    return CertSummary(**{**values, **fields})
 
 
 def pem_chain_der(name: str) -> list[bytes]:

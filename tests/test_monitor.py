@@ -16,6 +16,7 @@ from scanner.lab.run import LabInfo
 from scanner.monitor import MonitorResult, apply_suppressions, render_text
 from scanner.results import DomainResult, EndpointResult, ScanReport, ServiceResult
 from scanner.srv import Endpoint
+from tests.conftest import cert_summary
 
 NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 AT = ["--at", "2030-01-01T00:00:00Z"]
@@ -32,12 +33,12 @@ def endpoint(
     target: str | None = None,
     address: str = "192.0.2.10",
     sha256: str | None = "aa" * 32,
-    not_after: str | None = "2030-03-02T00:00:00Z",
+    not_after: str = "2030-03-02T00:00:00Z",
 ) -> EndpointResult:
     ep = Endpoint(domain, service, target or f"sip.{domain}", 5061, address, 0, 0, None)
-    cert = None if sha256 is None else {
-        "sha256": sha256, "not_after": not_after, "subject": f"CN={ep.target}",
-    }
+    cert = None if sha256 is None else cert_summary(
+        sha256=sha256, not_after=not_after, subject=f"CN={ep.target}", common_names=(ep.target,),
+    )
     return EndpointResult(ep, tuple(findings), None, cert, (), (), {})
 
 

@@ -26,7 +26,7 @@ from scanner.readiness import (
     render_markdown,
     srv_record_text,
 )
-from tests.conftest import CERTS, lab_net
+from tests.conftest import CERTS, cert_summary, lab_net
 from tests.test_monitor import AT, OWN, write_config
 
 OWN_WITH_PARTNER = OWN + '[[partner]]\ndomain = "litware.test"\n'  # partners are not part of readiness
@@ -164,8 +164,9 @@ def test_a_row_says_which_certificates_it_is_about_when_nodes_differ() -> None:
     from scanner.readiness import _Evidence, _requirements
 
     plan = certificate_plan(Deployment.from_input(["northwind.test"]))
-    good = _Evidence("SHA-256 aaaa… on 2 endpoints", {"dns_names": ["sip.northwind.test"]}, (), frozenset())
-    stale = _Evidence("SHA-256 bbbb… on 1 endpoint", {"dns_names": ["other.test"]}, (), frozenset())
+    good = _Evidence("SHA-256 aaaa… on 2 endpoints", cert_summary(dns_names=("sip.northwind.test",)), (),
+                     frozenset())
+    stale = _Evidence("SHA-256 bbbb… on 1 endpoint", cert_summary(dns_names=("other.test",)), (), frozenset())
     rows = {r.required: r for r in _requirements(plan, [good, stale], True) if r.item == "SAN"}
     assert rows["sip.northwind.test"].state == "missing"
     assert rows["sip.northwind.test"].detail == "1 of 2 certificates: SHA-256 bbbb… on 1 endpoint"

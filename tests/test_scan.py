@@ -13,7 +13,7 @@ from scanner.results import EndpointResult, TlsInfo
 from scanner.srv import Endpoint
 from scanner.trust import load_ca_file
 from scanner.verify import Policy, Verifier
-from tests.conftest import CERTS, NOW
+from tests.conftest import CERTS, NOW, cert_summary
 
 
 def endpoint(service: str, address: str = "192.0.2.1", target: str = "sip.contoso.test") -> Endpoint:
@@ -36,7 +36,7 @@ def test_a_declared_deployment_adds_every_namespace_once() -> None:
 
 def result(address: str, sha: str) -> EndpointResult:
     tls = TlsInfo("TLSv1.3", "x", None, True, False)
-    return EndpointResult(endpoint("sip-federation", address), (), tls, {"sha256": sha}, (), (), {})
+    return EndpointResult(endpoint("sip-federation", address), (), tls, cert_summary(sha256=sha), (), (), {})
 
 
 def test_pool_mismatch_only_when_nodes_of_one_target_differ() -> None:

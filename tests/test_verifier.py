@@ -73,7 +73,7 @@ def test_a_repeated_chain_is_verified_once(test_trust: TrustStore, builds: list[
     assert stats["certificates"] == CacheStats(hits=0, misses=len(chain), size=len(chain))
     assert stats["paths"] == CacheStats(hits=0, misses=1, size=1)
     assert (first.trusted, first.findings) == (True, ())
-    assert first.leaf is not None and first.leaf["sha256"] and len(first.chain) == len(chain) - 1
+    assert first.leaf is not None and first.leaf.sha256 and len(first.chain) == len(chain) - 1
     # the same chain for other names is judged again (coverage differs) on the same path
     other = verifier.judged(chain, SIP)
     assert other is not first and [c.identity for c in other.coverage] == list(SIP)
@@ -109,7 +109,8 @@ def test_two_verifiers_at_different_times_never_share_an_answer(
         assert fresh.findings == ()
         assert ("expired", Severity.CRITICAL) in codes(old.findings)
         assert fresh.leaf is not None and old.leaf is not None
-        assert fresh.leaf["days_left"] > 0 > old.leaf["days_left"]
+        assert fresh.leaf.days_left is not None and old.leaf.days_left is not None
+        assert fresh.leaf.days_left > 0 > old.leaf.days_left
     assert builds == ["built", "built"]
 
 
