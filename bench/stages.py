@@ -41,6 +41,7 @@ from scanner.deployment import Deployment  # noqa: E402
 from scanner.discovery import discover, make_resolver, parse_nameserver  # noqa: E402
 from scanner.handshake import HandshakeResult, Target, handshake  # noqa: E402
 from scanner.judge import identities_for  # noqa: E402
+from scanner.limits import census_gc  # noqa: E402
 from scanner.srv import DEFAULT_SERVICES, Endpoint  # noqa: E402
 from scanner.trust import load_ca_file  # noqa: E402
 from scanner.verify import Policy, Verifier  # noqa: E402
@@ -111,7 +112,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args(argv)
-    figures = measure(json.loads(args.state.read_text()), args.concurrency, args.timeout)
+    state = json.loads(args.state.read_text())
+    with census_gc():  # the collector as a scan runs it (scanner.live.run_scans)
+        figures = measure(state, args.concurrency, args.timeout)
     args.out.write_text(json.dumps(figures))
 
 

@@ -36,6 +36,15 @@ Theory of this module
   address and connection slots, and the time it then queues for work tokens is added to it
   (:class:`Paced` moves the cancel scope's deadline). However many endpoints are in flight,
   a healthy one never times out because others were being worked on.
+* The garbage collector is a limit too. A census allocates a few million short-lived objects
+  (DNS messages, TLS records, results) while a hundred thousand long-lived ones (the modules
+  of trio, dnspython, cryptography and ours) sit in the oldest generation. With Python's
+  default thresholds a scan of 1,000 endpoints ran ~300 collections costing ~0.17 s of CPU,
+  about 8 % of the run, mostly re-traversing objects that will never be garbage.
+  :func:`census_gc` freezes what exists when the scan starts (``gc.freeze``: never scanned
+  again) and lets the youngest generation grow to ``GC_YOUNG`` objects between collections:
+  ~15 collections, ~0.04 s, the same peak memory (a few MB more at most). Cyclic garbage is
+  still collected; it only waits a little longer.
 * Cheap on the fast path: tokens are taken with ``acquire_nowait`` (no scheduling point) and
   only a contended limiter costs an ``await``; per-address limiters exist only while an
   address has connections, so memory stays flat over a census.
@@ -44,8 +53,9 @@ Theory of this module
 from __future__ import annotations
 
 import contextlib
+import gc
 import resource
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -60,6 +70,7 @@ GRACE_SAMPLES = 16  # first answers seen before the grace follows their latency
 ACTIVE_GRACE = 0.5  # least seconds to wait for a first answer before an endpoint is demoted
 GRACE_PER_LATENCY = 4  # ... else this many times the typical first-answer latency
 FD_RESERVE = 64  # stdio, the trust store, output files, the resolver's TCP fallback, trio
+GC_YOUNG = 10_000  # allocations between young-generation collections during a scan (default 700)
 T = TypeVar("T")
 
 
@@ -75,6 +86,20 @@ def raise_nofile_limit() -> tuple[int, int]:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return soft, hard
+
+
+@contextlib.contextmanager
+def census_gc() -> Iterator[None]:
+    """The collector tuned for a scan (see the theory above), as it was again afterwards:
+    a library caller or a ``fedscan monitor`` loop keeps its own settings between scans."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(GC_YOUNG, thresholds[0]), *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 The only module that calls ``trio.run``. A SIGINT cancels the scan's nursery cleanly, and the
 report keeps every endpoint that had finished, marked ``interrupted``. Before a scan the
-open-file limit is raised (:func:`shared_limits`): a census holds thousands of connections.
+open-file limit is raised (:func:`shared_limits`): a census holds thousands of connections;
+and the garbage collector is tuned for a run that allocates millions of short-lived objects
+(:func:`scanner.limits.census_gc`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import trio
 
+from scanner.limits import census_gc
 from scanner.results import ScanReport
 from scanner.scan import Scan, ScanOptions, Shared, Sink
 from scanner.tlsa import TlsaAnswer
@@ -76,7 +79,8 @@ def run_scans(scans: Sequence[Scan]) -> bool:
                 scope.cancel()
                 return
 
-    trio.run(main)
+    with census_gc():
+        trio.run(main)
     if interrupted:  # what had not finished was not checked: UNKNOWN, never a silent OK
         for scan in scans:
             for domain in scan.report.domains:
