@@ -224,6 +224,9 @@ def readiness(
     """The pre-go-live report for our own Edge; Markdown on stdout unless --html/--markdown."""
     from scanner import readiness as ready
     from scanner.plan import PlanError, certificate_plan
+    from scanner.readiness_dns import address_hosts
+    from scanner.readiness_html import render_html
+    from scanner.readiness_markdown import render_markdown
 
     config = _load(config_file)
     dep = config.deployment.deployment
@@ -257,7 +260,7 @@ def readiness(
         from scanner.live import resolve_addresses
 
         # the DNS table reports on these names: ask DNS about them, not the scan's endpoints
-        addresses = resolve_addresses(ready.address_hosts(filtered, dep), servers,
+        addresses = resolve_addresses(address_hosts(filtered, dep), servers,
                                       min(config.scan.timeout, 5.0))
         report = ready.from_scan(filtered, dep, client_auth_required=required, addresses=addresses)
         from scanner.cli_acceptance import our_certificate
@@ -270,7 +273,7 @@ def readiness(
                                  acceptance_only=True)
             report = with_acceptance(report, probed)
     written = []
-    for path, text in ((html_out, ready.render_html), (markdown_out, ready.render_markdown)):
+    for path, text in ((html_out, render_html), (markdown_out, render_markdown)):
         if path is not None:
             try:
                 path.write_text(text(report), encoding="utf-8")
@@ -281,7 +284,7 @@ def readiness(
         print(report.verdict)
         print(f"wrote {', '.join(written)}")
     else:
-        sys.stdout.write(ready.render_markdown(report))
+        sys.stdout.write(render_markdown(report))
     raise typer.Exit(int(report.status))
 
 
