@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from scanner.certload import load_pem_certificates
 from scanner.cli import run
-from scanner.lab.pki import LAB_CERTS, LabPki, cache_home, lab_pki, spec_digest, utc
+from scanner.lab.certfactory import utc
+from scanner.lab.pki import LAB_CERTS, LabPki, cache_home, lab_pki, spec_digest
 from scanner.lab.run import LabInfo
 from tests.conftest import lab_net
 

@@ -259,26 +259,18 @@ def test_a_ca_that_excludes_server_auth_is_untrusted_and_named(test_trust: Trust
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from scanner.lab.certfactory import CLIENT, EKU, ca_builder, ca_name, new_key, utc
 
     root = parse_certificate(pem_chain_der("root.pem")[0]).cert
     root_key = serialization.load_pem_private_key((CERTS / "root.key").read_bytes(), None)
     assert isinstance(root_key, rsa.RSAPrivateKey)
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Client-Only CA")])
+    ca_key = new_key()
+    name = ca_name("Client-Only CA", org=None)
     ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key())
-    usage = x509.KeyUsage(True, False, False, False, False, True, True, False, False)
     ca = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(root.subject)
-        .public_key(ca_key.public_key()).serial_number(0x6000)
-        .not_valid_before(dt.datetime(2019, 1, 1, tzinfo=dt.UTC))
-        .not_valid_after(dt.datetime(2060, 1, 1, tzinfo=dt.UTC))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(usage, critical=True)
-        .add_extension(ski, critical=False)
-        .add_extension(aki, critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        ca_builder(name, ca_key.public_key(), root, not_after=utc(2060), serial=0x6000, path_length=0)
+        .add_extension(x509.ExtendedKeyUsage([EKU[CLIENT]]), critical=False)
         .sign(root_key, hashes.SHA256())
     )
     edge = parse_certificate(pem_chain_der("edge.pem")[0]).cert

@@ -37,16 +37,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from scanner.findings import Status
+from scanner.lab.certfactory import key_pem, leaf_builder, make_ca, new_key, serial_of
 from scanner.lab.listeners import MAX_READ, Behaviour
-from scanner.lab.pki import (
-    CONTOSO_EDGE_SAN,
-    LabPki,
-    key_pem,
-    leaf_builder,
-    make_ca,
-    new_key,
-    serial_of,
-)
+from scanner.lab.pki import CONTOSO_EDGE_SAN, LabPki
 from scanner.lab.zones import SIP, XMPP, LabDomain, Listener, Srv
 from scanner.sip import Closed, Request, SipReader, response_bytes, uri_host
 from scanner.sip import NeedData as SipNeedData

@@ -38,9 +38,10 @@ Add one entry to :data:`LAB_CERTS`, e.g.::
 and refer to it as ``Listener(..., cert="lab/contoso-partner")`` in a world of
 :mod:`scanner.lab.zones`. :class:`LabLeaf` says what differs from a healthy leaf (EKUs, fixed dates
 such as ``EXPIRED``, no CRL distribution point, another CN). The next lab run makes the new set (the digest
-changed); nothing is committed. Other code that needs certificates of its own at run time (the
-hostile and scale worlds) signs them with :meth:`LabPki.issuer` and :func:`leaf_builder`, the
-one certificate builder of the lab.
+changed); nothing is committed. Every certificate is built by :mod:`scanner.lab.certfactory`,
+the lab's one certificate factory; other code that needs certificates of its own at run time
+(the hostile and scale worlds, the partners) signs them with :meth:`LabPki.issuer` and the same
+factory.
 """
 
 from __future__ import annotations
@@ -53,25 +54,33 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from scanner.lab.certfactory import (
+    CLIENT,
+    EXPIRED,
+    SERVER,
+    Issuer,
+    cross_sign,
+    key_pem,
+    leaf_builder,
+    make_ca,
+    new_key,
+    serial_of,
+    utc,
+)
 from scanner.lab.der import pem_of, resign
 
 #: Bump when the way files are made changes (not for a new LAB_CERTS entry: the digest sees it).
 FORMAT: Final = 2
-CRL_URL: Final = "http://crl.contoso.test/issuing1.crl"
 RENEW_BEFORE: Final = dt.timedelta(days=30)  # make a new set when a healthy one is this close
-SERVER: Final = "serverAuth"
-CLIENT: Final = "clientAuth"
-_EKU = {SERVER: ExtendedKeyUsageOID.SERVER_AUTH, CLIENT: ExtendedKeyUsageOID.CLIENT_AUTH}
 
 CONTOSO_EDGE_SAN: Final = (
     "sip.contoso.test",
@@ -116,11 +125,6 @@ class LabLeaf:
     not_after_text: str | None = None
 
 
-def utc(year: int, month: int = 1, day: int = 1) -> dt.datetime:
-    return dt.datetime(year, month, day, tzinfo=dt.UTC)
-
-
-EXPIRED: Final = (utc(2020), utc(2021))  # issued while the lab CAs were valid, long expired
 #: Every certificate of the lab, by stem (see "Adding a lab certificate" above).
 LAB_CERTS: Final[Mapping[str, LabLeaf]] = {
     # the healthy consolidated Edge of contoso.test + fabrikam.test
@@ -189,154 +193,6 @@ class LabPkiError(Exception):
     """The lab's certificates could not be made or read; the message names the path and why."""
 
 
-# --- the one certificate factory of the lab -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Issuer:
-    cert: x509.Certificate
-    key: rsa.RSAPrivateKey
-
-    @property
-    def pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
-
-
-def new_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def key_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _ca_name(cn: str) -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Fedscan Lab PKI"),
-        x509.NameAttribute(NameOID.COMMON_NAME, cn),
-    ])
-
-
-def _ca_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True, content_commitment=False, key_encipherment=False,
-        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-        encipher_only=False, decipher_only=False,
-    )
-
-
-def make_ca(
-    cn: str,
-    not_after: dt.datetime,
-    parent: Issuer | None = None,
-    *,
-    eku: Sequence[str] | None = None,
-    sha1: bool = False,
-) -> Issuer:
-    """A root (``parent`` None) or an issuing CA under ``parent`` (path length 0); webpki-clean
-    unless ``eku`` restricts it (serverAuth-only hierarchies) or ``sha1`` signs it (legacy)."""
-    key = new_key()
-    name = _ca_name(cn)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(parent.cert.subject if parent else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(utc(2019))
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0 if parent else None), critical=True)
-        .add_extension(_ca_usage(), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-    )
-    if parent is not None:
-        builder = builder.add_extension(_aki(parent.cert), critical=False)
-    if eku is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([_EKU[e] for e in eku]), critical=False)
-    cert = builder.sign(parent.key if parent else key, hashes.SHA256())
-    if sha1:
-        cert = x509.load_der_x509_certificate(resign(cert, parent.key if parent else key, sha1=True))
-    return Issuer(cert, key)
-
-
-def cross_sign(subject: Issuer, by: Issuer, not_after: dt.datetime) -> x509.Certificate:
-    """``subject``'s name and key certified by another root: the cross-sign a CA hands out so
-    that its new root chains to an old one, and that servers keep sending after it expired."""
-    pub = subject.key.public_key()
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject.cert.subject)
-        .issuer_name(by.cert.subject)
-        .public_key(pub)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(utc(2019))
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_ca_usage(), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
-        .add_extension(_aki(by.cert), critical=False)
-        .sign(by.key, hashes.SHA256())
-    )
-
-
-def _aki(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
-    ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
-
-
-def leaf_builder(
-    names: Sequence[str],
-    public_key: rsa.RSAPublicKey,
-    issuer: x509.Certificate,
-    *,
-    serial: int,
-    not_before: dt.datetime,
-    not_after: dt.datetime,
-    org: str | None = None,
-    cn: str | None = None,
-    eku: Sequence[str] = (SERVER, CLIENT),
-    crl: bool = True,
-    ca: bool = False,
-) -> x509.CertificateBuilder:
-    """A federation leaf as a public CA issues one; sign it with the issuer's key. ``ca``:
-    basicConstraints CA:TRUE and keyCertSign, a CA certificate used as a server's."""
-    subject = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)] if org else []
-    subject.append(x509.NameAttribute(NameOID.COMMON_NAME, cn or names[0]))
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name(subject))
-        .issuer_name(issuer.subject)
-        .public_key(public_key)
-        .serial_number(serial)
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=True,
-                data_encipherment=False, key_agreement=False, key_cert_sign=ca,
-                crl_sign=ca, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(_aki(issuer), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([_EKU[e] for e in eku]), critical=False)
-    )
-    if crl:
-        point = x509.DistributionPoint([x509.UniformResourceIdentifier(CRL_URL)], None, None, None)
-        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
-    return builder
-
-
-def serial_of(stem: str) -> int:
-    """A stable, positive serial per name (pool nodes differ by their stem)."""
-    return int.from_bytes(hashlib.sha256(stem.encode()).digest()[:8], "big") | 1
-
-
 # --- the set on disk --------------------------------------------------------------------------------
 
 
@@ -369,7 +225,7 @@ class LabPki:
         """The issuing CA (or ``"root"``) with its key, to sign certificates made at run time."""
         cert = x509.load_pem_x509_certificate(self.chain(stem).read_bytes())
         key = serialization.load_pem_private_key(self.key(stem).read_bytes(), None)
-        assert isinstance(key, rsa.RSAPrivateKey)
+        assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
         return Issuer(cert, key)
 
 
@@ -473,6 +329,7 @@ def _generate(out: Path, now: dt.datetime) -> None:
             not_after=not_after, org=spec.org, cn=spec.cn, eku=spec.eku, crl=spec.crl, ca=spec.ca,
         ).sign(issuer.key, hashes.SHA256())
         if spec.serial is not None or spec.not_after_text is not None:
+            assert isinstance(issuer.key, rsa.RSAPrivateKey)
             leaf_pem = pem_of(resign(cert, issuer.key, serial=spec.serial, not_after=spec.not_after_text))
         else:
             leaf_pem = cert.public_bytes(serialization.Encoding.PEM)

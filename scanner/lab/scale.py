@@ -33,7 +33,6 @@ Theory of this module
 
 from __future__ import annotations
 
-import datetime as dt
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,9 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from scanner.findings import Status
+from scanner.lab.certfactory import Issuer, key_pem, leaf_builder, new_key, pem, utc
 from scanner.lab.listeners import MAX_READ, Behaviour
+from scanner.lab.pki import lab_pki
 from scanner.lab.run import lab_address
 from scanner.lab.zones import SIP, XMPP, LabDomain, LabWorld, Listener, Srv
 
@@ -313,6 +316,10 @@ def hosted_world(domains: int, cert_dir: Path, *, host: int = FIRST_HOST, rtt: f
 # --- certificates ---------------------------------------------------------------------------------
 
 
+BENCH_ORG = "Fedscan Bench"
+BENCH_CRL_URL = "http://crl.bench.test/issuing1.crl"
+
+
 def ensure_certificates(cert_dir: Path, domains: Sequence[str]) -> dict[str, Path]:
     """``cert_dir/<domain>`` (+ ``.pem`` chain, ``.key``) for every domain; existing ones are kept.
 
@@ -320,44 +327,20 @@ def ensure_certificates(cert_dir: Path, domains: Sequence[str]) -> dict[str, Pat
     ``dir / "/abs/stem"`` is ``/abs/stem``). They are signed by the lab's issuing CA
     (:mod:`scanner.lab.pki`); when that CA is new, every one is made again.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    from scanner.lab.pki import lab_pki
-
     cert_dir.mkdir(parents=True, exist_ok=True)
     stems = {d: cert_dir / d for d in domains}
     issuing = lab_pki().issuer()
-    inter_pem = issuing.pem
     stamp = cert_dir / "issuer.pem"
-    if not stamp.exists() or stamp.read_bytes() != inter_pem:
+    if not stamp.exists() or stamp.read_bytes() != issuing.pem:
         for old in cert_dir.glob("*.pem"):
             old.unlink()
-        stamp.write_bytes(inter_pem)
+        stamp.write_bytes(issuing.pem)
     missing = [d for d, stem in stems.items() if not Path(f"{stem}.pem").exists()]
     if not missing:
         return stems
-    key_path = cert_dir / "shared.key"
-    if key_path.exists():
-        key = serialization.load_pem_private_key(key_path.read_bytes(), None)
-        assert isinstance(key, rsa.RSAPrivateKey)
-    else:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-    key_pem = key_path.read_bytes()
-    inter, inter_key = issuing.cert, issuing.key
-    ski = inter.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    key = _shared_key(cert_dir)
     for domain in missing:
-        cert = _leaf([f"sip.{domain}", domain], key, inter.subject, inter_key, ski)
-        stem = stems[domain]
-        # write the key first: a chain without its key would be taken as complete next time
-        Path(f"{stem}.key").write_bytes(key_pem)
-        Path(f"{stem}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM) + inter_pem)
+        _write_leaf(stems[domain], [f"sip.{domain}", domain], key, issuing)
     return stems
 
 
@@ -366,66 +349,32 @@ def ensure_hosted_certificate(cert_dir: Path, target: str, domains: Sequence[str
     the number of names; returns its stem."""
     stem = cert_dir / f"{target}-{len(domains)}"
     ensure_certificates(cert_dir, [domain_name(0)])  # the shared key; a new lab CA clears the dir
-    if Path(f"{stem}.pem").exists():
-        return stem
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    from scanner.lab.pki import lab_pki
-
-    issuing = lab_pki().issuer()
-    key_pem = (cert_dir / "shared.key").read_bytes()
-    key = serialization.load_pem_private_key(key_pem, None)
-    ski = issuing.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    cert = _leaf([target, *domains], key, issuing.cert.subject, issuing.key, ski)
-    Path(f"{stem}.key").write_bytes(key_pem)
-    Path(f"{stem}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM) + issuing.pem)
+    if not Path(f"{stem}.pem").exists():
+        _write_leaf(stem, [target, *domains], _shared_key(cert_dir), lab_pki().issuer())
     return stem
 
 
-def _leaf(names: Sequence[str], key: Any, issuer: Any, issuer_key: Any, issuer_ski: Any) -> Any:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+def _shared_key(cert_dir: Path) -> tuple[rsa.RSAPrivateKey, bytes]:
+    """The one key of every bench leaf (``shared.key``, made once), and its PEM: issuing 2,500
+    certificates costs a few seconds, minting 2,500 keys would cost minutes."""
+    path = cert_dir / "shared.key"
+    if not path.exists():
+        key = new_key()
+        path.write_bytes(data := key_pem(key))
+        return key, data
+    data = path.read_bytes()
+    loaded = serialization.load_pem_private_key(data, None)  # about 50 ms: only when kept
+    assert isinstance(loaded, rsa.RSAPrivateKey)
+    return loaded, data
 
+
+def _write_leaf(stem: Path, names: Sequence[str], key: tuple[rsa.RSAPrivateKey, bytes],
+                issuer: Issuer) -> None:
+    """A bench leaf (the factory's healthy profile, the shared key) and its chain at ``stem``."""
     serial = int.from_bytes(names[-1].encode()[:16].ljust(16, b"\0"), "big") >> 1
-    return (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Fedscan Bench"),
-            x509.NameAttribute(NameOID.COMMON_NAME, names[0]),
-        ]))
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(serial or 1)
-        .not_valid_before(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
-        .not_valid_after(dt.datetime(2040, 1, 1, tzinfo=dt.UTC))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=True,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), critical=False
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .add_extension(
-            x509.CRLDistributionPoints([
-                x509.DistributionPoint(
-                    full_name=[x509.UniformResourceIdentifier("http://crl.bench.test/issuing1.crl")],
-                    relative_name=None, reasons=None, crl_issuer=None,
-                )
-            ]),
-            critical=False,
-        )
-        .sign(issuer_key, hashes.SHA256())
-    )
+    cert = leaf_builder(names, key[0].public_key(), issuer.cert, serial=serial or 1, not_before=utc(2026),
+                        not_after=utc(2040), org=BENCH_ORG, crl_url=BENCH_CRL_URL,
+                        ).sign(issuer.key, hashes.SHA256())
+    # write the key first: a chain without its key would be taken as complete next time
+    Path(f"{stem}.key").write_bytes(key[1])
+    Path(f"{stem}.pem").write_bytes(pem(cert, issuer.cert))
