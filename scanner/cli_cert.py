@@ -200,9 +200,9 @@ def _print_tlsa(source: Path | None, tlsa: tuple[TlsaEntry, ...]) -> None:
 def _tlsa_plan(path: Path, host: str | None) -> tuple[TlsaEntry, ...]:
     from cryptography import x509
 
+    from scanner.bundle import chains_in
     from scanner.loaders import LoadError, load_file
     from scanner.plan import tlsa_plan
-    from scanner.verify import chains_in
 
     try:
         loaded = load_file(path, password_source(None))

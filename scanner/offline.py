@@ -16,6 +16,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from scanner.bundle import chains_in
 from scanner.certsummary import CertSummary, RequestSummary
 from scanner.dane_renewal import renewal_findings
 from scanner.findings import Finding, Status, status_of
@@ -26,7 +27,6 @@ from scanner.verify import (
     Coverage,
     Judgement,
     Verifier,
-    chains_in,
     parse_request,
 )
 

@@ -47,20 +47,19 @@ def accepted_rows(report: ScanReport) -> tuple[AcceptedRow, ...]:
 
 def with_acceptance(r: Readiness, report: ScanReport) -> Readiness:
     """``r`` with the "Accepted by" rows; a partner refusing us is a reason it is not ready."""
-    from scanner.readiness import _remedies  # the same remediation steps as our own findings
+    from scanner.readiness import blocks_go_live, remedies, where  # as for our own findings
 
     rows = accepted_rows(report)
     refused = sorted({row.partner for row in rows if row.verdict in ("refused", "not-reached")})
-    said = [(e.endpoint.domain, f"{e.endpoint.service} {e.endpoint.target}:{e.endpoint.port} "
-             f"[{e.endpoint.address}]", f)
+    said = [(e.endpoint.domain, where(e), f)
             for e in report.endpoints if e.acceptance is not None for f in e.acceptance.findings]
     status = worst([r.status, *(row.status for row in rows if row.verdict != "accepted")])
     reasons = list(r.reasons)
     if refused:
         reasons.append(f"not accepted by {', '.join(refused)}")
     return dataclasses.replace(r, accepted_by=rows, status=status,
-                               ready=status.rank < Status.UNKNOWN.rank, reasons=tuple(reasons),
-                               remedies=(*r.remedies, *_remedies(said, {})))
+                               ready=not blocks_go_live(status), reasons=tuple(reasons),
+                               remedies=(*r.remedies, *remedies(said, {})))
 
 
 def markdown(rows: Sequence[AcceptedRow] | None, md: Callable[[object], str]) -> list[str]:

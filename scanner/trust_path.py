@@ -302,6 +302,15 @@ def build_path(
     outcome, walked = _walk(leaf, rest, trust, anchor_info)
     if outcome == "anchored" and (copied or _explained(walked, at, now)):
         return PathResult((), True, walked, True)
+    return _refused(outcome, walked, trust, served, reason)
+
+
+def _refused(
+    outcome: str, walked: tuple[CertInfo, ...], trust: TrustStore, served: bool, reason: str
+) -> PathResult:
+    """Why no path validates, from the walk's ``outcome`` (see :func:`_walk`) and the
+    builder's ``reason``: ``chain-incomplete`` or ``chain-untrusted``, in a reader's words."""
+    leaf = walked[0]
     if outcome == "missing-issuer" and len(walked) == 1:
         incomplete = finding(
             "chain-incomplete",

@@ -30,8 +30,8 @@ so each cache is keyed by what the answer depends on once trust, time and policy
 All are bounded LRU tables (:class:`scanner.lru.Lru`) that count their hits (:meth:`Verifier.stats`).
 :func:`verify_chain` is the one-shot form (a Verifier for one chain), for tests and tools.
 
-Names used by the rest of fedscan (``Policy``, ``TrustStore``, ``Coverage``, ``order_chain``,
-``chains_in``) are re-exported here.
+Names used by the rest of fedscan (``Policy``, ``TrustStore``, ``Coverage``) are re-exported
+here; ordering a file's certificates is :mod:`scanner.bundle`'s, beside the loaders.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from scanner.bundle import chains_in, order_chain
 from scanner.cert_rules import (
     Coverage,
     Policy,
@@ -78,8 +77,6 @@ __all__ = [
     "TrustStore",
     "Verdict",
     "Verifier",
-    "chains_in",
-    "order_chain",
     "parse_certificate",
     "parse_request",
     "verify_chain",

@@ -89,6 +89,8 @@ def test_the_real_tree_keeps_every_contract(tree: Path) -> None:
         ("results.py", "from scanner import handshake", "arrows only downward"),
         ("render.py", "from scanner.lab import zones", "arrows only downward"),
         ("scan.py", "from scanner import render", "arrows only downward"),
+        ("readiness.py", "from scanner import readiness_markdown", "readiness model renders nothing"),
+        ("readiness_checks.py", "import rich.text", "readiness model renders nothing"),
     ],
 )
 def test_a_planted_violation_breaks_a_contract(tree: Path, module: str, planted: str, broken: str) -> None:

@@ -16,16 +16,11 @@ from scanner.findings import CODES, Status
 from scanner.lab.run import LabInfo
 from scanner.lab.thread import lab_in_thread
 from scanner.lab.zones import SIP, default_world
-from scanner.readiness import (
-    DnsRow,
-    EndpointRow,
-    Readiness,
-    Remedy,
-    Requirement,
-    render_html,
-    render_markdown,
-    srv_record_text,
-)
+from scanner.readiness import EndpointRow, Readiness, Remedy
+from scanner.readiness_checks import Evidence, Item, Requirement, State, requirements
+from scanner.readiness_dns import DnsRow, srv_record_text
+from scanner.readiness_html import render_html
+from scanner.readiness_markdown import render_markdown
 from tests.conftest import CERTS, cert_summary, lab_net
 from tests.test_monitor import AT, OWN, write_config
 
@@ -113,7 +108,7 @@ HOSTILE = '<script>alert("x")</script>|`*_[x](javascript:y)'
 def hostile_report() -> Readiness:
     return Readiness(
         "2030-01-01T00:00:00Z", f"live scan of {HOSTILE}", Status.CRITICAL, False, (f"lacks {HOSTILE}",),
-        HOSTILE, (HOSTILE,), (Requirement("SAN", HOSTILE, HOSTILE, "missing", HOSTILE),),
+        HOSTILE, (HOSTILE,), (Requirement(Item.SAN, HOSTILE, HOSTILE, State.MISSING, HOSTILE),),
         (DnsRow(HOSTILE, HOSTILE, HOSTILE, False, HOSTILE),),
         (EndpointRow(HOSTILE, "sip-federation", HOSTILE, 5061, HOSTILE, Status.CRITICAL, HOSTILE,
                      (HOSTILE,)),),
@@ -161,13 +156,12 @@ def test_a_row_says_which_certificates_it_is_about_when_nodes_differ() -> None:
     """Two certificates on the Edge's endpoints: a SAN missing from one must name that one."""
     from scanner.deployment import Deployment
     from scanner.plan import certificate_plan
-    from scanner.readiness import _Evidence, _requirements
 
     plan = certificate_plan(Deployment.from_input(["northwind.test"]))
-    good = _Evidence("SHA-256 aaaa… on 2 endpoints", cert_summary(dns_names=("sip.northwind.test",)), (),
-                     frozenset())
-    stale = _Evidence("SHA-256 bbbb… on 1 endpoint", cert_summary(dns_names=("other.test",)), (), frozenset())
-    rows = {r.required: r for r in _requirements(plan, [good, stale], True) if r.item == "SAN"}
+    good = Evidence("SHA-256 aaaa… on 2 endpoints", cert_summary(dns_names=("sip.northwind.test",)), (),
+                    frozenset())
+    stale = Evidence("SHA-256 bbbb… on 1 endpoint", cert_summary(dns_names=("other.test",)), (), frozenset())
+    rows = {r.required: r for r in requirements(plan, [good, stale], True) if r.item == "SAN"}
     assert rows["sip.northwind.test"].state == "missing"
     assert rows["sip.northwind.test"].detail == "1 of 2 certificates: SHA-256 bbbb… on 1 endpoint"
 
