@@ -40,7 +40,7 @@ from scanner.findings import Finding, finding
 from scanner.limits import Pace, Paced
 from scanner.results import TlsInfo as TlsInfo
 from scanner.srv import SERVICES
-from scanner.tls_compat import MessageDispatch, install_msg_callback, served_chain
+from scanner.tls_compat import MessageDispatch, install_msg_callback, release, served_chain
 from scanner.tlswire import (
     WireLog,
     handshake_failure,
@@ -364,6 +364,8 @@ async def handshake(target: Target, *, timeout: float, from_domain: str | None =
     finally:
         if attempt.stream is not None:
             await close(attempt.stream, polite=attempt.session is not None)
+            if isinstance(attempt.stream, trio.SSLStream):
+                release(attempt.stream)  # freed now, not at the next garbage collection
         if pace is not None:
             pace.give()
     attempt.timings["total"] = trio.current_time() - start

@@ -36,15 +36,18 @@ Theory of this module
   address and connection slots, and the time it then queues for work tokens is added to it
   (:class:`Paced` moves the cancel scope's deadline). However many endpoints are in flight,
   a healthy one never times out because others were being worked on.
-* The garbage collector is a limit too. A census allocates a few million short-lived objects
+* The garbage collector is a limit too. A census allocates millions of short-lived objects
   (DNS messages, TLS records, results) while a hundred thousand long-lived ones (the modules
-  of trio, dnspython, cryptography and ours) sit in the oldest generation. With Python's
-  default thresholds a scan of 1,000 endpoints ran ~300 collections costing ~0.17 s of CPU,
-  about 8 % of the run, mostly re-traversing objects that will never be garbage.
-  :func:`census_gc` freezes what exists when the scan starts (``gc.freeze``: never scanned
-  again) and lets the youngest generation grow to ``GC_YOUNG`` objects between collections:
-  ~15 collections, ~0.04 s, the same peak memory (a few MB more at most). Cyclic garbage is
-  still collected; it only waits a little longer.
+  of trio, dnspython, cryptography and ours) sit in the oldest generation. Two things keep
+  the collector out of the way. Each endpoint's connection is freed by reference counting
+  the moment it ends (:meth:`Limits.close` drops the pace's callback, and
+  :func:`scanner.tls_compat.release` breaks the cycle trio's ``SSLStream`` keeps with
+  itself). Left to the collector, a scan of 10,000 endpoints peaked at 156 MB of RSS with
+  the default thresholds and at 299 MB with the ones below; freed on time, 106 MB. And
+  :func:`census_gc` freezes what exists when the scan starts (``gc.freeze``: never traversed
+  again) and lets the youngest generation grow to ``GC_YOUNG`` objects between collections.
+  At 1,000 endpoints the collector went from ~300 collections and ~0.17 s of CPU (8 % of
+  the run) to ~11 and ~0.015 s.
 * Cheap on the fast path: tokens are taken with ``acquire_nowait`` (no scheduling point) and
   only a contended limiter costs an ``await``; per-address limiters exist only while an
   address has connections, so memory stays flat over a census.
@@ -202,7 +205,11 @@ class Limits:
         return pace
 
     def close(self, pace: Pace) -> None:
-        """Give back what :meth:`open` took (in the same task)."""
+        """Give back what :meth:`open` took (in the same task), and drop the endpoint's
+        callback: the pace and the handshake refer to each other, and without this the pair
+        (and the connection it holds) waits for the garbage collector instead of going
+        when the endpoint is done."""
+        pace.on_queued = None
         pace.give()
         pace.demote()
         self.connections.release()
