@@ -63,17 +63,20 @@ def _load(path: Path) -> Config:
 
 
 def _scan_inputs(
-    config: Config, nameserver: list[str] | None, ca_file: Path | None
+    config: Config, nameserver: list[str] | None, ca_file: Path | None, now: dt.datetime
 ) -> tuple[list[tuple[str, int]] | None, Any]:
-    """Name servers and trust store: the command line wins over the config file."""
+    """Name servers and the command's Verifier (its trust store: the command line wins over
+    the config file)."""
     from scanner.cli_common import nameservers
+    from scanner.monitor import policy_for
+    from scanner.verify import Verifier
 
     texts = nameserver or list(config.scan.nameservers)
     try:
         servers = nameservers(texts)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    return servers, load_trust(ca_file or config.scan.ca_file)
+    return servers, Verifier(load_trust(ca_file or config.scan.ca_file), now, policy_for(config))
 
 
 @app.command("check-config")
@@ -144,10 +147,10 @@ def _monitor(
 
     config = _load(config_file)
     now = parse_now(at)
-    servers, trust = _scan_inputs(config, nameserver, ca_file)
+    servers, verifier = _scan_inputs(config, nameserver, ca_file, now)
     ours = our_certificate(config)
     t0 = time.monotonic()
-    raw = scan_config(config, nameservers=servers, trust=trust, now=now, ours=ours)
+    raw = scan_config(config, nameservers=servers, verifier=verifier, ours=ours)
     duration = time.monotonic() - t0
     report, suppressed = apply_suppressions(raw, config.suppressions(), now.astimezone(dt.UTC).date())
     result = MonitorResult(report, suppressed, config_source=str(config_file), duration=duration)
@@ -251,8 +254,8 @@ def readiness(
         from scanner.monitor import apply_suppressions
         from scanner.monitor_run import scan_config
 
-        servers, trust = _scan_inputs(config, nameserver, ca_file)
-        raw = scan_config(config, nameservers=servers, trust=trust, now=now, deployment_only=True)
+        servers, verifier = _scan_inputs(config, nameserver, ca_file, now)
+        raw = scan_config(config, nameservers=servers, verifier=verifier, deployment_only=True)
         filtered, _ = apply_suppressions(raw, config.suppressions(), now.astimezone(dt.UTC).date())
         from scanner.live import resolve_addresses
 
@@ -266,7 +269,7 @@ def readiness(
         if ours is not None:  # "Accepted by": our certificate presented to the listed partners
             from scanner.readiness_acceptance import with_acceptance
 
-            probed = scan_config(config, nameservers=servers, trust=trust, now=now, ours=ours,
+            probed = scan_config(config, nameservers=servers, verifier=verifier, ours=ours,
                                  acceptance_only=True)
             report = with_acceptance(report, probed)
     written = []

@@ -15,11 +15,11 @@ from scanner.config_model import Config
 from scanner.deployment import Deployment
 from scanner.handshake import ClientCredentials
 from scanner.live import run_scans, shared_limits
-from scanner.monitor import deployment_json, merge_reports, policy_for
+from scanner.monitor import deployment_json, merge_reports
 from scanner.names import parse_nameserver
 from scanner.results import ScanReport
 from scanner.scan import Scan, ScanOptions
-from scanner.verify import Policy, TrustStore, Verifier
+from scanner.verify import Policy, Verifier
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,7 @@ def scan_config(
     config: Config,
     *,
     nameservers: Sequence[tuple[str, int]] | None,
-    trust: TrustStore,
-    now: dt.datetime,
+    verifier: Verifier,
     deployment_only: bool = False,
     ours: OurCertificate | None = None,
     acceptance_only: bool = False,
@@ -80,12 +79,14 @@ def scan_config(
     """Run every job of the config concurrently (:func:`scanner.live.run_scans`) and merge.
 
     Ctrl-C / SIGTERM stop the run; finished endpoints are kept and the report is marked
-    interrupted (UNKNOWN), as ``fedscan scan`` does.
+    interrupted (UNKNOWN), as ``fedscan scan`` does. ``verifier`` is the command's (built with
+    :func:`scanner.monitor.policy_for` of this config): every view of the run, and a second run
+    of the same command (readiness's acceptance probe), verify with it.
     """
     from scanner.discovery import make_resolver
 
-    policy = policy_for(config)
-    jobs = plan_jobs(config, policy, ours)
+    now = verifier.now
+    jobs = plan_jobs(config, verifier.policy, ours)
     if deployment_only:
         jobs = [j for j in jobs if j.options.deployment.declared]
     if acceptance_only:  # readiness: "Accepted by"
@@ -93,7 +94,6 @@ def scan_config(
     resolver = make_resolver(nameservers, timeout=min(config.scan.timeout, 5.0))
     # one concurrency budget and one address cache for the whole run, whatever the views
     shared = shared_limits(jobs[0].options) if jobs else None
-    verifier = Verifier(trust, now, policy)  # one for the run: the views meet the same chains
     scans = [
         Scan(j.domains, j.options, resolver=resolver, verifier=verifier, shared=shared)
         for j in jobs
