@@ -128,8 +128,8 @@ def _table(report: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from scanner.findings import Finding, Status, read_findings, status_of
-    from scanner.results import summary_line
+    from scanner.findings import Finding, Status, status_of
+    from scanner.results import read_findings, summary_line
     from scanner.safe_text import visible
 
     shards = report["shards"]

@@ -100,21 +100,6 @@ class Finding:
         return cls(code, Severity(str(data.get("severity"))), message, MappingProxyType(dict(details)))
 
 
-def read_findings(items: object) -> list[Finding]:
-    """The findings of a saved report's list, as well as they can be read: one that does not
-    parse (a hand-edited file) stays, as UNKNOWN under its code: a damaged report must never
-    read better than it is."""
-    out = []
-    for item in items if isinstance(items, list) else []:
-        try:
-            out.append(Finding.from_json(item))
-        except ValueError:
-            code = item.get("code") if isinstance(item, Mapping) else None
-            out.append(Finding(str(code) if code is not None else "unreadable-finding", Severity.UNKNOWN,
-                               "this finding could not be read from the report"))
-    return out
-
-
 def finding(code: str, message: str, severity: Severity | None = None, **details: Any) -> Finding:
     """Build a finding of a registered code; its default severity unless one is given."""
     info = CODES[code]  # KeyError on an unregistered code is deliberate

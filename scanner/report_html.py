@@ -31,9 +31,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from scanner.certsummary import CertSummary
-from scanner.findings import CODES, Finding, Status, read_findings, status_of, worst
+from scanner.findings import CODES, Finding, Status, status_of, worst
 from scanner.isotime import iso
-from scanner.results import TlsInfo
+from scanner.results import TlsInfo, read_findings
 
 PAGE_ROWS = 500  # endpoint rows drawn at once; "show more" draws the next
 PLACES_SHOWN = 12  # places listed under each finding code

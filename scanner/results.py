@@ -23,7 +23,7 @@ from typing import IO, Any
 from scanner.acceptance_model import Acceptance
 from scanner.certsummary import CertSummary
 from scanner.dane import DaneReport
-from scanner.findings import Finding, Status, status_of, worst
+from scanner.findings import Finding, Severity, Status, status_of, worst
 from scanner.isotime import iso as iso
 from scanner.srv import Endpoint, SrvRecord
 from scanner.verify import Coverage
@@ -65,6 +65,21 @@ class TlsInfo:
                 and isinstance(requested, bool) and isinstance(sent, bool)):
             raise ValueError(f"not a tls object: {data!r:.80}")  # noqa: TRY004
         return cls(version, cipher, alpn, requested, sent)
+
+
+def read_findings(items: object) -> list[Finding]:
+    """The findings of a saved report's list, as well as they can be read: one that does not
+    parse (a hand-edited file) stays, as UNKNOWN under its code: a damaged report must never
+    read better than it is."""
+    out = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            out.append(Finding.from_json(item))
+        except ValueError:
+            code = item.get("code") if isinstance(item, Mapping) else None
+            out.append(Finding(str(code) if code is not None else "unreadable-finding", Severity.UNKNOWN,
+                               "this finding could not be read from the report"))
+    return out
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from scanner.findings import Finding, Severity, Status, finding, read_findings
-from scanner.results import TlsInfo
+from scanner.findings import Finding, Severity, Status, finding
+from scanner.results import TlsInfo, read_findings
 
 
 def test_a_finding_reads_back_as_written() -> None:
