@@ -14,9 +14,9 @@ Theory of this module
 * This module only drives. An attempt walks the :class:`Phase` s in order; what the wire
   said is read by the sans-I/O :mod:`scanner.tlswire` (fed by the TLS message callback and by
   :class:`Recorder`, which keeps the first bytes of the TLS phase), which also decides what a
-  failure means; the plaintext XMPP phase is the sans-I/O :mod:`scanner.xmpp`'s, which
-  guarantees no byte after ``<proceed/>`` is swallowed before TLS begins. The private hooks
-  that make the wire visible are :mod:`scanner.tls_compat`'s.
+  failure means; the plaintext XMPP phase is the sans-I/O :mod:`scanner.xmpp`'s (driven by
+  :mod:`scanner.transport`), which guarantees no byte after ``<proceed/>`` is swallowed
+  before TLS begins. The private hooks that make the wire visible are :mod:`scanner.tls_compat`'s.
 """
 
 from __future__ import annotations
@@ -294,8 +294,8 @@ async def handshake(target: Target, *, timeout: float, from_domain: str | None =
             await attempt.run()
         if scope.cancelled_caught and attempt.session is None and attempt.failure is None:
             received = attempt.recorder.received if attempt.recorder is not None else 0
-            attempt.failure = timeout_failure(attempt.phase, f"{target.address}:{target.port}",
-                                              received)
+            where = f"{target.address}:{target.port}"
+            attempt.failure = timeout_failure(attempt.phase.value, where, received)
     except Exception as exc:  # a bug of ours must not take the sibling endpoints down
         attempt.failure = finding("scan-error", f"internal error: {exc!r}", error=repr(exc))
     finally:
