@@ -87,6 +87,33 @@ class Finding:
             "details": dict(self.details),
         }
 
+    @classmethod
+    def from_json(cls, data: object) -> Finding:
+        """A finding read back from a saved report; ``ValueError`` for anything that is not one.
+        The code is not checked against the registry: a newer fedscan may have written it."""
+        # ValueError, not TypeError, for every kind of damage: readers of a saved report catch one
+        if not isinstance(data, Mapping):
+            raise ValueError("not a finding (not an object)")  # noqa: TRY004
+        code, message, details = data.get("code"), data.get("message"), data.get("details", {})
+        if not isinstance(code, str) or not isinstance(message, str) or not isinstance(details, Mapping):
+            raise ValueError(f"not a finding: {data!r:.80}")  # noqa: TRY004
+        return cls(code, Severity(str(data.get("severity"))), message, MappingProxyType(dict(details)))
+
+
+def read_findings(items: object) -> list[Finding]:
+    """The findings of a saved report's list, as well as they can be read: one that does not
+    parse (a hand-edited file) stays, as UNKNOWN under its code: a damaged report must never
+    read better than it is."""
+    out = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            out.append(Finding.from_json(item))
+        except ValueError:
+            code = item.get("code") if isinstance(item, Mapping) else None
+            out.append(Finding(str(code) if code is not None else "unreadable-finding", Severity.UNKNOWN,
+                               "this finding could not be read from the report"))
+    return out
+
 
 def finding(code: str, message: str, severity: Severity | None = None, **details: Any) -> Finding:
     """Build a finding of a registered code; its default severity unless one is given."""

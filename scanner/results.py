@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -42,6 +43,28 @@ class TlsInfo:
     alpn: str | None
     client_cert_requested: bool
     client_cert_sent: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "cipher": self.cipher,
+            "alpn": self.alpn,
+            "client_certificate_requested": self.client_cert_requested,
+            "client_certificate_sent": self.client_cert_sent,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> TlsInfo:
+        """``ValueError`` for anything that is not the ``tls`` object of the schema."""
+        # ValueError, not TypeError, for every kind of damage: readers of a saved report catch one
+        if not isinstance(data, Mapping):
+            raise ValueError("not a tls object")  # noqa: TRY004
+        version, cipher, alpn = data.get("version"), data.get("cipher"), data.get("alpn")
+        requested, sent = data.get("client_certificate_requested"), data.get("client_certificate_sent")
+        if not (isinstance(version, str) and isinstance(cipher, str) and isinstance(alpn, str | None)
+                and isinstance(requested, bool) and isinstance(sent, bool)):
+            raise ValueError(f"not a tls object: {data!r:.80}")  # noqa: TRY004
+        return cls(version, cipher, alpn, requested, sent)
 
 
 @dataclass(frozen=True)
@@ -82,15 +105,7 @@ class EndpointResult:
             "weight": e.weight,
             "xmpp_domain": e.xmpp_domain,
             "status": self.status.name,
-            "tls": None
-            if self.tls is None
-            else {
-                "version": self.tls.version,
-                "cipher": self.tls.cipher,
-                "alpn": self.tls.alpn,
-                "client_certificate_requested": self.tls.client_cert_requested,
-                "client_certificate_sent": self.tls.client_cert_sent,
-            },
+            "tls": self.tls.to_json() if self.tls is not None else None,
             "xmpp_features": list(self.xmpp_features),
             "certificate": self.certificate.to_json() if self.certificate is not None else None,
             "chain": [c.to_json() for c in self.chain],
