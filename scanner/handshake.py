@@ -2,94 +2,53 @@
 
 Theory of this module
 ---------------------
-* Capture, don't judge. The TLS client accepts anything (no verification, TLS 1.0 and
-  ``@SECLEVEL=0`` allowed) so that a broken or legacy server still shows its chain; the
-  verifier judges the chain later. The only judgement here is about the *connection*.
+* Capture, don't judge. The TLS client (:mod:`scanner.tls_client`) accepts anything, so that
+  a broken or legacy server still shows its chain; the verifier judges the chain later. The
+  only judgement here is about the *connection*.
 * Errors are data. :func:`handshake` returns a :class:`HandshakeResult` for every endpoint,
   whatever happens (only ``trio.Cancelled`` escapes), with a registered finding as
   ``failure``. A scan of many endpoints in one nursery must never lose siblings to one peer.
 * One deadline per endpoint. ``timeout`` bounds connect + negotiation + handshake as a whole
   (``trio.move_on_after``), and every read is bounded in size, so a peer that drips a byte a
   second is cut off exactly like a silent one.
-* See what the wire said, not only what OpenSSL concluded. A TLS message callback records
-  the server's Certificate message, whether it asked for a client certificate, the alerts it
-  sent and whether we sent a certificate. So a server that demands mutual TLS and aborts
-  still yields its chain, and the abort is reported as ``client-certificate-required``.
-* The plaintext XMPP phase is delegated to the sans-I/O :mod:`scanner.xmpp`, which guarantees
-  no byte after ``<proceed/>`` is silently swallowed before TLS begins.
-* Say what the wire carried. The transport is wrapped in a :class:`_Recorder` that counts the
-  bytes the server sent and keeps the first few of the TLS phase, so a failure names its cause:
-  a close before any answer, a reset after N bytes, plaintext SIP or HTTP on a TLS port, a
-  message over OpenSSL's 100 KiB handshake limit (which is also our memory bound).
+* This module only drives. An attempt walks the :class:`Phase` s in order; what the wire
+  said is read by the sans-I/O :mod:`scanner.tlswire` (fed by the TLS message callback and by
+  :class:`Recorder`, which keeps the first bytes of the TLS phase), which also decides what a
+  failure means; the plaintext XMPP phase is the sans-I/O :mod:`scanner.xmpp`'s (driven by
+  :mod:`scanner.transport`), which guarantees no byte after ``<proceed/>`` is swallowed
+  before TLS begins. The private hooks that make the wire visible are :mod:`scanner.tls_compat`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
-import socket
 import ssl
-import tempfile
-import warnings
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 
 import trio
 
-from scanner.acceptance_model import Acceptance, TlsVerdict, alert_name, client_certificate_rejected
+from scanner.acceptance_model import Acceptance
 from scanner.findings import Finding, finding
 from scanner.limits import Pace, Paced
 from scanner.results import TlsInfo as TlsInfo
 from scanner.srv import SERVICES
-from scanner.xmpp import (
-    Event,
-    Features,
-    NeedData,
-    Proceed,
-    RemoteProtocolError,
-    StartTlsFailure,
-    StreamClosed,
-    StreamError,
-    XmppNegotiator,
+from scanner.tls_client import ClientCredentials, client_context
+from scanner.tls_compat import MessageDispatch, served_chain
+from scanner.tlswire import (
+    WireLog,
+    handshake_failure,
+    refusal_after_handshake,
+    timeout_failure,
 )
+from scanner.transport import MAX_READ as MAX_READ
+from scanner.transport import Failed, Recorder, StartTls, broke, close, connect_failure, open_tcp
 
-XMPPS_ALPN: Final = "xmpp-server"
-MAX_READ: Final = 8192
 CLIENT_CERT_PROBE_SECONDS: Final = 0.3  # ceiling of the post-handshake wait for an alert
 CLIENT_CERT_PROBE_FLOOR: Final = 0.05  # ... and its floor, whatever the measured RTT
-POLITE_CLOSE_SECONDS: Final = 0.2  # at most this long to send close_notify, then hang up
 LEGACY_VERSIONS: Final = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
-
-# TLS wire constants (RFC 8446 / 5246) as seen by SSLContext._msg_callback.
-_CT_ALERT: Final = 21
-_ALERT_FATAL: Final = 2
-_CT_HANDSHAKE: Final = 22
-_HS_CERTIFICATE: Final = 11
-_HS_CERTIFICATE_REQUEST: Final = 13
-_HS_NEW_SESSION_TICKET: Final = 4
-_HS_ENCRYPTED_EXTENSIONS: Final = 8  # TLS 1.3 only, right after the ServerHello
-_TLS13: Final = 0x0304
-_ALERT_NAMES: Final = MappingProxyType({
-    0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 40: "handshake_failure",
-    42: "bad_certificate", 43: "unsupported_certificate", 44: "certificate_revoked",
-    45: "certificate_expired", 46: "certificate_unknown", 47: "illegal_parameter",
-    48: "unknown_ca", 49: "access_denied", 50: "decode_error", 51: "decrypt_error",
-    70: "protocol_version", 71: "insufficient_security", 80: "internal_error",
-    86: "inappropriate_fallback", 90: "user_canceled", 109: "missing_extension",
-    110: "unsupported_extension", 112: "unrecognized_name", 116: "certificate_required",
-    120: "no_application_protocol",
-})
-# Alerts with which a server that insists on mutual TLS ends a handshake without a client cert.
-_CLIENT_CERT_ALERTS: Final = frozenset({"certificate_required", "handshake_failure",
-                                        "bad_certificate", "access_denied"})
-_MSG_CALLBACK: Final = "_msg_callback"  # private but long-standing CPython hook (3.8+)
-_TLS_CONTENT_TYPES: Final = frozenset(range(20, 25))  # the first byte of any TLS record
-_HEAD_BYTES: Final = 48
 
 
 # --- public data ------------------------------------------------------------------------------
@@ -111,28 +70,6 @@ class Target:
         if SERVICES[self.service].xmpp and self.xmpp_domain:
             return self.xmpp_domain
         return self.host
-
-
-@dataclass(frozen=True)
-class ClientCredentials:
-    """The certificate we present. ``pem`` (key, leaf and intermediates, decrypted) is set when
-    it came from a PFX or one PEM file (``--as-edge``); the files are then only its origin."""
-
-    cert_file: Path
-    key_file: Path
-    pem: bytes | None = field(default=None, repr=False)
-
-    def load_into(self, ctx: ssl.SSLContext) -> None:
-        if self.pem is None:
-            ctx.load_cert_chain(self.cert_file, self.key_file)
-            return
-        # OpenSSL loads keys from files only: a private directory, for the time of one call.
-        with tempfile.TemporaryDirectory(prefix="fedscan-") as tmp:
-            path = Path(tmp) / "identity.pem"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(self.pem)
-            ctx.load_cert_chain(path)
 
 
 @dataclass(frozen=True)
@@ -162,234 +99,56 @@ class Established:
 AfterTls = Callable[[Established], Awaitable[Acceptance]]
 
 
-# --- the wire observer ----------------------------------------------------------------------------
-
-
-def parse_certificate_message(body: bytes, *, tls13: bool) -> tuple[bytes, ...]:
-    """DER certificates from a Certificate handshake message body (header stripped).
-
-    TLS 1.2: ``list_len(3) {cert_len(3) DER}*``. TLS 1.3 adds a request context before the
-    list and ``ext_len(2) extensions`` after each certificate. Malformed input yields what
-    parsed cleanly so far: this is evidence, not a parser a peer can crash.
-    """
-    pos = 0
-    if tls13:
-        if not body:
-            return ()
-        pos = 1 + body[0]
-    if pos + 3 > len(body):
-        return ()
-    end = min(len(body), pos + 3 + int.from_bytes(body[pos : pos + 3], "big"))
-    pos += 3
-    certs: list[bytes] = []
-    while pos + 3 <= end:
-        size = int.from_bytes(body[pos : pos + 3], "big")
-        pos += 3
-        if pos + size > end:
-            break
-        certs.append(body[pos : pos + size])
-        pos += size
-        if tls13:
-            if pos + 2 > end:
-                break
-            pos += 2 + int.from_bytes(body[pos : pos + 2], "big")
-    return tuple(certs)
-
-
-@dataclass
-class _WireLog:
-    """What the TLS message callback saw on one connection."""
-
-    client_cert_requested: bool = False
-    client_cert_sent: bool = False
-    server_chain: tuple[bytes, ...] = ()
-    alert: str | None = None  # the last alert the server sent
-    ticket_seen: bool = False  # a TLS 1.3 NewSessionTicket: the server accepted our Finished
-    tls13: bool = False  # the server's EncryptedExtensions arrived: TLS 1.3 was negotiated
-    on_ticket: Callable[[], object] | None = None
-
-    def on_message(self, _conn: object, direction: str, version: int, content_type: int,
-                   msg_type: int, data: bytes) -> None:
-        """``SSLContext._msg_callback``: handshake messages arrive whole, 4-byte header
-        included (decrypted in TLS 1.3); alerts as ``level, description``."""
-        reading = direction == "read"
-        if content_type == _CT_ALERT and reading and len(data) >= 2:
-            name = _ALERT_NAMES.get(data[1], f"alert-{data[1]}")
-            # Up to TLS 1.2 a warning (level 1) does not end a handshake (RFC 5246 7.2;
-            # servers send unrecognized_name as one and carry on), so it must not become the
-            # reason a handshake that failed later is given; close_notify is the exception.
-            # TLS 1.3 ignores the level: every alert but user_canceled ends the connection.
-            # Negotiated TLS 1.3, that is, seen in the EncryptedExtensions: the callback's
-            # `version` already says TLS 1.3 before the ServerHello, when OpenSSL still
-            # ignores a warning as TLS 1.2 would (the "warning-alert" lab case).
-            tls13 = self.tls13 and name != "user_canceled"
-            if data[0] == _ALERT_FATAL or name == "close_notify" or tls13:
-                self.alert = name
-        if content_type != _CT_HANDSHAKE:
-            return
-        if reading and msg_type == _HS_ENCRYPTED_EXTENSIONS:
-            self.tls13 = True
-        elif reading and msg_type == _HS_NEW_SESSION_TICKET:
-            self.ticket_seen = True
-            if self.on_ticket is not None:
-                self.on_ticket()
-        elif reading and msg_type == _HS_CERTIFICATE_REQUEST:
-            self.client_cert_requested = True
-        elif msg_type == _HS_CERTIFICATE:
-            certs = parse_certificate_message(data[4:], tls13=version == _TLS13)
-            if reading:
-                self.server_chain = certs
-            else:
-                self.client_cert_sent = bool(certs)
-
-
-WireLog = _WireLog  # what a post-handshake step may read (alert, ticket_seen, on_ticket)
-
-
-class _Dispatch:
-    """The message callback of one shared context: routes each connection's TLS messages
-    to that connection's :class:`_WireLog` (keyed by its SSLObject)."""
-
-    def __init__(self) -> None:
-        self.logs: weakref.WeakKeyDictionary[object, _WireLog] = weakref.WeakKeyDictionary()
-
-    @property
-    def user_function(self) -> _Dispatch:
-        """What ``SSLContext._msg_callback``'s getter returns (it unwraps its own wrapper by
-        this attribute, and we install ourselves without one)."""
-        return self
-
-    def __call__(self, conn: object, direction: str, version: int, content_type: int,
-                 msg_type: int, data: bytes) -> None:
-        if content_type != _CT_HANDSHAKE and content_type != _CT_ALERT:
-            return  # record headers, ChangeCipherSpec, inner content types: ~half the calls
-        log = self.logs.get(conn)
-        if log is not None:
-            log.on_message(conn, direction, version, content_type, msg_type, data)
-
-
-@functools.lru_cache(maxsize=16)
-def _shared_context(alpn: bool, credentials: ClientCredentials | None
-                    ) -> tuple[ssl.SSLContext, _Dispatch]:
-    """Contexts are costly to build (~0.15 ms each) and identical for every endpoint of a
-    kind, so one per (ALPN, client certificate) serves the whole scan."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with warnings.catch_warnings():  # TLSv1 is deprecated: that is exactly why we probe for it
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1
-    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    if alpn:
-        ctx.set_alpn_protocols([XMPPS_ALPN])
-    if credentials is not None:
-        credentials.load_into(ctx)
-    dispatch = _Dispatch()
-    _install_msg_callback(ctx, dispatch)
-    return ctx, dispatch
-
-
-def _install_msg_callback(ctx: ssl.SSLContext, callback: _Dispatch) -> None:
-    """Set the callback on the C-level context, bypassing ``ssl.SSLContext``'s Python wrapper.
-
-    The wrapper turns version, content type and message type into enums on every call (~30
-    per handshake) and we compare plain ints: about 2 % of the handshake stage at a thousand
-    endpoints (docs/performance.md). The arguments are otherwise identical. Falls back to
-    the wrapped hook if an interpreter lacks the C-level attribute.
-    """
-    raw = getattr(ssl, "_ssl", None)
-    descriptor = getattr(getattr(raw, "_SSLContext", None), "__dict__", {}).get(_MSG_CALLBACK)
-    if descriptor is not None and hasattr(descriptor, "__set__"):
-        descriptor.__set__(ctx, callback)
-    else:
-        setattr(ctx, _MSG_CALLBACK, callback)
-
-
-def client_context(service: str, credentials: ClientCredentials | None
-                   ) -> tuple[ssl.SSLContext, _Dispatch]:
-    """A TLS client that accepts any certificate and any version down to TLS 1.0.
-
-    Raises OSError / ssl.SSLError / ValueError for our own problems (e.g. the client
-    certificate cannot be loaded); :func:`handshake` turns these into ``scan-error``.
-    """
-    if service not in SERVICES:
-        raise ValueError(f"unknown service {service!r}")
-    return _shared_context(service == "xmpps-server", credentials)
-
-
-# --- the transport recorder ------------------------------------------------------------------------
-
-
-class _Recorder(trio.abc.Stream):
-    """A transparent stream wrapper: how many bytes the server sent, and the first
-    ``_HEAD_BYTES`` since :meth:`mark` (the start of TLS), as evidence for failure reports."""
-
-    def __init__(self, inner: trio.abc.Stream) -> None:
-        self.inner = inner
-        self.received = 0
-        self.head = b""
-        self.marked_at = 0
-
-    def mark(self) -> None:
-        self.head = b""
-        self.marked_at = self.received
-
-    @property
-    def since_mark(self) -> int:
-        return self.received - self.marked_at
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.inner.wait_send_all_might_not_block()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        data = await self.inner.receive_some(max_bytes)
-        if len(self.head) < _HEAD_BYTES:
-            self.head += bytes(data[: _HEAD_BYTES - len(self.head)])
-        self.received += len(data)
-        return data
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 # --- one attempt ----------------------------------------------------------------------------------
 
 
-class _Failed(Exception):
-    """Internal: a step ended the attempt with this finding."""
+class Phase(StrEnum):
+    """Where an attempt is, in order; a timeout's finding names it (``details.phase``)."""
 
-    def __init__(self, result: Finding) -> None:
-        super().__init__(result.message)
-        self.finding = result
+    CONNECT = "connect"
+    STARTTLS = "starttls"  # XMPP only: the plaintext stream up to <proceed/>
+    TLS = "tls"
+    ESTABLISHED = "established"  # the client-certificate probe and the after_tls step
 
 
-@dataclass
-class _Attempt:
-    """Mutable record of one endpoint's attempt; frozen into a HandshakeResult at the end."""
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What one attempt is asked to do; fixed before it starts."""
 
     target: Target
     ctx: ssl.SSLContext
-    dispatch: _Dispatch
-    wire: _WireLog
+    dispatch: MessageDispatch
     from_domain: str | None
-    has_credentials: bool
-    deadline: float
-    pace: Pace | None = None  # see scanner.limits: work tokens, active slot, deadline pauses
+    presenting: bool  # we have a client certificate to send
+    pace: Pace | None  # see scanner.limits: work tokens, active slot, deadline pauses
+    after_tls: AfterTls | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Session:
+    """The established TLS connection, as recorded."""
+
+    tls: TlsInfo
+    chain: tuple[bytes, ...]  # DER, as served
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One endpoint's attempt in progress: its phase, the stream it holds open, its deadline,
+    and what each phase produced (frozen), made into a HandshakeResult by :meth:`result`."""
+
+    plan: _Plan
+    deadline: float  # trio clock; extended by the time spent queueing for work
+    wire: WireLog = field(default_factory=WireLog)
+    phase: Phase = Phase.CONNECT
     scope: trio.CancelScope | None = None
-    phase: str = "connect"
     stream: trio.abc.Stream | None = None
-    recorder: _Recorder | None = None
-    tls: TlsInfo | None = None
-    chain: tuple[bytes, ...] = ()
+    recorder: Recorder | None = None
+    starttls: StartTls | None = None  # XMPP: the plaintext phase and the features it saw
+    session: _Session | None = None
     failure: Finding | None = None
-    features: tuple[str, ...] = ()
-    starttls_required: bool | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    after_tls: AfterTls | None = None
     acceptance: Acceptance | None = None
+    timings: dict[str, float] = field(default_factory=dict)
     _mark: float = 0.0
 
     def _lap(self, name: str) -> None:
@@ -400,30 +159,31 @@ class _Attempt:
     async def run(self) -> None:
         self._mark = trio.current_time()
         try:
-            self.stream = await self._connect()
+            self.stream = self.recorder = await self._connect()
             self._lap("connect")
-            if not SERVICES[self.target.service].direct_tls:  # XMPP STARTTLS
-                self.phase = "starttls"
-                await self._starttls(self.stream)
+            if not SERVICES[self.plan.target.service].direct_tls:  # XMPP STARTTLS
+                self.phase = Phase.STARTTLS
+                target = self.plan.target
+                self.starttls = StartTls(target.xmpp_domain or target.host, self.plan.from_domain)
+                await self.starttls.run(self.recorder)
                 self._lap("starttls")
-            self.phase = "tls"
-            await self._tls(self.stream)
-        except _Failed as failed:
+            self.phase = Phase.TLS
+            tls, session = await self._tls(self.recorder)
+            self.phase = Phase.ESTABLISHED
+            await self._established(tls, session.tls)
+        except Failed as failed:
             self.failure = failed.finding
 
-    # -- steps -----------------------------------------------------------------------------------
-
-    async def _connect(self) -> _Recorder:
-        t = self.target
+    async def _connect(self) -> Recorder:
+        target, pace = self.plan.target, self.plan.pace
         try:
-            sock: trio.abc.Stream = await _open_tcp(t.address, t.port, self.pace)
+            sock: trio.abc.Stream = await open_tcp(target.address, target.port, pace)
         except OSError as exc:
-            raise _Failed(_connect_failure(exc, t)) from exc
-        if self.pace is not None:
-            self.pace.on_queued = self._queued
-            sock = Paced(sock, self.pace)
-        self.recorder = _Recorder(sock)
-        return self.recorder
+            raise Failed(connect_failure(exc, f"{target.address}:{target.port}")) from exc
+        if pace is not None:
+            pace.on_queued = self._queued
+            sock = Paced(sock, pace)
+        return Recorder(sock)
 
     def _queued(self, seconds: float) -> None:
         """Time spent waiting for a work token extends the deadline (scanner.limits)."""
@@ -431,98 +191,54 @@ class _Attempt:
         if self.scope is not None:
             self.scope.deadline += seconds
 
-    async def _starttls(self, stream: trio.abc.Stream) -> None:
-        domain = self.target.xmpp_domain or self.target.host
-        negotiator = XmppNegotiator(domain, self.from_domain)
-        await self._send(stream, negotiator.initiate())
-        while True:
-            event = await self._next_event(stream, negotiator)
-            if isinstance(event, Proceed):
-                return
-            if isinstance(event, Features):
-                self.features = event.names
-                self.starttls_required = event.starttls_required
-                if not event.starttls:
-                    raise _Failed(finding("starttls-not-offered",
-                                          f"{domain}: stream features do not offer STARTTLS",
-                                          features=list(event.names)))
-                await self._send(stream, negotiator.start_tls())
-            else:
-                _raise_for_event(event, domain)
-
-    async def _next_event(self, stream: trio.abc.Stream, negotiator: XmppNegotiator) -> Event:
-        try:
-            while True:
-                event = negotiator.next_event()
-                if not isinstance(event, NeedData):
-                    return event
-                negotiator.receive_data(await self._receive(stream))
-        except RemoteProtocolError as exc:
-            raise _Failed(finding("protocol-error", f"XMPP negotiation: {exc}",
-                                  reason=str(exc))) from exc
-
-    async def _send(self, stream: trio.abc.Stream, data: bytes) -> None:
-        try:
-            await stream.send_all(data)
-        except (trio.BrokenResourceError, OSError) as exc:
-            raise _Failed(_lost(exc, self.phase)) from exc
-
-    async def _receive(self, stream: trio.abc.Stream) -> bytes:
-        try:
-            return bytes(await stream.receive_some(MAX_READ))
-        except (trio.BrokenResourceError, OSError) as exc:
-            raise _Failed(_lost(exc, self.phase)) from exc
-
-    async def _tls(self, transport: trio.abc.Stream) -> None:
-        if self.recorder is not None:
-            self.recorder.mark()
-        tls = trio.SSLStream(transport, self.ctx, server_hostname=self.target.sni,
-                             https_compatible=True)
-        self.dispatch.logs[tls._ssl_object] = self.wire  # trio keeps its SSLObject private
+    async def _tls(self, transport: Recorder) -> tuple[trio.SSLStream[trio.abc.Stream], _Session]:
+        transport.mark()
+        plan = self.plan
+        tls: trio.SSLStream[trio.abc.Stream] = trio.SSLStream(
+            transport, plan.ctx, server_hostname=plan.target.sni, https_compatible=True)
+        plan.dispatch.watch(tls, self.wire)
         self.stream = tls
         try:
             await tls.do_handshake()
         except (trio.BrokenResourceError, OSError) as exc:
-            self.chain = self.wire.server_chain
-            raise _Failed(self._tls_failure(exc)) from exc
+            failed = handshake_failure(self.wire, transport.arrived(exc), sni=plan.target.sni,
+                                       presenting=plan.presenting,
+                                       probing=plan.after_tls is not None)
+            self.acceptance = failed.acceptance
+            raise Failed(failed.finding) from exc
         self._lap("tls")
-        if self.pace is not None:  # the peer's costly part is done: the probe and close are waits
-            self.pace.demote()
-        self.phase = "established"
-        self.chain = _served_chain(tls) or self.wire.server_chain
-        self.tls = self._tls_info(tls)
-        await self._probe_client_cert(tls)
-        if self.tls.version in LEGACY_VERSIONS:
-            raise _Failed(finding("tls-legacy-only",
-                                  f"the server negotiated {self.tls.version} (below TLS 1.2)",
-                                  version=self.tls.version, cipher=self.tls.cipher))
-        if self.after_tls is not None:
-            rtt = self.timings.get("connect", CLIENT_CERT_PROBE_SECONDS)
-            self.acceptance = await self.after_tls(
-                Established(tls, self.target, self.tls, self.wire, self.deadline, rtt))
-
-    def _tls_info(self, tls: trio.SSLStream[trio.abc.Stream]) -> TlsInfo:
+        if plan.pace is not None:  # the peer's costly part is done: the probe and close are waits
+            plan.pace.demote()
         cipher = tls.cipher()
-        return TlsInfo(version=tls.version() or "unknown", cipher=cipher[0] if cipher else "",
+        info = TlsInfo(version=tls.version() or "unknown", cipher=cipher[0] if cipher else "",
                        alpn=tls.selected_alpn_protocol(),
                        client_cert_requested=self.wire.client_cert_requested,
                        client_cert_sent=self.wire.client_cert_sent)
+        self.session = _Session(info, served_chain(tls) or self.wire.server_chain)
+        return tls, self.session
+
+    async def _established(self, tls: trio.SSLStream[trio.abc.Stream], info: TlsInfo) -> None:
+        """What follows a completed handshake: the TLS 1.3 client-certificate probe, the
+        legacy-version verdict, the ``after_tls`` step (the acceptance probe)."""
+        if info.version == "TLSv1.3" and self.wire.client_cert_requested and not self.plan.presenting:
+            await self._probe_client_cert(tls)
+        if info.version in LEGACY_VERSIONS:
+            raise Failed(finding("tls-legacy-only",
+                                 f"the server negotiated {info.version} (below TLS 1.2)",
+                                 version=info.version, cipher=info.cipher))
+        if self.plan.after_tls is not None:
+            rtt = self.timings.get("connect", CLIENT_CERT_PROBE_SECONDS)
+            self.acceptance = await self.plan.after_tls(
+                Established(tls, self.plan.target, info, self.wire, self.deadline, rtt))
 
     async def _probe_client_cert(self, tls: trio.SSLStream[trio.abc.Stream]) -> None:
         """TLS 1.3 servers reject a missing client cert only after the handshake completes
         (our Finished is already sent): one short read reveals the certificate_required alert.
         Silence is fine (a SIP server simply waits for us); only an alert counts."""
-        assert self.tls is not None
-        if (self.tls.version != "TLSv1.3" or not self.wire.client_cert_requested
-                or self.has_credentials):
-            return
         # The alert follows our Finished by one round trip; the TCP connect measured one.
         rtt = self.timings.get("connect", CLIENT_CERT_PROBE_SECONDS)
-        budget = min(
-            CLIENT_CERT_PROBE_SECONDS,
-            max(CLIENT_CERT_PROBE_FLOOR, 4 * rtt),
-            (self.deadline - trio.current_time()) / 2,
-        )
+        budget = min(CLIENT_CERT_PROBE_SECONDS, max(CLIENT_CERT_PROBE_FLOOR, 4 * rtt),
+                     (self.deadline - trio.current_time()) / 2)
         if self.wire.ticket_seen:
             return  # the server already accepted us: it sent a session ticket
         with trio.move_on_after(max(budget, 0.0)) as scope:
@@ -530,239 +246,24 @@ class _Attempt:
             try:
                 data = await tls.receive_some(MAX_READ)
             except (trio.BrokenResourceError, OSError) as exc:
-                alert = self.wire.alert or _ssl_reason(exc)
-                if _is_client_cert_alert(alert):
-                    raise _Failed(_client_cert_required(alert or "")) from exc
-                if self._bare_close() and isinstance(exc.__cause__ or exc, ConnectionResetError):
-                    raise _Failed(_client_cert_dropped("reset")) from exc
+                refusal = refusal_after_handshake(self.wire, broke(exc), closed=False)
+                if refusal is not None:
+                    raise Failed(refusal) from exc
             else:
-                if not data and self._bare_close():
-                    raise _Failed(_client_cert_dropped("closed"))
-
-    def _bare_close(self) -> bool:
-        """The server ended the connection the moment a handshake in which it had asked for a
-        client certificate finished without one, and said nothing: no alert (not even
-        close_notify), no session ticket. Any other TLS error is not read as that."""
-        return self.wire.alert is None and not self.wire.ticket_seen
-
-    def _tls_failure(self, exc: BaseException) -> Finding:
-        reason = _ssl_reason(exc)
-        alert = self.wire.alert
-        rejected = self._rejected_in_handshake(alert or reason)
-        if rejected is not None:
-            return rejected
-        if self.wire.client_cert_requested and not self.has_credentials:
-            name = alert or reason
-            if _is_client_cert_alert(name):
-                return _client_cert_required(name or "")
-        if alert == "unrecognized_name":
-            sni = self.target.sni
-            return finding("tls-name-unrecognized",
-                           f"the server does not recognise the name {sni} (TLS alert unrecognized_name)",
-                           alert=alert, sni=sni)
-        cause = exc.__cause__ if exc.__cause__ is not None else exc
-        rec = self.recorder
-        head, count = (rec.head, rec.since_mark) if rec is not None else (b"", 0)
-        detail = _describe_tls_failure(alert, reason, cause, head, count)
-        return finding("tls-handshake-failed", f"TLS handshake failed: {detail}",
-                       alert=alert, reason=reason, error=_error_text(cause),
-                       received_bytes=count, received=_printable(head) if head else None)
-
-    def _rejected_in_handshake(self, alert: str | None) -> Finding | None:
-        """Up to TLS 1.2 the server judges our certificate inside the handshake. A rejection
-        alert that came after we sent a certificate is about that certificate; before it
-        (no shared cipher, a protocol version) it is about the server's own configuration."""
-        name = alert_name(alert)
-        if self.after_tls is None or not self.wire.client_cert_sent or name is None:
-            return None
-        rejected = client_certificate_rejected(name, in_handshake=True, version=None)
-        self.acceptance = Acceptance(None, TlsVerdict("rejected", "alert", name))
-        return rejected
-
-    def timeout_finding(self) -> Finding:
-        if self.phase == "connect":
-            return finding("connect-timeout", f"no TCP connection to {self._where()} in time")
-        count = self.recorder.received if self.recorder is not None else 0
-        return finding("handshake-timeout",
-                       f"{self._where()} accepted but did not finish ({self.phase}) in time "
-                       f"({count} bytes received)",
-                       phase=self.phase, received_bytes=count)
-
-    def _where(self) -> str:
-        return f"{self.target.address}:{self.target.port}"
+                refusal = refusal_after_handshake(self.wire, None, closed=not data)
+                if refusal is not None:
+                    raise Failed(refusal)
 
     def result(self) -> HandshakeResult:
-        return HandshakeResult(chain=self.chain, tls=self.tls, failure=self.failure,
-                               timings=MappingProxyType(dict(self.timings)),
-                               xmpp_features=self.features,
-                               starttls_required=self.starttls_required,
-                               acceptance=self.acceptance)
-
-
-# --- helpers ------------------------------------------------------------------------------------------
-
-
-def _raise_for_event(event: Event, domain: str) -> None:
-    """Turn a negotiation event that is not progress into the finding it means."""
-    if isinstance(event, StartTlsFailure):
-        raise _Failed(finding("starttls-refused", f"{domain}: <starttls/> answered <failure/>"))
-    if isinstance(event, StreamError):
-        raise _Failed(finding("stream-error", f"{domain}: stream error {event.condition}",
-                              condition=event.condition, text=event.text))
-    if isinstance(event, StreamClosed):
-        reason = "stream closed before <proceed/>"
-        raise _Failed(finding("protocol-error", f"{domain}: {reason}", reason=reason))
-    # StreamOpened and anything informational: keep negotiating
-
-
-async def _open_tcp(address: str, port: int, pace: Pace | None) -> trio.SocketStream:
-    """A TCP connection to an address literal: a non-blocking connect and a wait for it that
-    :class:`scanner.limits.Pace` may interrupt and resume (a filtered peer stops counting as
-    active after the grace period). ``trio.open_tcp_stream`` would also resolve the literal
-    and run happy eyeballs in a nursery of its own for one address: twice the CPU of this on
-    loopback (0.23 vs 0.13 s per 1,000 connects, docs/performance.md)."""
-    raw = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        raw.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            raw.connect((address, port))
-        if pace is not None:
-            await pace.wait(lambda: trio.lowlevel.wait_writable(raw), then_work=False, answer=False)
-        else:
-            await trio.lowlevel.wait_writable(raw)
-    except BaseException:
-        raw.close()
-        raise
-    error = raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-    if error:
-        raw.close()
-        raise OSError(error, os.strerror(error))  # ECONNREFUSED: a ConnectionRefusedError
-    return trio.SocketStream(trio.socket.from_stdlib_socket(raw))
-
-
-def _connect_failure(exc: OSError, target: Target) -> Finding:
-    """trio.open_tcp_stream wraps per-address errors; look through to the real one."""
-    causes: list[BaseException] = [exc]
-    if isinstance(exc.__cause__, BaseExceptionGroup):
-        causes = list(exc.__cause__.exceptions)
-    where = f"{target.address}:{target.port}"
-    if any(isinstance(c, ConnectionRefusedError) for c in causes):
-        return finding("connect-refused", f"{where} refused the connection")
-    detail = "; ".join(str(c) for c in causes)
-    return finding("connect-error", f"cannot connect to {where}: {detail}", error=detail)
-
-
-def _lost(exc: BaseException, phase: str) -> Finding:
-    cause = exc.__cause__ or exc
-    return finding("connect-error", f"connection lost during {phase}: {cause!r}",
-                   error=repr(cause), phase=phase)
-
-
-def _ssl_reason(exc: BaseException) -> str | None:
-    """The OpenSSL reason (e.g. ``TLSV13_ALERT_CERTIFICATE_REQUIRED``) behind a trio error."""
-    for candidate in (exc, exc.__cause__):
-        if isinstance(candidate, ssl.SSLError):
-            reason: Any = getattr(candidate, "reason", None)
-            return str(reason) if reason else None
-    return None
-
-
-def _describe_tls_failure(alert: str | None, reason: str | None, cause: BaseException,
-                          head: bytes, count: int) -> str:
-    """One phrase for why a TLS handshake failed, from the strongest evidence we have."""
-    if alert is not None:
-        return f"the server sent the alert {alert}"
-    after = _after_alerts(head)
-    if after and after[0] not in _TLS_CONTENT_TYPES:
-        lead = "after a TLS alert, " if after != head else ""
-        return (f"the server does not speak TLS here: {lead}it sent {_printable(after)} "
-                f"({looks_like(after)})")
-    if isinstance(cause, ConnectionResetError):
-        return f"the server reset the connection ({count} bytes received)"
-    eof = isinstance(cause, ssl.SSLEOFError) or reason == "UNEXPECTED_EOF_WHILE_READING"
-    if eof and count == 0:
-        return "the server closed the connection without answering the ClientHello"
-    if eof:
-        return f"the server closed the connection mid-handshake ({count} bytes received)"
-    if reason == "EXCESSIVE_MESSAGE_SIZE":
-        return ("a handshake message (usually the certificate chain) exceeds the 100 KiB "
-                "a TLS client accepts")
-    text = _error_text(cause)
-    if "ASN1" in (reason or "") or "ASN1" in text:
-        return ("what the server sent does not parse (malformed ASN.1: usually a certificate "
-                "that is not valid DER)")
-    return reason or text
-
-
-def _after_alerts(head: bytes) -> bytes:
-    """The bytes after any whole TLS alert records at the start (a warning alert, then the
-    real answer): what the server said once it was done alerting."""
-    while len(head) >= 5 and head[0] == _CT_ALERT:
-        length = int.from_bytes(head[3:5], "big")
-        if len(head) < 5 + length:
-            break
-        head = head[5 + length:]
-    return head
-
-
-def looks_like(data: bytes) -> str:
-    """A guess at what a non-TLS answer is, for the one line a person reads."""
-    upper = data.lstrip().upper()
-    for prefix, what in ((b"HTTP/", "plaintext HTTP"), (b"SIP/2.0", "plaintext SIP"),
-                         (b"<?XML", "plaintext XML, perhaps XMPP without TLS"),
-                         (b"<STREAM", "plaintext XMPP"), (b"SSH-", "an SSH server"),
-                         (b"220 ", "an SMTP or FTP banner"), (b"+OK", "a POP3 banner"),
-                         (b"* OK", "an IMAP banner")):
-        if upper.startswith(prefix):
-            return what
-    if data.strip(b"\x00") == b"":
-        return "zero bytes"
-    text = data.decode("ascii", "replace")
-    if all(c.isprintable() or c in "\r\n\t" for c in text):
-        return "plaintext of an unknown protocol"
-    return "binary data of no protocol fedscan knows"
-
-
-def _error_text(exc: BaseException) -> str:
-    """``[SSL] ASN1 lib`` rather than ``[SSL] ASN1 lib (_ssl.c:1006)``."""
-    text = str(exc) or type(exc).__name__
-    return text.split(" (_ssl.c:")[0]
-
-
-def _printable(data: bytes) -> str:
-    """Peer bytes for a report: text as text (a banner's first line), anything else as a
-    short hex excerpt (``a5 e9 fd 2c ...``), never Python's ``b'\\xa5...'``."""
-    text = data.decode("ascii", "replace")
-    if all(c.isprintable() or c in "\r\n\t" for c in text):
-        return repr(text.split("\r\n")[0].split("\n")[0])
-    return "hex " + data[:12].hex(" ") + (" ..." if len(data) > 12 else "")
-
-
-def _is_client_cert_alert(name: str | None) -> bool:
-    """An alert name (``certificate_required``) or OpenSSL reason (``..._CERTIFICATE_REQUIRED``)
-    with which servers refuse a handshake that lacks a client certificate."""
-    return name is not None and name.lower().endswith(tuple(_CLIENT_CERT_ALERTS))
-
-
-def _client_cert_required(alert: str) -> Finding:
-    return finding("client-certificate-required",
-                   f"the server requires a client certificate (alert {alert})", alert=alert)
-
-
-def _client_cert_dropped(how: str) -> Finding:
-    return finding("client-certificate-required",
-                   f"the server {how} the connection right after a handshake in which it asked for "
-                   "a client certificate and got none (no alert, no session ticket)",
-                   alert=None, connection=how)
-
-
-def _served_chain(tls: trio.SSLStream[trio.abc.Stream]) -> tuple[bytes, ...]:
-    """The peer's chain as served, DER. Public API from Python 3.13, private before."""
-    obj: Any = tls._ssl_object  # trio keeps the SSLObject private; stable since trio 0.2
-    if hasattr(obj, "get_unverified_chain"):
-        return tuple(bytes(c) for c in obj.get_unverified_chain() or ())
-    certs = obj._sslobj.get_unverified_chain() or ()
-    return tuple(c.public_bytes(ssl._ssl.ENCODING_DER) for c in certs)  # type: ignore[attr-defined]
+        session = self.session
+        features = self.starttls.features if self.starttls is not None else None
+        return HandshakeResult(
+            chain=session.chain if session is not None else self.wire.server_chain,
+            tls=session.tls if session is not None else None, failure=self.failure,
+            timings=MappingProxyType(dict(self.timings)),
+            xmpp_features=features.names if features is not None else (),
+            starttls_required=features.starttls_required if features is not None else None,
+            acceptance=self.acceptance)
 
 
 # --- entry point ---------------------------------------------------------------------------------
@@ -780,42 +281,27 @@ async def handshake(target: Target, *, timeout: float, from_domain: str | None =
     Never raises (except ``trio.Cancelled``): every outcome is a HandshakeResult.
     """
     start = trio.current_time()
-    wire = _WireLog()
     try:
         ctx, dispatch = client_context(target.service, credentials)
     except (OSError, ssl.SSLError, ValueError) as exc:
         return HandshakeResult((), None, finding("scan-error", f"cannot prepare TLS: {exc}",
                                                  error=str(exc)), MappingProxyType({}))
-    attempt = _Attempt(target, ctx, dispatch, wire, from_domain, credentials is not None,
-                       deadline=start + timeout, pace=pace, after_tls=after_tls)
+    plan = _Plan(target, ctx, dispatch, from_domain, credentials is not None, pace, after_tls)
+    attempt = _Attempt(plan, deadline=start + timeout)
     try:
         with trio.move_on_after(timeout) as scope:
             attempt.scope = scope
             await attempt.run()
-        if scope.cancelled_caught and attempt.tls is None and attempt.failure is None:
-            attempt.chain = attempt.chain or wire.server_chain
-            attempt.failure = attempt.timeout_finding()
+        if scope.cancelled_caught and attempt.session is None and attempt.failure is None:
+            received = attempt.recorder.received if attempt.recorder is not None else 0
+            where = f"{target.address}:{target.port}"
+            attempt.failure = timeout_failure(attempt.phase.value, where, received)
     except Exception as exc:  # a bug of ours must not take the sibling endpoints down
         attempt.failure = finding("scan-error", f"internal error: {exc!r}", error=repr(exc))
     finally:
         if attempt.stream is not None:
-            await _close(attempt.stream, polite=attempt.tls is not None)
+            await close(attempt.stream, polite=attempt.session is not None)
         if pace is not None:
             pace.give()
     attempt.timings["total"] = trio.current_time() - start
     return attempt.result()
-
-
-async def _close(stream: trio.abc.Stream, *, polite: bool) -> None:
-    """After a completed handshake, say goodbye (TLS close_notify) so that the peer logs a
-    clean close, not "unexpected EOF" for every scan (prosody does); briefly, and never more
-    than a forceful close when the peer does not read."""
-    if polite:
-        with trio.move_on_after(POLITE_CLOSE_SECONDS):
-            try:
-                await stream.aclose()
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError):
-                pass
-            else:
-                return
-    await trio.aclose_forcefully(stream)

@@ -22,12 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scanner.findings import CODES
-from scanner.handshake import parse_certificate_message
 from scanner.lab.behaviours import BILLION_LAUGHS
 from scanner.lab.wire import certificate_message
 from scanner.loaders import LoadError
 from scanner.names import Identity, IdentityKind
 from scanner.offline import check_file
+from scanner.tlswire import parse_certificate_message
 from scanner.verify import Policy, TrustStore, Verifier, verify_chain
 from scanner.xmpp import RemoteProtocolError
 from tests.conftest import CERTS, NOW, pem_chain_der

@@ -17,17 +17,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from scanner.handshake import (
-    ClientCredentials,
-    HandshakeResult,
-    Target,
-    _WireLog,
-    client_context,
-    handshake,
-    parse_certificate_message,
-)
+from scanner.handshake import HandshakeResult, Target, handshake
 from scanner.lab.behaviours import TlsSettings
 from scanner.lab.listeners import Behaviour, serve_sip_tls, serve_xmpp_starttls, serve_xmpps
+from scanner.tls_client import ClientCredentials
 from scanner.xmpp import TLS_NS, stream_header
 
 LOOPBACK = "127.0.0.1"
@@ -353,24 +346,6 @@ async def test_listener_survives_misbehaving_client(nursery: trio.Nursery, pki: 
     assert result.failure is None
 
 
-# --- the Certificate message parser -------------------------------------------------------------------
-
-
-def test_parse_certificate_message_formats() -> None:
-    a, b = b"\x30\x01A", b"\x30\x02BB"
-
-    def u24(n: int) -> bytes:
-        return n.to_bytes(3, "big")
-
-    tls12 = u24(len(a) + len(b) + 6) + u24(len(a)) + a + u24(len(b)) + b
-    assert parse_certificate_message(tls12, tls13=False) == (a, b)
-    entries = u24(len(a)) + a + b"\x00\x00" + u24(len(b)) + b + b"\x00\x02xx"
-    tls13 = b"\x01c" + u24(len(entries)) + entries
-    assert parse_certificate_message(tls13, tls13=True) == (a, b)
-    assert parse_certificate_message(tls13[:-8], tls13=True) == (a,)
-    assert parse_certificate_message(b"", tls13=True) == ()
-
-
 async def test_connect_timeout_when_syns_go_unanswered() -> None:
     """A listener whose accept queue is full: Linux drops the SYN, as a filtering firewall
     would, and the TCP connect itself runs into the deadline."""
@@ -384,30 +359,3 @@ async def test_connect_timeout_when_syns_go_unanswered() -> None:
     assert trio.current_time() - begin < 1.5
     assert code(result) == "connect-timeout"
     assert result.chain == () and result.tls is None
-
-
-# --- the wire log: which alerts count ------------------------------------------------------------
-
-ENCRYPTED_EXTENSIONS = (22, 8, b"\x08\x00\x00\x00")  # content type, message type, message
-
-
-@pytest.mark.parametrize(("negotiated_13", "level_and_alert", "recorded"), [
-    (False, b"\x01\x70", None),  # TLS 1.2 (or before the ServerHello): a warning is not the end
-    (False, b"\x02\x70", "unrecognized_name"),
-    (False, b"\x01\x00", "close_notify"),
-    (True, b"\x01\x28", "handshake_failure"),  # TLS 1.3 ignores the level
-    (True, b"\x01\x5a", None),  # ... except for user_canceled
-])
-def test_which_alerts_the_wire_log_keeps(negotiated_13: bool, level_and_alert: bytes,
-                                         recorded: str | None) -> None:
-    log = _WireLog()
-    if negotiated_13:
-        content, kind, body = ENCRYPTED_EXTENSIONS
-        log.on_message(None, "read", 0x0304, content, kind, body)
-    log.on_message(None, "read", 0x0304, 21, level_and_alert[1], level_and_alert)
-    assert log.alert == recorded
-
-
-def test_the_msg_callback_getter_returns_our_dispatch() -> None:
-    ctx, dispatch = client_context("sip-federation", None)
-    assert ctx._msg_callback is dispatch  # type: ignore[attr-defined]

@@ -189,10 +189,14 @@ def leaf_builder(
     crl: bool = True,
     crl_url: str = CRL_URL,
     ca: bool = False,
+    key_usage: bool = True,
+    subject_key_id: bool = True,
 ) -> x509.CertificateBuilder:
     """A federation leaf as a public CA issues one; sign it with the issuer's key. ``ca``:
     basicConstraints CA:TRUE and keyCertSign, a CA certificate used as a server's; ``names``
-    empty (and ``cn`` given): no subjectAltName extension at all."""
+    empty (and ``cn`` given): no subjectAltName extension at all. ``key_usage`` and
+    ``subject_key_id`` False leave out those two extensions (both optional in RFC 5280 for a
+    leaf; the hostile lab's leaves have always been made without them)."""
     subject = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)] if org else []
     subject.append(x509.NameAttribute(NameOID.COMMON_NAME, cn or names[0]))
     builder = (
@@ -204,7 +208,9 @@ def leaf_builder(
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(
+    )
+    if key_usage:
+        builder = builder.add_extension(
             x509.KeyUsage(
                 digital_signature=True, content_commitment=False, key_encipherment=True,
                 data_encipherment=False, key_agreement=False, key_cert_sign=ca,
@@ -212,13 +218,13 @@ def leaf_builder(
             ),
             critical=True,
         )
-    )
     if names:  # none: a certificate without subjectAltName (names only in the CN)
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
                                         critical=False)
+    if subject_key_id:
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     builder = (
-        builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(_aki(issuer), critical=False)
+        builder.add_extension(_aki(issuer), critical=False)
         .add_extension(x509.ExtendedKeyUsage([EKU[e] for e in eku]), critical=False)
     )
     if crl:

@@ -59,9 +59,10 @@ def _hostile_pki(names: tuple[str, ...]) -> HostilePki:
     serial = int.from_bytes(hashlib.sha256("\0".join(names).encode()).digest()[:8], "big")
 
     def leaf(issuer: Issuer, serial: int) -> x509.CertificateBuilder:
-        """A healthy leaf (the lab's profile), so that only the intended fault shows."""
-        return leaf_builder(names, key.public_key(), issuer.cert, serial=serial,
-                            not_before=utc(2026), not_after=utc(2040))
+        """A healthy leaf, so that only the intended fault shows (without keyUsage and SKI, as
+        the hostile lab has always served it: its reports quote the leaf's size)."""
+        return leaf_builder(names, key.public_key(), issuer.cert, serial=serial, not_before=utc(2026),
+                            not_after=utc(2040), key_usage=False, subject_key_id=False)
 
     healthy = leaf(inter, serial).sign(inter.key, hashes.SHA256())
     (out / "healthy.pem").write_bytes(pem(healthy, inter.cert))

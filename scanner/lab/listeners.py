@@ -27,6 +27,7 @@ from typing import Final
 
 import trio
 
+from scanner.tls_compat import pending_outgoing
 from scanner.xmpp import (
     NeedData,
     ProtocolError,
@@ -158,12 +159,12 @@ async def _send_final_alert(tls: trio.SSLStream[trio.abc.Stream],
 
     Real servers (OpenSSL, SChannel) send e.g. ``certificate_required`` before closing, and
     the scanner classifies failures by that alert; trio drops it when the stream breaks, so
-    the lab fetches it from trio's outgoing buffer (private, hence the defensive getattr).
+    the lab fetches it from trio's outgoing buffer (private: :mod:`scanner.tls_compat`).
     """
-    outgoing = getattr(tls, "_outgoing", None)
-    if isinstance(outgoing, ssl.MemoryBIO) and outgoing.pending:
+    alert = pending_outgoing(tls)
+    if alert:
         with trio.move_on_after(1.0):
-            await transport.send_all(outgoing.read())
+            await transport.send_all(alert)
 
 
 # --- SIP (direct TLS) -----------------------------------------------------------------------------
