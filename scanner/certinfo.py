@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
-from scanner.certload import exact_of, serial_number
+from scanner.certload import Exact, serial_number
 from scanner.certsummary import CertSummary, RequestSummary, to_the_second
 from scanner.names import PresentedNames, presented_to_a_label
 
@@ -279,7 +279,9 @@ def _common_facts(
     return names, san is not None, ekus, problems, exts
 
 
-def cert_info(cert: x509.Certificate) -> CertInfo:
+def cert_info(cert: x509.Certificate, exact: Exact | None = None) -> CertInfo:
+    """A certificate's facts. ``exact``: what it really says when ``cert`` is the whole-seconds
+    copy of one with fractional-second times (:func:`scanner.certload.load_der_exact`)."""
     names, has_san, ekus, problems, exts = _common_facts(cert)
     bc = _extension(exts, problems, x509.BasicConstraints)
     cdp = _extension(exts, problems, x509.CRLDistributionPoints)
@@ -295,7 +297,6 @@ def cert_info(cert: x509.Certificate) -> CertInfo:
         problems.append(f"public key: {exc}")
         public_key = None
     serial = serial_number(cert)
-    exact = exact_of(cert)
     return CertInfo(
         cert=cert,
         subject=_name_text(cert.subject),

@@ -12,13 +12,16 @@ warns about or refuses, while the OpenSSL and Windows peers of a federation acce
 * a validity time in GeneralizedTime with fractional seconds (``20291231235959.25Z``; RFC 5280
   4.1.2.5.2 forbids them, DER allows them, OpenSSL reads them): cryptography refuses the whole
   certificate. It is loaded here from a copy whose times are cut to whole seconds, and the
-  exact instants and the bytes the issuer really signed are kept aside (:func:`exact_of`), so
-  dates are judged at the exact instant and the signature is checked over the true TBS. The
-  ``validity-fractional-seconds`` finding says what strict parsers will do with it.
+  exact instants and the bytes the issuer really signed are read from the original DER
+  (:func:`exact_in`), so dates are judged at the exact instant and the signature is checked
+  over the true TBS. The ``validity-fractional-seconds`` finding says what strict parsers will
+  do with it.
 
-The copies are remembered in a small bounded table keyed by the copy's DER: a certificate is
-handed around as a ``cryptography`` object (loaders, bundle ordering, DER again for the
-verifier), and the table lets every stage find the truth again without a parallel type.
+The original DER is the truth, so it travels with the certificate: the verifier parses what
+the peer served, a file's certificates keep the DER they were read from
+(:func:`load_pem_with_der`, :class:`scanner.loaders.Loaded`), and so do a CA file's roots
+(:class:`scanner.trust_path.TrustStore`). Nothing is remembered here: no table keyed by the
+copy, shared by the whole process, that a long run could outgrow.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import datetime as dt
 import re
 import warnings
 from base64 import b64decode
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,34 +63,31 @@ class Exact:
     signed_tbs: bytes  # the TBSCertificate the issuer signed (fractions included)
 
 
-_EXACT_MAX = 256
-_exact: OrderedDict[bytes, Exact] = OrderedDict()
+def exact_in(der: bytes) -> Exact | None:
+    """The exact times and signed bytes of the certificate ``der``, when its validity has
+    fractional seconds (None otherwise, or when it is not a certificate at all)."""
+    whole = _whole_seconds(der)
+    return None if whole is None else whole[1]
 
 
-def exact_of(cert: x509.Certificate) -> Exact | None:
-    """The exact times and signed bytes of a certificate loaded from fractional seconds."""
-    if not _exact:
-        return None
-    return _exact.get(cert.public_bytes(Encoding.DER))
-
-
-def load_der_certificate(der: bytes) -> x509.Certificate:
-    """``load_der_x509_certificate``, quiet about serials, tolerant of fractional seconds.
-    Raises ValueError as cryptography does for anything else."""
+def load_der_exact(der: bytes) -> tuple[x509.Certificate, Exact | None]:
+    """``load_der_x509_certificate``, quiet about serials, tolerant of fractional seconds:
+    the certificate (a whole-seconds copy for those) and what it really says. Raises
+    ValueError as cryptography does for anything else."""
     with quiet_serials():
         try:
-            return x509.load_der_x509_certificate(der)
+            return x509.load_der_x509_certificate(der), None
         except ValueError:
             whole = _whole_seconds(der)
             if whole is None:
                 raise
             copy_der, exact = whole
-            cert = x509.load_der_x509_certificate(copy_der)
-    _exact[copy_der] = exact
-    _exact.move_to_end(copy_der)
-    if len(_exact) > _EXACT_MAX:
-        _exact.popitem(last=False)
-    return cert
+            return x509.load_der_x509_certificate(copy_der), exact
+
+
+def load_der_certificate(der: bytes) -> x509.Certificate:
+    """:func:`load_der_exact` without the exact times (for objects whose dates do not matter)."""
+    return load_der_exact(der)[0]
 
 
 _PEM_BLOCK = re.compile(
@@ -99,15 +98,22 @@ _PEM_BLOCK = re.compile(
 
 def load_pem_certificates(data: bytes) -> list[x509.Certificate]:
     """Every certificate of a PEM text, quiet and tolerant as :func:`load_der_certificate`."""
+    return [cert for cert, _ in load_pem_with_der(data)]
+
+
+def load_pem_with_der(data: bytes) -> list[tuple[x509.Certificate, bytes]]:
+    """Every certificate of a PEM text with the DER it was read from: for a certificate with
+    fractional-second times, the original (the loaded copy's own DER says other times)."""
     with quiet_serials():
         try:
-            return x509.load_pem_x509_certificates(data)
+            return [(c, c.public_bytes(Encoding.DER)) for c in x509.load_pem_x509_certificates(data)]
         except ValueError:
             blocks = _PEM_BLOCK.findall(data)
             if not blocks:
                 raise
     try:
-        return [load_der_certificate(b64decode(b"".join(block.split()), validate=True)) for block in blocks]
+        ders = [b64decode(b"".join(block.split()), validate=True) for block in blocks]
+        return [(load_der_certificate(der), der) for der in ders]
     except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError
         raise ValueError(str(exc)) from None
 

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from scanner.config_model import Config
     from scanner.deployment import Deployment
     from scanner.direct import DirectEndpoint
-    from scanner.handshake import ClientCredentials
     from scanner.monitor_run import OurCertificate
+    from scanner.tls_client import ClientCredentials
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,11 @@ At = Annotated[
         help="Judge dates as of this ISO 8601 time instead of now (reproducible reports)."),
 ]
 FormatOpt = Annotated[OutputFormat, typer.Option("--format", "-f", help="table (for people) or json.")]
+PfxPassword = Annotated[
+    str | None,
+    typer.Option("--password", metavar="PASSWORD",
+                 help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
+]
 
 
 def parse_now(at: str | None) -> dt.datetime:

@@ -128,8 +128,8 @@ def _table(report: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from scanner.findings import Status
-    from scanner.results import summary_line
+    from scanner.findings import Finding, Status, status_of
+    from scanner.results import read_findings, summary_line
     from scanner.safe_text import visible
 
     shards = report["shards"]
@@ -138,26 +138,24 @@ def _table(report: dict[str, Any]) -> None:
                   title=f"Merged report: {len(report['domains'])} domains from {shards['files']} shard "
                         f"file{'' if shards['files'] == 1 else 's'}{incomplete}",
                   title_justify="left")
-    rank = {"critical": 0, "unknown": 1, "warning": 2, "info": 3}
+    def domain_wide(d: dict[str, Any]) -> list[Finding]:
+        return [*read_findings(d.get("findings", [])),
+                *(f for s in d.get("services", []) for f in read_findings(s.get("findings", [])))]
+
     for d in report["domains"]:
-        found = [*d.get("findings", [])]
-        for s in d.get("services", []):
-            found += s.get("findings", [])
+        found = domain_wide(d)
         for e in d["endpoints"]:
-            found += e.get("findings", [])
-        pairs = sorted({(f.get("severity", "unknown"), f["code"]) for f in found},
-                       key=lambda p: (rank.get(p[0], 1), p[1]))
+            found += read_findings(e.get("findings", []))
+        # worst first (CRITICAL, UNKNOWN, WARNING, info), then by code
+        pairs = sorted({(f.severity, f.status, f.code) for f in found}, key=lambda p: (-p[1].rank, p[2]))
         status = d["status"] + (" (incomplete)" if d.get("incomplete") else "")
         # Text, not str: a str cell is rich markup, and these come from files and peers
         table.add_row(Text(visible(str(d["domain"]))), Text(visible(status)), str(len(d["endpoints"])),
-                      Text(visible(", ".join(f"{sev.upper()} {code}" for sev, code in pairs))))
+                      Text(visible(", ".join(f"{sev.upper()} {code}" for sev, _, code in pairs))))
     console = stdout_console()
     console.print(table)
     extra = f"{len(shards['incomplete'])} shard(s) incomplete: {', '.join(shards['incomplete'])}" \
         if shards["incomplete"] else ""
-    bad = {"critical", "warning", "unknown"}
-    dns = sum(1 for d in report["domains"]
-              if any(f.get("severity") in bad for f in d.get("findings", []))
-              or any(f.get("severity") in bad for s in d.get("services", []) for f in s.get("findings", [])))
+    dns = sum(1 for d in report["domains"] if status_of(domain_wide(d)) is not Status.OK)
     console.print(summary_line(Status[report["status"]], report["endpoint_counts"], len(report["domains"]),
                                report["interrupted"], extra, domain_problems=dns))

@@ -26,6 +26,7 @@ from scanner.cli_common import (
     CritDays,
     EdgeFqdn,
     ExtraSans,
+    PfxPassword,
     SipDomains,
     UserError,
     WarnDays,
@@ -102,11 +103,6 @@ AsEdge = Annotated[
     typer.Option("--as-edge", metavar="FILE", help="Present our Edge's certificate (PFX, or PEM "
                  "with key and chain) and report each partner's verdict on it."),
 ]
-Password = Annotated[
-    str | None,
-    typer.Option("--password", metavar="PASSWORD",
-                 help="PFX password (or FEDSCAN_PFX_PASSWORD, or a prompt)."),
-]
 ClientCert = Annotated[
     Path | None, typer.Option("--client-cert", metavar="FILE",
         help="Present this client certificate (PEM chain, or a PFX).")
@@ -158,7 +154,7 @@ def scan(
     connections: Connections = 4096,
     per_address: PerAddress = 4,
     as_edge: AsEdge = None,
-    password: Password = None,
+    password: PfxPassword = None,
     client_cert: ClientCert = None,
     client_key: ClientKey = None,
     from_domain: FromDomain = None,

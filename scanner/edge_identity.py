@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from scanner.bundle import is_ca, order_chain
-from scanner.handshake import ClientCredentials
 from scanner.loaders import LoadError, PasswordNeeded, looks_like_pkcs12, read_input
+from scanner.tls_client import ClientCredentials
 
 _KEY_BLOCK = re.compile(rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.+?-----END \1PRIVATE KEY-----", re.S)
 

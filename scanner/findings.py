@@ -87,6 +87,18 @@ class Finding:
             "details": dict(self.details),
         }
 
+    @classmethod
+    def from_json(cls, data: object) -> Finding:
+        """A finding read back from a saved report; ``ValueError`` for anything that is not one.
+        The code is not checked against the registry: a newer fedscan may have written it."""
+        # ValueError, not TypeError, for every kind of damage: readers of a saved report catch one
+        if not isinstance(data, Mapping):
+            raise ValueError("not a finding (not an object)")  # noqa: TRY004
+        code, message, details = data.get("code"), data.get("message"), data.get("details", {})
+        if not isinstance(code, str) or not isinstance(message, str) or not isinstance(details, Mapping):
+            raise ValueError(f"not a finding: {data!r:.80}")  # noqa: TRY004
+        return cls(code, Severity(str(data.get("severity"))), message, MappingProxyType(dict(details)))
+
 
 def finding(code: str, message: str, severity: Severity | None = None, **details: Any) -> Finding:
     """Build a finding of a registered code; its default severity unless one is given."""

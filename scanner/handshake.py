@@ -2,9 +2,9 @@
 
 Theory of this module
 ---------------------
-* Capture, don't judge. The TLS client accepts anything (no verification, TLS 1.0 and
-  ``@SECLEVEL=0`` allowed) so that a broken or legacy server still shows its chain; the
-  verifier judges the chain later. The only judgement here is about the *connection*.
+* Capture, don't judge. The TLS client (:mod:`scanner.tls_client`) accepts anything, so that
+  a broken or legacy server still shows its chain; the verifier judges the chain later. The
+  only judgement here is about the *connection*.
 * Errors are data. :func:`handshake` returns a :class:`HandshakeResult` for every endpoint,
   whatever happens (only ``trio.Cancelled`` escapes), with a registered finding as
   ``failure``. A scan of many endpoints in one nursery must never lose siblings to one peer.
@@ -14,22 +14,17 @@ Theory of this module
 * This module only drives. An attempt walks the :class:`Phase` s in order; what the wire
   said is read by the sans-I/O :mod:`scanner.tlswire` (fed by the TLS message callback and by
   :class:`Recorder`, which keeps the first bytes of the TLS phase), which also decides what a
-  failure means; the plaintext XMPP phase is the sans-I/O :mod:`scanner.xmpp`'s, which
-  guarantees no byte after ``<proceed/>`` is swallowed before TLS begins. The private hooks
-  that make the wire visible are :mod:`scanner.tls_compat`'s.
+  failure means; the plaintext XMPP phase is the sans-I/O :mod:`scanner.xmpp`'s (driven by
+  :mod:`scanner.transport`), which guarantees no byte after ``<proceed/>`` is swallowed
+  before TLS begins. The private hooks that make the wire visible are :mod:`scanner.tls_compat`'s.
 """
 
 from __future__ import annotations
 
-import functools
-import os
 import ssl
-import tempfile
-import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
@@ -40,7 +35,8 @@ from scanner.findings import Finding, finding
 from scanner.limits import Pace, Paced
 from scanner.results import TlsInfo as TlsInfo
 from scanner.srv import SERVICES
-from scanner.tls_compat import MessageDispatch, install_msg_callback, release, served_chain
+from scanner.tls_client import ClientCredentials, client_context
+from scanner.tls_compat import MessageDispatch, release, served_chain
 from scanner.tlswire import (
     WireLog,
     handshake_failure,
@@ -50,7 +46,6 @@ from scanner.tlswire import (
 from scanner.transport import MAX_READ as MAX_READ
 from scanner.transport import Failed, Recorder, StartTls, broke, close, connect_failure, open_tcp
 
-XMPPS_ALPN: Final = "xmpp-server"
 CLIENT_CERT_PROBE_SECONDS: Final = 0.3  # ceiling of the post-handshake wait for an alert
 CLIENT_CERT_PROBE_FLOOR: Final = 0.05  # ... and its floor, whatever the measured RTT
 LEGACY_VERSIONS: Final = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
@@ -78,28 +73,6 @@ class Target:
 
 
 @dataclass(frozen=True)
-class ClientCredentials:
-    """The certificate we present. ``pem`` (key, leaf and intermediates, decrypted) is set when
-    it came from a PFX or one PEM file (``--as-edge``); the files are then only its origin."""
-
-    cert_file: Path
-    key_file: Path
-    pem: bytes | None = field(default=None, repr=False)
-
-    def load_into(self, ctx: ssl.SSLContext) -> None:
-        if self.pem is None:
-            ctx.load_cert_chain(self.cert_file, self.key_file)
-            return
-        # OpenSSL loads keys from files only: a private directory, for the time of one call.
-        with tempfile.TemporaryDirectory(prefix="fedscan-") as tmp:
-            path = Path(tmp) / "identity.pem"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(self.pem)
-            ctx.load_cert_chain(path)
-
-
-@dataclass(frozen=True)
 class HandshakeResult:
     chain: tuple[bytes, ...]  # DER, in served order; empty if none was seen
     tls: TlsInfo | None
@@ -124,42 +97,6 @@ class Established:
 
 
 AfterTls = Callable[[Established], Awaitable[Acceptance]]
-
-
-# --- the client ---------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=16)
-def _shared_context(alpn: bool, credentials: ClientCredentials | None
-                    ) -> tuple[ssl.SSLContext, MessageDispatch]:
-    """Contexts are costly to build (~0.15 ms each) and identical for every endpoint of a
-    kind, so one per (ALPN, client certificate) serves the whole scan."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with warnings.catch_warnings():  # TLSv1 is deprecated: that is exactly why we probe for it
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1
-    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    if alpn:
-        ctx.set_alpn_protocols([XMPPS_ALPN])
-    if credentials is not None:
-        credentials.load_into(ctx)
-    dispatch = MessageDispatch()
-    install_msg_callback(ctx, dispatch)
-    return ctx, dispatch
-
-
-def client_context(service: str, credentials: ClientCredentials | None
-                   ) -> tuple[ssl.SSLContext, MessageDispatch]:
-    """A TLS client that accepts any certificate and any version down to TLS 1.0.
-
-    Raises OSError / ssl.SSLError / ValueError for our own problems (e.g. the client
-    certificate cannot be loaded); :func:`handshake` turns these into ``scan-error``.
-    """
-    if service not in SERVICES:
-        raise ValueError(f"unknown service {service!r}")
-    return _shared_context(service == "xmpps-server", credentials)
 
 
 # --- one attempt ----------------------------------------------------------------------------------
@@ -357,8 +294,8 @@ async def handshake(target: Target, *, timeout: float, from_domain: str | None =
             await attempt.run()
         if scope.cancelled_caught and attempt.session is None and attempt.failure is None:
             received = attempt.recorder.received if attempt.recorder is not None else 0
-            attempt.failure = timeout_failure(attempt.phase, f"{target.address}:{target.port}",
-                                              received)
+            where = f"{target.address}:{target.port}"
+            attempt.failure = timeout_failure(attempt.phase.value, where, received)
     except Exception as exc:  # a bug of ours must not take the sibling endpoints down
         attempt.failure = finding("scan-error", f"internal error: {exc!r}", error=repr(exc))
     finally:

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from scanner.bundle import order_chain
-from scanner.certload import load_der_certificate, load_pem_certificates, quiet_serials
+from scanner.certload import load_der_certificate, load_pem_with_der, quiet_serials
 from scanner.findings import Finding, finding
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
@@ -44,6 +44,17 @@ class Loaded:
     certs: tuple[x509.Certificate, ...] = ()
     csr_bytes: bytes | None = None
     findings: tuple[Finding, ...] = field(default=())
+    # the DER each certificate was read from, in the same order: a certificate with
+    # fractional-second times is loaded as a whole-seconds copy (scanner.certload), and only
+    # its original says what it really says
+    originals: tuple[bytes, ...] = field(default=(), repr=False)
+
+    def der_of(self, cert: x509.Certificate) -> bytes:
+        """The DER ``cert`` (one of :attr:`certs`) was read from."""
+        for c, der in zip(self.certs, self.originals, strict=False):
+            if c is cert:
+                return der
+        return cert.public_bytes(serialization.Encoding.DER)
 
 
 def read_input(path: Path) -> bytes:
@@ -80,11 +91,12 @@ def load_file(path: Path, password: Callable[[], str | None]) -> Loaded:
         return Loaded(path, "csr", csr_bytes=data)
     if b"-----BEGIN CERTIFICATE-----" in data or b"-----BEGIN X509 CERTIFICATE" in data:
         try:
-            certs = load_pem_certificates(data)
+            certs = load_pem_with_der(data)
         except ValueError:
             raise LoadError(f"{path}: malformed PEM certificate (bad base64 or DER inside the "
                             "BEGIN/END lines)") from None
-        return Loaded(path, "pem", tuple(certs))
+        return Loaded(path, "pem", tuple(c for c, _ in certs),
+                      originals=tuple(der for _, der in certs))
     if b"-----BEGIN" in data:
         raise LoadError(f"{path}: PEM file without a certificate or certificate request")
     return _load_binary(path, data, password)
@@ -92,7 +104,7 @@ def load_file(path: Path, password: Callable[[], str | None]) -> Loaded:
 
 def _load_binary(path: Path, data: bytes, password: Callable[[], str | None]) -> Loaded:
     try:
-        return Loaded(path, "der", (load_der_certificate(data),))
+        return Loaded(path, "der", (load_der_certificate(data),), originals=(data,))
     except ValueError:
         pass
     try:

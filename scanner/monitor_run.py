@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from scanner.acceptance import Presenting
 from scanner.config_model import Config
 from scanner.deployment import Deployment
-from scanner.handshake import ClientCredentials
 from scanner.live import run_scans, shared_limits
 from scanner.monitor import deployment_json, merge_reports
 from scanner.names import parse_nameserver
 from scanner.results import ScanReport
 from scanner.scan import Scan, ScanOptions
+from scanner.tls_client import ClientCredentials
 from scanner.verify import Policy, Verifier
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from scanner.bundle import chains_in
 from scanner.certsummary import CertSummary, RequestSummary
@@ -85,7 +84,7 @@ def check_file(
     chains = chains_in(loaded.certs)
     checks = []
     for index, certs in enumerate(chains, 1):
-        der = tuple(c.public_bytes(Encoding.DER) for c in certs)
+        der = tuple(loaded.der_of(c) for c in certs)
         judged = verifier.judged(der, tuple(identities), served=False)
         part = f"certificate {index} of {len(chains)}" if len(chains) > 1 else None
         checks.append(_from_judgement(path, loaded.kind, judged, loaded.findings, part, der))

@@ -31,8 +31,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from scanner.certsummary import CertSummary
-from scanner.findings import CODES, Status
+from scanner.findings import CODES, Finding, Status, status_of, worst
 from scanner.isotime import iso
+from scanner.results import TlsInfo, read_findings
 
 PAGE_ROWS = 500  # endpoint rows drawn at once; "show more" draws the next
 PLACES_SHOWN = 12  # places listed under each finding code
@@ -132,19 +133,15 @@ def _json_for_script(data: object) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def _codes(findings: Iterable[Mapping[str, Any]]) -> list[str]:
-    return list(dict.fromkeys(str(f.get("code", "")) for f in findings))
+def _codes(findings: Iterable[Finding]) -> list[str]:
+    return list(dict.fromkeys(f.code for f in findings))
 
 
-_SEVERITY_RANK = {"critical": 3, "unknown": 2, "warning": 1}
-
-
-def _rank(finding: Mapping[str, Any]) -> int:
-    return _SEVERITY_RANK.get(str(finding.get("severity", "")), 0)
-
-
-def _name(rank: int) -> str:
-    return next(s.name for s in Status if s.rank == rank)
+def _tls_version(endpoint: Mapping[str, Any]) -> str:
+    try:
+        return TlsInfo.from_json(endpoint.get("tls")).version
+    except ValueError:  # no handshake (null), or damaged
+        return ""
 
 
 def rows(doc: Mapping[str, Any]) -> list[list[Any]]:
@@ -152,20 +149,18 @@ def rows(doc: Mapping[str, Any]) -> list[list[Any]]:
     out: list[list[Any]] = []
     for d in doc.get("domains", []):
         domain = str(d.get("domain", ""))
-        dns_findings = list(d.get("findings", [])) + [
-            f for s in d.get("services", []) for f in s.get("findings", [])]
+        dns_findings = read_findings(d.get("findings", [])) + [
+            f for s in d.get("services", []) for f in read_findings(s.get("findings", []))]
         endpoints = d.get("endpoints", [])
         if dns_findings or not endpoints:
-            status = (_name(max(_rank(f) for f in dns_findings)) if dns_findings
-                      else str(d.get("status", "UNKNOWN")))
+            status = status_of(dns_findings).name if dns_findings else str(d.get("status", "UNKNOWN"))
             out.append([domain, "DNS", "", "", 0, status, None, _codes(dns_findings), "", ""])
         for e in endpoints:
             cert = _leaf(e)
-            tls = e.get("tls") or {}
             out.append([domain, str(e.get("service", "")), str(e.get("target", "")),
                         str(e.get("address", "")), int(e.get("port") or 0), str(e.get("status", "UNKNOWN")),
-                        cert.days_left if cert else None, _codes(e.get("findings", [])),
-                        str(tls.get("version") or ""), cert.subject if cert else ""])
+                        cert.days_left if cert else None, _codes(read_findings(e.get("findings", []))),
+                        _tls_version(e), cert.subject if cert else ""])
     return out
 
 
@@ -213,26 +208,24 @@ def _expiry_chart(certs: Sequence[tuple[CertSummary, list[str]]], warn: int, cri
 
 def _findings_by_code(doc: Mapping[str, Any]) -> list[str]:
     places: dict[str, list[str]] = {}
-    worst_of: dict[str, int] = {}
+    worst_of: dict[str, Status] = {}
 
-    def add(code: str, f: Mapping[str, Any], where: str) -> None:
-        places.setdefault(code, []).append(f"{where}: {f.get('message', '')}")
-        worst_of[code] = max(worst_of.get(code, 0), _rank(f))
+    def add(found: object, where: str) -> None:
+        for f in read_findings(found):
+            places.setdefault(f.code, []).append(f"{where}: {f.message}")
+            worst_of[f.code] = worst([worst_of.get(f.code, Status.OK), f.status])
 
     for d in doc.get("domains", []):
-        for f in d.get("findings", []):
-            add(str(f.get("code")), f, str(d.get("domain")))
+        add(d.get("findings", []), str(d.get("domain")))
         for s in d.get("services", []):
-            for f in s.get("findings", []):
-                add(str(f.get("code")), f, f"{d.get('domain')} ({s.get('service')})")
+            add(s.get("findings", []), f"{d.get('domain')} ({s.get('service')})")
         for e in d.get("endpoints", []):
-            for f in e.get("findings", []):
-                add(str(f.get("code")), f, f"{d.get('domain')} {e.get('service')} {e.get('target')} "
-                                           f"[{e.get('address')}]:{e.get('port')}")
+            add(e.get("findings", []), f"{d.get('domain')} {e.get('service')} {e.get('target')} "
+                                       f"[{e.get('address')}]:{e.get('port')}")
     out: list[str] = []
-    for code in sorted(places, key=lambda c: (-worst_of[c], -len(places[c]), c)):
+    for code in sorted(places, key=lambda c: (-worst_of[c].rank, -len(places[c]), c)):
         info = CODES.get(code)
-        status = _name(worst_of[code])
+        status = worst_of[code].name
         where = places[code]
         out.append(f'<div class="code" id="code-{_h(code)}"><h3><span class="{status}">{status}</span> '
                    f"<code>{_h(code)}</code> — {len(where)} place{'' if len(where) == 1 else 's'}</h3>")

@@ -16,13 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from scanner.acceptance_model import Acceptance
 from scanner.certsummary import CertSummary
 from scanner.dane import DaneReport
-from scanner.findings import Finding, Status, status_of, worst
+from scanner.findings import Finding, Severity, Status, status_of, worst
 from scanner.isotime import iso as iso
 from scanner.srv import Endpoint, SrvRecord
 from scanner.verify import Coverage
@@ -42,6 +43,43 @@ class TlsInfo:
     alpn: str | None
     client_cert_requested: bool
     client_cert_sent: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "cipher": self.cipher,
+            "alpn": self.alpn,
+            "client_certificate_requested": self.client_cert_requested,
+            "client_certificate_sent": self.client_cert_sent,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> TlsInfo:
+        """``ValueError`` for anything that is not the ``tls`` object of the schema."""
+        # ValueError, not TypeError, for every kind of damage: readers of a saved report catch one
+        if not isinstance(data, Mapping):
+            raise ValueError("not a tls object")  # noqa: TRY004
+        version, cipher, alpn = data.get("version"), data.get("cipher"), data.get("alpn")
+        requested, sent = data.get("client_certificate_requested"), data.get("client_certificate_sent")
+        if not (isinstance(version, str) and isinstance(cipher, str) and isinstance(alpn, str | None)
+                and isinstance(requested, bool) and isinstance(sent, bool)):
+            raise ValueError(f"not a tls object: {data!r:.80}")  # noqa: TRY004
+        return cls(version, cipher, alpn, requested, sent)
+
+
+def read_findings(items: object) -> list[Finding]:
+    """The findings of a saved report's list, as well as they can be read: one that does not
+    parse (a hand-edited file) stays, as UNKNOWN under its code: a damaged report must never
+    read better than it is."""
+    out = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            out.append(Finding.from_json(item))
+        except ValueError:
+            code = item.get("code") if isinstance(item, Mapping) else None
+            out.append(Finding(str(code) if code is not None else "unreadable-finding", Severity.UNKNOWN,
+                               "this finding could not be read from the report"))
+    return out
 
 
 @dataclass(frozen=True)
@@ -82,15 +120,7 @@ class EndpointResult:
             "weight": e.weight,
             "xmpp_domain": e.xmpp_domain,
             "status": self.status.name,
-            "tls": None
-            if self.tls is None
-            else {
-                "version": self.tls.version,
-                "cipher": self.tls.cipher,
-                "alpn": self.tls.alpn,
-                "client_certificate_requested": self.tls.client_cert_requested,
-                "client_certificate_sent": self.tls.client_cert_sent,
-            },
+            "tls": self.tls.to_json() if self.tls is not None else None,
             "xmpp_features": list(self.xmpp_features),
             "certificate": self.certificate.to_json() if self.certificate is not None else None,
             "chain": [c.to_json() for c in self.chain],

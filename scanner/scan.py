@@ -42,11 +42,12 @@ from scanner.deployment import Deployment
 from scanner.direct import DirectEndpoint
 from scanner.discovery import AddressCache, ServiceDiscovery, discover_service, resolve_hosts
 from scanner.findings import finding
-from scanner.handshake import AfterTls, ClientCredentials, HandshakeResult, Target, handshake
+from scanner.handshake import AfterTls, HandshakeResult, Target, handshake
 from scanner.judge import Judge, empty_domain_findings, pool_findings
 from scanner.limits import DEFAULT_CONNECTIONS, DEFAULT_DNS, DEFAULT_PER_ADDRESS, Limits
 from scanner.results import DomainResult, EndpointResult, ScanReport, ServiceResult
 from scanner.srv import Endpoint
+from scanner.tls_client import ClientCredentials
 from scanner.verify import Policy, Verifier
 
 DOMAIN_WINDOW_PER_SLOT = 2  # domains in progress per work token (a domain is ~4 endpoints)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from scanner.certload import load_der_certificate, load_pem_certificates
+from scanner.certload import load_der_certificate, load_pem_with_der
 from scanner.trust_path import TrustStore
 
 
@@ -23,8 +23,9 @@ def mozilla_roots() -> TrustStore:
 
     data = Path(certifi.where()).read_bytes()
     # A few long-lived roots carry non-positive serials; they are still Mozilla's roots.
-    roots = tuple(load_pem_certificates(data))
-    return TrustStore(roots, True, "Mozilla roots (certifi)")
+    roots = load_pem_with_der(data)
+    return TrustStore(tuple(c for c, _ in roots), True, "Mozilla roots (certifi)",
+                      tuple(der for _, der in roots))
 
 
 def load_ca_file(path: Path) -> TrustStore:
@@ -36,13 +37,14 @@ def load_ca_file(path: Path) -> TrustStore:
         raise TrustStoreError(f"cannot read CA file {path}: {exc.strerror or exc}") from None
     try:
         pem = b"-----BEGIN" in data
-        roots = load_pem_certificates(data) if pem else [load_der_certificate(data)]
+        roots = load_pem_with_der(data) if pem else [(load_der_certificate(data), data)]
     except ValueError:
         # cryptography's text ("ParseError { kind: ShortData ... }") means nothing to a reader
         found = "a PEM file whose certificates do not parse" if pem else \
             "neither PEM certificates nor one DER certificate"
         raise TrustStoreError(f"CA file {path} holds no usable certificate: {found}") from None
-    return TrustStore(tuple(roots), False, f"CA file {path.name}")
+    return TrustStore(tuple(c for c, _ in roots), False, f"CA file {path.name}",
+                      tuple(der for _, der in roots))
 
 
 def trust_store(ca_file: Path | None) -> TrustStore:

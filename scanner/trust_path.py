@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import (
     Criticality,
@@ -49,6 +50,9 @@ class TrustStore:
     roots: tuple[x509.Certificate, ...]
     public: bool
     label: str
+    # the DER each root was read from, in the same order (:func:`scanner.certload.load_pem_with_der`:
+    # a root with fractional-second times is a whole-seconds copy; the original says the truth)
+    originals: tuple[bytes, ...] = field(default=(), compare=False)
 
     @cached_property
     def store(self) -> Store:
@@ -66,6 +70,17 @@ class TrustStore:
 
     def contains(self, cert: x509.Certificate) -> bool:
         return any(r == cert for r in self._by_subject.get(cert.subject, []))
+
+    @cached_property
+    def _copied(self) -> dict[bytes, bytes]:
+        """The roots loaded from a whole-seconds copy: the copy's DER to the original."""
+        pairs = zip((r.public_bytes(Encoding.DER) for r in self.roots), self.originals, strict=False)
+        return {copy: der for copy, der in pairs if copy != der}
+
+    def der_of(self, root: x509.Certificate) -> bytes:
+        """The DER ``root`` was read from."""
+        der = root.public_bytes(Encoding.DER)
+        return self._copied.get(der, der) if self.originals else der
 
 
 def _build_time(leaf: CertInfo, now: dt.datetime) -> dt.datetime:

@@ -63,7 +63,7 @@ from scanner.certinfo import (
     cert_info,
     request_info,
 )
-from scanner.certload import load_der_certificate
+from scanner.certload import exact_in, load_der_exact
 from scanner.certsummary import CertSummary
 from scanner.findings import Finding, Severity, Status, finding, status_of
 from scanner.lru import CacheStats, Lru
@@ -145,7 +145,9 @@ class Verifier:
         self.policy = policy or Policy()
         self._certificates: Lru[bytes, CertInfo] = Lru(CERTIFICATES_CACHED)
         self._anchors: Lru[x509.Certificate, CertInfo] = Lru(ANCHORS_CACHED)
-        self._paths: Lru[tuple[tuple[str, ...], bool], PathResult] = Lru(PATHS_CACHED)
+        self._paths: Lru[tuple[tuple[tuple[str, bytes | None], ...], bool], PathResult] = (
+            Lru(PATHS_CACHED)
+        )
         self._judgements: Lru[tuple[tuple[bytes, ...], tuple[Identity, ...], bool], Judgement] = (
             Lru(JUDGEMENTS_CACHED)
         )
@@ -205,8 +207,10 @@ class Verifier:
     ) -> Verdict:
         leaf, rest = chain[0], chain[1:]
         trust = self.trust
+        # keyed by fingerprint, and by the bytes really signed: two certificates that differ
+        # only in fractional seconds load as one whole-seconds copy (scanner.certload)
         built = self._paths.get(
-            (tuple(c.sha256 for c in chain), served),
+            (tuple((c.sha256, c.signed_tbs) for c in chain), served),
             lambda: build_path(leaf, rest, trust, self.now, served, anchor_info=self._anchor),
         )
         return _verdict(chain, identities, self.policy, trust, self.now, built, pre)
@@ -241,7 +245,7 @@ class Verifier:
         )
 
     def _anchor(self, cert: x509.Certificate) -> CertInfo:
-        return self._anchors.get(cert, lambda: cert_info(cert))
+        return self._anchors.get(cert, lambda: cert_info(cert, exact_in(self.trust.der_of(cert))))
 
 
 # --------------------------------------------------------------------------- one-shot forms
@@ -263,7 +267,7 @@ def verify_chain(
 
 def parse_certificate(der: bytes) -> CertInfo:
     """DER to :class:`CertInfo` (not remembered: :meth:`Verifier.certificate` is)."""
-    return cert_info(load_der_certificate(der))
+    return cert_info(*load_der_exact(der))
 
 
 def _verdict(

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cryptography.hazmat.primitives.serialization import Encoding
 
-from scanner.certload import load_pem_certificates
+from scanner.certload import load_pem_with_der
 from scanner.certsummary import CertSummary
 from scanner.isotime import parse_iso
 from scanner.lab.hostile import hostile_world
@@ -107,9 +106,9 @@ def cert_summary(**fields: Any) -> CertSummary:
 
 
 def pem_chain_der(name: str) -> list[bytes]:
-    """The certificates of a corpus PEM file, as DER, in file order."""
-    certs = load_pem_certificates((CERTS / name).read_bytes())
-    return [c.public_bytes(Encoding.DER) for c in certs]
+    """The certificates of a corpus PEM file, as DER, in file order: the DER written in the
+    file, as a server would send it (a fractional-second certificate's own, not its copy's)."""
+    return [der for _, der in load_pem_with_der((CERTS / name).read_bytes())]
 
 
 @pytest.fixture(scope="session")

@@ -17,14 +17,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from scanner.handshake import (
-    ClientCredentials,
-    HandshakeResult,
-    Target,
-    handshake,
-)
+from scanner.handshake import HandshakeResult, Target, handshake
 from scanner.lab.behaviours import TlsSettings
 from scanner.lab.listeners import Behaviour, serve_sip_tls, serve_xmpp_starttls, serve_xmpps
+from scanner.tls_client import ClientCredentials
 from scanner.xmpp import TLS_NS, stream_header
 
 LOOPBACK = "127.0.0.1"

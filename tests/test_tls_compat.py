@@ -16,7 +16,7 @@ from typing import Any
 import trio
 import trio.testing
 
-from scanner.handshake import client_context
+from scanner.tls_client import client_context
 from scanner.tls_compat import (
     MessageDispatch,
     install_msg_callback,

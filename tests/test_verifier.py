@@ -9,7 +9,9 @@ other's answers.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ import scanner.verify as verify_module
 from scanner.findings import Severity
 from scanner.lru import CacheStats, Lru
 from scanner.names import Identity, IdentityKind
+from scanner.offline import check_file
 from scanner.trust import load_ca_file
 from scanner.trust_path import build_path
 from scanner.verify import Policy, TrustStore, Verifier, parse_request
@@ -176,3 +179,29 @@ def test_lru_is_bounded_and_forgets_the_least_recently_used() -> None:
     with pytest.raises(ValueError):
         Lru(0)
 
+
+
+def test_two_certificates_differing_only_in_fractional_seconds_keep_their_own_instants(
+    test_trust: TrustStore, tmp_path: Path
+) -> None:
+    """Both load as the same whole-seconds copy (same fingerprint); each must be judged by what
+    it says itself: a process-wide table keyed by the copy once let the last one loaded speak
+    for both, and a path cache keyed by fingerprint alone would judge the second on the first."""
+    from base64 import b64encode
+
+    a = pem_chain_der("fractional-notafter.pem")[0]  # notAfter 2029-12-31T23:59:59.25Z
+    b = a.replace(b"20291231235959.25Z", b"20291231235959.75Z")
+    assert b != a
+    pem = b"".join(b"-----BEGIN CERTIFICATE-----\n" + b64encode(der) + b"\n-----END CERTIFICATE-----\n"
+                   for der in (a, b))
+    both = tmp_path / "both.pem"
+    both.write_bytes(pem)
+    between = dt.datetime(2029, 12, 31, 23, 59, 59, 500000, tzinfo=dt.UTC)
+    verifier = Verifier(test_trust, between, Policy())
+    first, second = check_file(both, CONTOSO_IDENTITIES, verifier, lambda: None)
+    assert (first.part, second.part) == ("certificate 1 of 2", "certificate 2 of 2")
+    assert ("expired", Severity.CRITICAL) in codes(first.findings)  # .25 is past
+    assert "expired" not in {f.code for f in second.findings}  # .75 is not yet
+    assert (verifier.certificate(a).not_after.microsecond, verifier.certificate(b).not_after.microsecond) == (
+        250000, 750000
+    )

@@ -189,20 +189,18 @@ def test_a_forged_fractional_certificate_is_not_trusted(test_trust: TrustStore) 
     # the walk checks the signature over the real TBS: flip one byte of the subject CN
     from base64 import b64decode
 
-    from scanner.certload import exact_of, load_der_certificate
+    from scanner.certload import exact_in
 
     pem = (CERTS / "fractional-notafter.pem").read_bytes()
     original = b64decode(b"".join(pem.split(b"-----")[2].split()))  # the leaf as signed
     der = bytearray(original)
 
-    cert = load_der_certificate(original)
-    exact = exact_of(cert)
+    exact = exact_in(original)
     assert exact is not None
     at = exact.signed_tbs.index(b"sip.contoso.test")
     tbs_at = original.index(exact.signed_tbs)
     der[tbs_at + at] ^= 0x01  # "rip.contoso.test"
-    forged = load_der_certificate(bytes(der))
-    chain = [forged.public_bytes(Encoding.DER), pem_chain_der("fractional-notafter.pem")[1]]
+    chain = [bytes(der), pem_chain_der("fractional-notafter.pem")[1]]  # as a peer would serve it
     verdict = verify_chain(chain, CONTOSO_IDENTITIES, Policy(), test_trust, NOW)
     assert verdict.trusted is False
     assert "chain-incomplete" in {f.code for f in verdict.findings}
