@@ -17,7 +17,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from scanner.handshake import HandshakeResult, Target, handshake
+from scanner.handshake import (
+    CLIENT_CERT_PROBE_FLOOR,
+    CLIENT_CERT_PROBE_SECONDS,
+    HandshakeResult,
+    Target,
+    handshake,
+    probe_budget,
+)
 from scanner.lab.behaviours import TlsSettings
 from scanner.lab.listeners import Behaviour, serve_sip_tls, serve_xmpp_starttls, serve_xmpps
 from scanner.tls_client import ClientCredentials
@@ -359,3 +366,16 @@ async def test_connect_timeout_when_syns_go_unanswered() -> None:
     assert trio.current_time() - begin < 1.5
     assert code(result) == "connect-timeout"
     assert result.chain == () and result.tls is None
+
+
+def test_probe_budget_follows_the_slower_of_connect_and_handshake() -> None:
+    """The wait for a TLS 1.3 server's verdict on our missing client certificate: on a quiet
+    loopback the 50 ms floor; behind a slow handshake (a loaded server or scanner) twice the
+    handshake; behind a long round trip four connects; never above the ceiling or half of
+    what is left of the deadline."""
+    assert probe_budget(connect=0.0005, tls=0.004, remaining=9.0) == CLIENT_CERT_PROBE_FLOOR
+    assert probe_budget(connect=0.0005, tls=0.080, remaining=9.0) == pytest.approx(0.160)
+    assert probe_budget(connect=0.050, tls=0.060, remaining=9.0) == pytest.approx(0.200)
+    assert probe_budget(connect=0.200, tls=0.250, remaining=9.0) == CLIENT_CERT_PROBE_SECONDS
+    assert probe_budget(connect=0.050, tls=0.060, remaining=0.1) == pytest.approx(0.05)
+    assert probe_budget(connect=0.050, tls=0.060, remaining=-1.0) == 0.0
