@@ -48,10 +48,18 @@ def census(endpoints: int) -> dict[str, Any]:
                 eps.append({
                     "domain": name, "service": service, "target": f"sip.{name}", "port": port,
                     "address": f"192.0.2.{node}", "priority": 0, "weight": 0, "xmpp_domain": None,
-                    "status": status, "tls": {"version": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384"},
+                    "status": status,
+                    "tls": {"version": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "alpn": None,
+                            "client_certificate_requested": False, "client_certificate_sent": False},
+                    # every field fedscan writes (a partial summary is read as damaged)
                     "certificate": {"subject": f"CN=sip.{name},O=Census", "issuer": "CN=Census CA",
-                                    "sha256": f"{i:064x}", "not_after": "2031-01-01T00:00:00Z",
-                                    "days_left": left},
+                                    "serial": f"{i:x}", "sha256": f"{i:064x}",
+                                    "not_before": "2029-01-01T00:00:00Z",
+                                    "not_after": "2031-01-01T00:00:00Z",
+                                    "dns_names": [f"sip.{name}", name], "srv_names": [],
+                                    "xmpp_addrs": [], "eku": ["serverAuth", "clientAuth"],
+                                    "key": "RSA 2048", "signature": "sha256WithRSAEncryption",
+                                    "crl_distribution_points": [], "days_left": left},
                     "findings": findings})
         domains.append({"domain": name, "status": status, "findings": [], "services": [], "endpoints": eps})
     return {"schema_version": 1, "tool": "fedscan", "started_at": "2030-01-01T00:00:00Z",

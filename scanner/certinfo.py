@@ -107,7 +107,7 @@ def _request_facts(
     """What a certificate and a CSR both say, as :class:`RequestSummary` fields."""
     return {
         "subject": subject,
-        "common_names": common_names,
+        "subject_cns": common_names,
         "dns_names": names.dns,
         "srv_names": names.srv,
         "xmpp_addrs": names.xmpp_addrs,

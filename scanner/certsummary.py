@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from cryptography import x509
@@ -47,7 +48,15 @@ class RequestSummary:
     eku: tuple[str, ...] | None  # "serverAuth", "clientAuth" or a dotted OID; None: no extension
     key: str  # "RSA 2048", "EC secp256r1"
     signature: str  # "sha256WithRSAEncryption", "RSASSA-PSS"
-    common_names: tuple[str, ...] = ()  # the subject's CNs (not in the JSON)
+    # the subject's CNs when built from the certificate itself; None (read back from a report,
+    # where they are not in the JSON): parsed from ``subject`` when first asked for
+    subject_cns: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def common_names(self) -> tuple[str, ...]:
+        """The subject's CNs. Parsing RFC 4514 text costs ~45 us, and a census page reads
+        20,000 summaries back without ever asking: so only on demand."""
+        return self.subject_cns if self.subject_cns is not None else common_names_of(self.subject)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -131,7 +140,6 @@ def _request_fields(data: Mapping[str, Any]) -> dict[str, Any]:
             "eku": None if eku is None else _texts(eku),
             "key": _text(data.get("key", "")),
             "signature": _text(data.get("signature", "")),
-            "common_names": common_names_of(subject),
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not a certificate summary ({type(exc).__name__}: {exc})") from None
@@ -156,7 +164,10 @@ def _text(value: object) -> str:
 def _texts(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise TypeError(f"expected a list, got {type(value).__name__}")
-    return tuple(_text(v) for v in value)
+    for v in value:  # a loop, not a generator: a census page reads 100,000 of these lists
+        if not isinstance(v, str):
+            raise TypeError(f"expected text, got {type(v).__name__}")
+    return tuple(value)
 
 
 def _int(value: object) -> int:

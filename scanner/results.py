@@ -60,7 +60,9 @@ class TlsInfo:
         if not isinstance(data, Mapping):
             raise ValueError("not a tls object")  # noqa: TRY004
         version, cipher, alpn = data.get("version"), data.get("cipher"), data.get("alpn")
-        requested, sent = data.get("client_certificate_requested"), data.get("client_certificate_sent")
+        # a report written by hand or by another tool may leave these out: absent means not seen
+        requested = data.get("client_certificate_requested", False)
+        sent = data.get("client_certificate_sent", False)
         if not (isinstance(version, str) and isinstance(cipher, str) and isinstance(alpn, str | None)
                 and isinstance(requested, bool) and isinstance(sent, bool)):
             raise ValueError(f"not a tls object: {data!r:.80}")  # noqa: TRY004

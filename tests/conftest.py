@@ -94,7 +94,7 @@ def cert_summary(**fields: Any) -> CertSummary:
     if isinstance(fields.get("not_after"), str):
         fields["not_after"] = parse_iso(fields["not_after"])
     values: dict[str, Any] = {
-        "subject": "CN=sip.contoso.test", "common_names": ("sip.contoso.test",),
+        "subject": "CN=sip.contoso.test", "subject_cns": ("sip.contoso.test",),
         "dns_names": ("sip.contoso.test",), "srv_names": (), "xmpp_addrs": (),
         "eku": ("serverAuth", "clientAuth"), "key": "RSA 2048", "signature": "sha256WithRSAEncryption",
         "issuer": "CN=Test CA", "serial": "1000", "sha256": "aa" * 32,

@@ -37,7 +37,7 @@ def endpoint(
 ) -> EndpointResult:
     ep = Endpoint(domain, service, target or f"sip.{domain}", 5061, address, 0, 0, None)
     cert = None if sha256 is None else cert_summary(
-        sha256=sha256, not_after=not_after, subject=f"CN={ep.target}", common_names=(ep.target,),
+        sha256=sha256, not_after=not_after, subject=f"CN={ep.target}", subject_cns=(ep.target,),
     )
     return EndpointResult(ep, tuple(findings), None, cert, (), (), {})
 

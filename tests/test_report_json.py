@@ -45,3 +45,12 @@ def test_tls_reads_back_as_written() -> None:
         TlsInfo.from_json(None)
     with pytest.raises(ValueError):
         TlsInfo.from_json({**tls.to_json(), "client_certificate_sent": "no"})
+
+
+def test_tls_read_back_without_the_client_certificate_fields() -> None:
+    """A report written by hand or by another tool may give only version and cipher: the page
+    and the merge still show the version (absent client-certificate fields mean not seen)."""
+    tls = TlsInfo.from_json({"version": "TLSv1.2", "cipher": "ECDHE-RSA-AES128-GCM-SHA256"})
+    assert tls == TlsInfo("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", None, False, False)
+    with pytest.raises(ValueError):
+        TlsInfo.from_json({"version": "TLSv1.2"})  # no cipher: not a tls object
