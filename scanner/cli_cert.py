@@ -9,6 +9,8 @@ and renders; a file that cannot be read is one line and exit 3.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -45,8 +47,10 @@ from scanner.findings import worst
 from scanner.isotime import iso
 
 if TYPE_CHECKING:
+    from scanner.names import Identity
     from scanner.offline import FileCheck
     from scanner.plan import TlsaEntry
+    from scanner.verify import Verifier
 
 
 @app.command()
@@ -80,8 +84,6 @@ def cert(
     output: FormatOpt = OutputFormat.table,
 ) -> None:
     """Check certificate, chain, PFX or CSR files before they are installed."""
-    from scanner.loaders import LoadError
-    from scanner.offline import check_file
     from scanner.verify import Verifier
 
     dep = make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
@@ -89,15 +91,32 @@ def cert(
     now = parse_now(at)
     # one Verifier for every file; it reads the CA bundle only when a file holds certificates
     verifier = Verifier(lambda: load_trust(ca_file), now, policy)
+    checks = _check_files(files, dep.identities(), verifier, password)
+    if dane:
+        checks = _dane_renewal(checks, dane, dnssec_resolver)
+    _print_checks(checks, output, now)
+    raise typer.Exit(int(worst(c.status for c in checks)))
+
+
+def _check_files(
+    files: list[Path], identities: Sequence[Identity], verifier: Verifier, password: str | None
+) -> list[FileCheck]:
+    """One result per end-entity certificate (a chain file or PFX may hold several); the first
+    file that cannot be read stops the command, since a partial verdict would read as whole."""
+    from scanner.loaders import LoadError
+    from scanner.offline import check_file
 
     checks = []
     for path in files:
         try:
-            checks += check_file(path, dep.identities(), verifier, password_source(password))
+            checks += check_file(path, identities, verifier, password_source(password))
         except LoadError as exc:
             raise UserError(str(exc)) from None
-    if dane:
-        checks = _dane_renewal(checks, dane, dnssec_resolver)
+    return checks
+
+
+def _print_checks(checks: list[FileCheck], output: OutputFormat, now: dt.datetime) -> None:
+    """JSON carries the judging time, so a saved verdict says when it was true."""
     if output is OutputFormat.json:
         print_json(
             {
@@ -111,7 +130,6 @@ def cert(
         from scanner.render import render_file_checks
 
         render_file_checks(stdout_console(), checks)
-    raise typer.Exit(int(worst(c.status for c in checks)))
 
 
 def _dane_renewal(

@@ -33,6 +33,7 @@ from scanner.isotime import iso
 if TYPE_CHECKING:  # the config module pulls in DNS and trio: import it when a command runs
     from scanner.config_model import Config
     from scanner.monitor import MonitorResult
+    from scanner.readiness import Readiness
     from scanner.results import ScanReport
 
 ConfigOpt = Annotated[
@@ -222,56 +223,89 @@ def readiness(
     at: At = None,
 ) -> None:
     """The pre-go-live report for our own Edge; Markdown on stdout unless --html/--markdown."""
-    from scanner import readiness as ready
-    from scanner.plan import PlanError, certificate_plan
-    from scanner.readiness_dns import address_hosts
-    from scanner.readiness_html import render_html
-    from scanner.readiness_markdown import render_markdown
-
     config = _load(config_file)
-    dep = config.deployment.deployment
+    _require_edge_names(config)
+    now = parse_now(at)
+    if cert is not None:
+        report = _readiness_of_file(config, cert, password, ca_file, now)
+    else:
+        report = _readiness_of_scan(config, nameserver, ca_file, now)
+    _write_readiness(report, html_out, markdown_out)
+    raise typer.Exit(int(report.status))
+
+
+def _require_edge_names(config: Config) -> None:
+    """Readiness judges the Edge against its certificate plan (:mod:`scanner.plan`): a
+    [deployment] naming neither SIP domains nor an Edge FQDN gives no plan, and one line saying
+    so beats a report that judges nothing."""
+    from scanner.plan import PlanError, certificate_plan
+
     try:
-        certificate_plan(dep)
+        certificate_plan(config.deployment.deployment)
     except PlanError:
         raise UserError(f"{config.source}: [deployment] needs sip_domains or edge_fqdn for a readiness report"
                         ) from None
-    now = parse_now(at)
-    required = config.deployment.client_auth_required
-    if cert is not None:
-        check = _check_cert(config, cert, password, ca_file, now)
-        if config.scan.dnssec_resolver:  # renewal check: will the TLSA published now match it?
-            from scanner.live import lookup_published_tlsa
-            from scanner.names import parse_nameserver
-            from scanner.offline import with_dane
-            from scanner.srv import DEFAULT_SERVICES
 
-            answers = lookup_published_tlsa(parse_nameserver(config.scan.dnssec_resolver),
-                                            config.deployment.domains, DEFAULT_SERVICES)
-            check = with_dane(check, answers)
-        report = ready.from_file(check, dep, iso(now), client_auth_required=required,
-                                 dane_checked=bool(config.scan.dnssec_resolver))
-    else:
-        from scanner.monitor import apply_suppressions
-        from scanner.monitor_run import scan_config
 
-        servers, verifier = _scan_inputs(config, nameserver, ca_file, now)
-        raw = scan_config(config, nameservers=servers, verifier=verifier, deployment_only=True)
-        filtered, _ = apply_suppressions(raw, config.suppressions(), now.astimezone(dt.UTC).date())
-        from scanner.live import resolve_addresses
+def _readiness_of_file(
+    config: Config, cert: Path, password: str | None, ca_file: Path | None, now: dt.datetime
+) -> Readiness:
+    """The renewal case: the new certificate judged before it is installed, and (with a
+    validating resolver) whether the TLSA records published now will still match it."""
+    from scanner import readiness as ready
 
-        # the DNS table reports on these names: ask DNS about them, not the scan's endpoints
-        addresses = resolve_addresses(address_hosts(filtered, dep), servers,
-                                      min(config.scan.timeout, 5.0))
-        report = ready.from_scan(filtered, dep, client_auth_required=required, addresses=addresses)
-        from scanner.cli_acceptance import our_certificate
+    check = _check_cert(config, cert, password, ca_file, now)
+    if config.scan.dnssec_resolver:
+        from scanner.live import lookup_published_tlsa
+        from scanner.names import parse_nameserver
+        from scanner.offline import with_dane
+        from scanner.srv import DEFAULT_SERVICES
 
-        ours = our_certificate(config)
-        if ours is not None:  # "Accepted by": our certificate presented to the listed partners
-            from scanner.readiness_acceptance import with_acceptance
+        answers = lookup_published_tlsa(parse_nameserver(config.scan.dnssec_resolver),
+                                        config.deployment.domains, DEFAULT_SERVICES)
+        check = with_dane(check, answers)
+    return ready.from_file(check, config.deployment.deployment, iso(now),
+                           client_auth_required=config.deployment.client_auth_required,
+                           dane_checked=bool(config.scan.dnssec_resolver))
 
-            probed = scan_config(config, nameservers=servers, verifier=verifier, ours=ours,
-                                 acceptance_only=True)
-            report = with_acceptance(report, probed)
+
+def _readiness_of_scan(
+    config: Config, nameserver: list[str] | None, ca_file: Path | None, now: dt.datetime
+) -> Readiness:
+    """The go-live case: our own endpoints scanned (suppressions applied, as in monitor), the
+    DNS names the report lists resolved, and, when the config names our certificate, the
+    partners' verdict on it ("Accepted by")."""
+    from scanner import readiness as ready
+    from scanner.cli_acceptance import our_certificate
+    from scanner.live import resolve_addresses
+    from scanner.monitor import apply_suppressions
+    from scanner.monitor_run import scan_config
+    from scanner.readiness_dns import address_hosts
+
+    dep = config.deployment.deployment
+    servers, verifier = _scan_inputs(config, nameserver, ca_file, now)
+    raw = scan_config(config, nameservers=servers, verifier=verifier, deployment_only=True)
+    filtered, _ = apply_suppressions(raw, config.suppressions(), now.astimezone(dt.UTC).date())
+    # the DNS table reports on these names: ask DNS about them, not the scan's endpoints
+    addresses = resolve_addresses(address_hosts(filtered, dep), servers, min(config.scan.timeout, 5.0))
+    report = ready.from_scan(filtered, dep, client_auth_required=config.deployment.client_auth_required,
+                             addresses=addresses)
+    ours = our_certificate(config)
+    if ours is None:
+        return report
+    from scanner.readiness_acceptance import with_acceptance
+
+    # "Accepted by": our certificate presented to the listed partners
+    probed = scan_config(config, nameservers=servers, verifier=verifier, ours=ours, acceptance_only=True)
+    return with_acceptance(report, probed)
+
+
+def _write_readiness(report: Readiness, html_out: Path | None, markdown_out: Path | None) -> None:
+    """Files when asked for (then only the verdict and what was written on stdout, for a
+    ticket or a terminal), otherwise the Markdown on stdout."""
+    from scanner.readiness_html import render_html
+    from scanner.readiness_markdown import render_markdown
+
     written = []
     for path, text in ((html_out, render_html), (markdown_out, render_markdown)):
         if path is not None:
@@ -285,7 +319,6 @@ def readiness(
         print(f"wrote {', '.join(written)}")
     else:
         sys.stdout.write(render_markdown(report))
-    raise typer.Exit(int(report.status))
 
 
 def _check_cert(

@@ -30,7 +30,7 @@ from pathlib import Path
 from scanner.dane import DaneState
 from scanner.findings import Status
 from scanner.monitor import MonitorResult
-from scanner.results import EndpointResult
+from scanner.results import EndpointResult, ScanReport
 
 Labels = tuple[tuple[str, str], ...]
 # no sample when DANE was not checked or no TLSA is published: absence is not a state to alert on
@@ -58,8 +58,17 @@ class Family:
 
 
 def families(result: MonitorResult) -> list[Family]:
-    """Every metric family of one run, in a stable order."""
+    """Every metric family of one run, in a stable order (two runs' files compare line by
+    line): per endpoint, per finding, DANE, then the run as a whole."""
     report = result.report
+    return [*_endpoint_families(report), _finding_family(report), _dane_family(report),
+            *_run_families(result)]
+
+
+def _endpoint_families(report: ScanReport) -> list[Family]:
+    """Reachability, status and the leaf's expiry of each endpoint, one loop so the four
+    families list the endpoints in one order. An endpoint that presented no certificate has no
+    expiry sample (there is no date to report); its outage shows in ``fedscan_endpoint_up``."""
     now = report.evaluated_at
     up = Family("fedscan_endpoint_up", "gauge",
                 "1 if the endpoint completed a TLS handshake and presented a certificate, else 0.")
@@ -69,23 +78,23 @@ def families(result: MonitorResult) -> list[Family]:
                        "notAfter of the leaf certificate the endpoint presented, as a Unix time.")
     days = Family("fedscan_certificate_days_left", "gauge",
                   "Whole days from the evaluation time to the leaf's notAfter (negative once expired).")
-    found = Family("fedscan_finding", "gauge",
-                   "Active (unsuppressed) findings: the number of findings of this code at this place.")
-    dane = Family("fedscan_dane_status", "gauge",
-                  "DANE (TLSA) verdict, endpoints with TLSA only: 0 a secure record matches, "
-                  "1 TLSA ignored by peers (not DNSSEC-secure, or no usable record), "
-                  "2 mismatch (DANE peers refuse), 3 could not check (bogus, SERVFAIL, timeout).")
     for e in report.endpoints:
         labels = _endpoint_labels(e)
-        if e.dane is not None and e.dane.state in DANE_GAUGE:
-            dane.add(DANE_GAUGE[e.dane.state], **labels)
         up.add(1 if e.certificate is not None else 0, **labels)
         status.add(int(e.status), **labels)
         expiry = e.not_after
         if expiry is not None:
             not_after.add(expiry.timestamp(), **labels)
             days.add((expiry - now) // dt.timedelta(days=1), **labels)
-    counted: Counter[tuple[tuple[str, str], ...]] = Counter()
+    return [up, status, not_after, days]
+
+
+def _finding_family(report: ScanReport) -> Family:
+    """Findings counted per place, code and severity: two findings of one code on one
+    endpoint are one sample of 2, since a family may not repeat a label set."""
+    found = Family("fedscan_finding", "gauge",
+                   "Active (unsuppressed) findings: the number of findings of this code at this place.")
+    counted: Counter[Labels] = Counter()
     for d in report.domains:
         for f in d.findings:
             counted[(*_place(d.domain, str(f.details.get("service", "")), "", ""),
@@ -98,9 +107,26 @@ def families(result: MonitorResult) -> list[Family]:
             for f in e.findings:
                 counted[(*tuple(_endpoint_labels(e).items()),
                          ("code", f.code), ("severity", str(f.severity)))] += 1
-    for place, n in counted.items():
-        found.samples.append((place, n))
+    found.samples.extend(counted.items())
+    return found
 
+
+def _dane_family(report: ScanReport) -> Family:
+    """Only endpoints whose DANE state is worth alerting on get a sample (:data:`DANE_GAUGE`)."""
+    dane = Family("fedscan_dane_status", "gauge",
+                  "DANE (TLSA) verdict, endpoints with TLSA only: 0 a secure record matches, "
+                  "1 TLSA ignored by peers (not DNSSEC-secure, or no usable record), "
+                  "2 mismatch (DANE peers refuse), 3 could not check (bogus, SERVFAIL, timeout).")
+    for e in report.endpoints:
+        if e.dane is not None and e.dane.state in DANE_GAUGE:
+            dane.add(DANE_GAUGE[e.dane.state], **_endpoint_labels(e))
+    return dane
+
+
+def _run_families(result: MonitorResult) -> list[Family]:
+    """The run itself, one sample each: the timestamp lets an alert notice that cron stopped,
+    which no endpoint metric can say."""
+    report = result.report
     duration = Family("fedscan_run_duration_seconds", "gauge", "Wall-clock duration of the last run.")
     duration.add(result.duration)
     stamp = Family("fedscan_run_timestamp_seconds", "gauge",
@@ -119,8 +145,7 @@ def families(result: MonitorResult) -> list[Family]:
     suppressed.add(len(result.suppressed))
     changes = Family("fedscan_changes", "gauge", "Changes since the previous run (with --history).")
     changes.add(len(result.changes))
-    return [up, status, not_after, days, found, dane, duration, stamp, run_status, by_status, suppressed,
-            changes]
+    return [duration, stamp, run_status, by_status, suppressed, changes]
 
 
 def render(result: MonitorResult) -> str:

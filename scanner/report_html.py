@@ -244,17 +244,39 @@ def _fact(value: object) -> object:
 
 
 def render_report_html(doc: Mapping[str, Any], source: str = "") -> str:
+    """The page in reading order: verdict, how the scan ran, certificates, the endpoint table,
+    then every finding with its remedy; the data the table's script draws from comes last, so
+    the parts readable without scripts are complete before it."""
+    options: Mapping[str, Any] = doc.get("options") or {}
+    warn, crit = int(options.get("warn_days", 30)), int(options.get("crit_days", 14))
+    table_rows = rows(doc)
+    out = [
+        *_verdict(doc),
+        *_scan_facts(doc, source),
+        *_certificate_section(_certificates(doc), warn, crit),
+        *_endpoint_table(table_rows),
+        "<h2>Findings and what to do</h2>",
+        *_findings_by_code(doc),
+        f'<script type="application/json" id="fedscan-data">'
+        f"{_json_for_script({'page': PAGE_ROWS, 'rows': table_rows})}</script>",
+        f"<script>{_SCRIPT}</script>",
+        "</body></html>",
+    ]
+    return "\n".join(out) + "\n"
+
+
+def _verdict(doc: Mapping[str, Any]) -> list[str]:
+    """The head and the first thing a reader sees: the overall status and the counts, by
+    endpoint and (where any) by domain, worst first; the title says it too, for a tab or a
+    mail attachment."""
     status = str(doc.get("status", "UNKNOWN"))
     counts: Mapping[str, int] = doc.get("endpoint_counts") or {}
     domains = doc.get("domains", [])
     domain_counts = Counter(str(d.get("status", "UNKNOWN")) for d in domains)
-    options: Mapping[str, Any] = doc.get("options") or {}
-    warn, crit = int(options.get("warn_days", 30)), int(options.get("crit_days", 14))
-    certs = _certificates(doc)
-    table_rows = rows(doc)
     total = sum(counts.values())
     note = " — INTERRUPTED: not every endpoint was checked" if doc.get("interrupted") else ""
-    out = [
+    by_rank = sorted(Status, key=lambda s: -s.rank)
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{_h(_CSP)}">',
@@ -266,13 +288,16 @@ def render_report_html(doc: Mapping[str, Any], source: str = "") -> str:
         f"{len(domains)} domains{_h(note)}</p>",
         '<ul class="counts">',
         *(f'<li><b class="{s.name}">{int(counts.get(s.name, 0))}</b>{s.name} endpoints</li>'
-          for s in sorted(Status, key=lambda s: -s.rank)),
+          for s in by_rank),
         *(f'<li><b class="{s.name}">{domain_counts.get(s.name, 0)}</b>{s.name} domains</li>'
-          for s in sorted(Status, key=lambda s: -s.rank) if domain_counts.get(s.name)),
+          for s in by_rank if domain_counts.get(s.name)),
         "</ul>",
-        "<h2>Scan</h2>",
-        '<dl class="opts">',
     ]
+
+
+def _scan_facts(doc: Mapping[str, Any], source: str) -> list[str]:
+    """When, from what and with which options the scan ran: a report read weeks later must
+    say what it is a report of. Facts that are absent are left out, not shown empty."""
     facts: list[tuple[str, object]] = [
         ("source", source), ("started", doc.get("started_at")), ("finished", doc.get("finished_at")),
         ("judged as of", doc.get("evaluated_at")), ("interrupted", doc.get("interrupted")),
@@ -282,31 +307,45 @@ def render_report_html(doc: Mapping[str, Any], source: str = "") -> str:
         facts.append(("shards", f"{shards.get('files')} files merged"
                       + (f"; incomplete: {', '.join(map(str, shards.get('incomplete') or []))}"
                          if shards.get("incomplete") else "")))
+    options: Mapping[str, Any] = doc.get("options") or {}
     facts += [(k.replace("_", " "), ", ".join(map(str, v)) if isinstance(v, list) else v)
               for k, v in options.items()]
     deployment = doc.get("deployment")
     if deployment:
         facts.append(("deployment", json.dumps(deployment, ensure_ascii=False)))
-    out += [f"<dt>{_h(k)}</dt><dd>{_h(_fact(v))}</dd>" for k, v in facts if v not in (None, "")]
-    out.append("</dl>")
-    out += ["<h2>Certificates by days left</h2>",
-            f'<p class="meta">{len(certs)} distinct certificates; warning at {warn} days, critical at '
-            f"{crit}.</p>", *_expiry_chart(certs, warn, crit)]
-    if certs:
-        out.append('<div class="wide"><table><thead><tr><th>Days left</th><th>Not after</th><th>Subject</th>'
-                   "<th>Issuer</th><th>Served on</th></tr></thead><tbody>")
-        for cert, where in certs[:CERTS_SHOWN]:
-            days = cert.days_left or 0
-            cls = "CRITICAL" if days < crit else "WARNING" if days < warn else ""
-            served = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
-            out.append(f'<tr><td class="num {cls}">{days}</td><td class="nw">{_h(iso(cert.not_after))}</td>'
-                       f"<td>{_h(cert.subject)}</td><td>{_h(cert.issuer)}</td>"
-                       f"<td>{_h(served)}</td></tr>")
-        out.append("</tbody></table></div>")
-        if len(certs) > CERTS_SHOWN:
-            out.append(f'<p class="meta">The {CERTS_SHOWN} that end soonest of {len(certs)}.</p>')
+    return ["<h2>Scan</h2>", '<dl class="opts">',
+            *(f"<dt>{_h(k)}</dt><dd>{_h(_fact(v))}</dd>" for k, v in facts if v not in (None, "")),
+            "</dl>"]
+
+
+def _certificate_section(certs: Sequence[tuple[CertSummary, list[str]]], warn: int, crit: int) -> list[str]:
+    """The expiry chart for the whole census, then the certificates that end soonest: the
+    renewals to plan, each with the places it is served, coloured by the scan's thresholds."""
+    out = ["<h2>Certificates by days left</h2>",
+           f'<p class="meta">{len(certs)} distinct certificates; warning at {warn} days, critical at '
+           f"{crit}.</p>", *_expiry_chart(certs, warn, crit)]
+    if not certs:
+        return out
+    out.append('<div class="wide"><table><thead><tr><th>Days left</th><th>Not after</th><th>Subject</th>'
+               "<th>Issuer</th><th>Served on</th></tr></thead><tbody>")
+    for cert, where in certs[:CERTS_SHOWN]:
+        days = cert.days_left or 0
+        cls = "CRITICAL" if days < crit else "WARNING" if days < warn else ""
+        served = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+        out.append(f'<tr><td class="num {cls}">{days}</td><td class="nw">{_h(iso(cert.not_after))}</td>'
+                   f"<td>{_h(cert.subject)}</td><td>{_h(cert.issuer)}</td>"
+                   f"<td>{_h(served)}</td></tr>")
+    out.append("</tbody></table></div>")
+    if len(certs) > CERTS_SHOWN:
+        out.append(f'<p class="meta">The {CERTS_SHOWN} that end soonest of {len(certs)}.</p>')
+    return out
+
+
+def _endpoint_table(table_rows: Sequence[Sequence[Any]]) -> list[str]:
+    """The empty table and its filters; the script fills it from the embedded rows. The
+    finding filter offers only the codes that occur, so every choice matches something."""
     codes = sorted({c for r in table_rows for c in r[7]})
-    out += [
+    return [
         "<h2>Domains and endpoints</h2>",
         '<div class="filters"><label>Status <select id="f-status"><option value="">any</option>',
         *(f'<option value="{s.name}">{s.name}</option>' for s in sorted(Status, key=lambda s: -s.rank)),
@@ -321,11 +360,4 @@ def render_report_html(doc: Mapping[str, Any], source: str = "") -> str:
         '<p><button type="button" id="more" hidden>Show more</button></p>',
         f"<noscript><p>The table of {len(table_rows)} rows needs scripts; everything above and below is "
         "complete without them.</p></noscript>",
-        "<h2>Findings and what to do</h2>",
-        *_findings_by_code(doc),
-        f'<script type="application/json" id="fedscan-data">'
-        f"{_json_for_script({'page': PAGE_ROWS, 'rows': table_rows})}</script>",
-        f"<script>{_SCRIPT}</script>",
-        "</body></html>",
     ]
-    return "\n".join(out) + "\n"

@@ -38,6 +38,8 @@ _STATUS_COLUMN = 4
 # columns given up, in this order, when a row does not fit (indexes into HEADER)
 _DROP_ORDER = (6, 5)
 GAP = "  "
+# endpoints that share a certificate and its findings: (leaf sha256, ((code, message), ...))
+_GroupKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
 ACCEPTANCE_STYLE = {"accepted": "green", "refused": "bold red", "unknown": "yellow",
@@ -134,9 +136,9 @@ def _layout(rows: Sequence[_Row], width: int | None) -> tuple[list[int], list[in
     return shown, widths(shown), heading
 
 
-def _cert_groups(report: ScanReport) -> dict[tuple[str, tuple[tuple[str, str], ...]], list[EndpointResult]]:
+def _cert_groups(report: ScanReport) -> dict[_GroupKey, list[EndpointResult]]:
     """Endpoints serving one certificate with the same certificate findings."""
-    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[EndpointResult]] = defaultdict(list)
+    groups: dict[_GroupKey, list[EndpointResult]] = defaultdict(list)
     for r in report.endpoints:
         own = tuple((f.code, f.message) for f in r.findings if _is_cert_finding(f))
         if r.leaf_sha256 and own:
@@ -151,106 +153,155 @@ def _is_cert_finding(f: Finding) -> bool:
 
 def render_scan(console: Console, report: ScanReport, *, width: int | None,
                 problems_only: bool = False) -> None:
+    """The table, then each domain's block, then what is said once for the whole scan.
+
+    The layout is decided from every row before the first line is printed, so that all
+    domains share one set of columns; a domain with nothing to say is left out entirely.
+    """
     rows = _rows(report, problems_only)
-    shown, widths, heading = _layout(rows, width)
-    indent = "  " if heading else ""
-
-    def emit(line: Text | str) -> None:
-        # peer text (subjects, names, error texts) must not drive the terminal
-        text = line if isinstance(line, Text) else Text(line)
-        text.plain = visible(text.plain)
-        console.print(text, soft_wrap=True)
-
-    def cells_line(cells: Sequence[str], status: Status | None) -> Text:
-        line = Text(indent)
-        for n, (i, w) in enumerate(zip(shown, widths, strict=True)):
-            last = n == len(shown) - 1
-            line.append(cells[i] if last else cells[i].ljust(w) + GAP,
-                        style=STATUS_STYLE[status] if status is not None and i == _STATUS_COLUMN else None)
-        return line
-
-    groups = _cert_groups(report)
-    group_of = {id(r): key for key, members in groups.items() for r in members}
-    said: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
-    code_width = 0 if width is not None and width < 100 else 28
+    table = _TableWriter(console, report, rows, width, problems_only)
     if rows:
-        emit(Text(cells_line(HEADER, None).plain, style="bold"))
-    folded: list[str] = []
-    previous: DomainResult | None = None
+        table.header()
     by_domain: dict[int, list[_Row]] = defaultdict(list)
     for row in rows:
         by_domain[id(row.domain)].append(row)
+    folded: list[str] = []
+    first = True
     for d in report.domains:
         domain_rows = by_domain.get(id(d), [])
-        own = [f for f in _visible(d.all_findings, problems_only) if not _folded(f)]
+        own = [f for f in table.visible(d.all_findings) if not _folded(f)]
         folded += [d.domain for f in d.all_findings if _folded(f)]
         if not domain_rows and not own and not d.interrupted:
             continue
         if not domain_rows and problems_only and d.status is Status.OK:
             continue
-        if previous is not None:
-            emit("")
-        previous = d
-        if heading:
-            emit(Text(d.domain, style="bold"))
-        for row in domain_rows:
-            emit(cells_line(row.cells, row.status))
-            r = row.result
-            if r is None:
-                continue
-            if r.acceptance is not None:  # the partner's verdict on our certificate (issue 12)
-                for plain in wrap(r.acceptance.line(), width, indent + "  ", indent + "    "):
-                    emit(Text(plain, style=ACCEPTANCE_STYLE.get(r.acceptance.verdict, "")))
-            mine = _visible(r.findings, problems_only)
-            key = group_of.get(id(r))
-            if key is not None:
-                mine = [f for f in mine if not _is_cert_finding(f)]
-            for f in sorted(mine, key=lambda f: -f.status.rank):
-                for line in finding_lines(f, width, indent + "    ", code_width):
-                    emit(line)
-            if not problems_only and (dane := _dane_text(r)):
-                for plain in wrap(dane, width, indent + "    DANE  ", indent + "          "):
-                    emit(Text(plain, style="dim"))
-            if key is None:
-                continue
-            shared = [f for f in _visible(r.findings, problems_only) if _is_cert_finding(f)]
-            if key in said:
-                first = groups[key][0]
-                for plain in wrap(f"same certificate as {first.endpoint.domain} {_address(first)} "
-                                  f"({len(shared)} finding{'' if len(shared) == 1 else 's'} there)",
-                                 width, indent + "    ", indent + "      "):
-                    emit(Text(plain, style="dim"))
-                continue
-            said.add(key)
-            for plain in wrap(f"certificate {key[0][:16]}… on {len(groups[key])} endpoints "
-                              f"({_members(groups[key])}):", width, indent + "    ", indent + "      "):
-                emit(Text(plain, style="dim"))
-            for f in sorted(shared, key=lambda f: -f.status.rank):
-                for line in finding_lines(f, width, indent + "    ", code_width):
-                    emit(line)
+        if not first:
+            table.emit("")
+        first = False
+        table.domain(d, domain_rows, own)
+    table.footer(report, folded)
+
+
+class _TableWriter:
+    """One scan table as it is printed: the layout, decided once from every row, and the
+    certificate groups already said, so that a shared certificate's findings appear under its
+    first endpoint and the others only point there."""
+
+    def __init__(self, console: Console, report: ScanReport, rows: Sequence[_Row],
+                 width: int | None, problems_only: bool) -> None:
+        self.console = console
+        self.width = width
+        self.problems_only = problems_only
+        self.shown, self.widths, self.heading = _layout(rows, width)
+        self.indent = "  " if self.heading else ""
+        self.groups = _cert_groups(report)
+        self.group_of = {id(r): key for key, members in self.groups.items() for r in members}
+        self.said: set[_GroupKey] = set()
+        # wide terminals align the messages in a column; narrow ones need the room
+        self.code_width = 0 if width is not None and width < 100 else 28
+
+    def emit(self, line: Text | str) -> None:
+        """Every line goes out here: peer text (subjects, names, error texts) must not drive
+        the terminal, and rich must neither wrap nor crop what was laid out by word."""
+        text = line if isinstance(line, Text) else Text(line)
+        text.plain = visible(text.plain)
+        self.console.print(text, soft_wrap=True)
+
+    def emit_wrapped(self, text: str, first: str, rest: str, style: str) -> None:
+        for plain in wrap(text, self.width, first, rest):
+            self.emit(Text(plain, style=style))
+
+    def visible(self, findings: Iterable[Finding]) -> list[Finding]:
+        return _visible(findings, self.problems_only)
+
+    def cells_line(self, cells: Sequence[str], status: Status | None) -> Text:
+        """The shown columns padded to their widths; the last one is not padded, so a line
+        never ends in spaces."""
+        line = Text(self.indent)
+        for n, (i, w) in enumerate(zip(self.shown, self.widths, strict=True)):
+            last = n == len(self.shown) - 1
+            line.append(cells[i] if last else cells[i].ljust(w) + GAP,
+                        style=STATUS_STYLE[status] if status is not None and i == _STATUS_COLUMN else None)
+        return line
+
+    def header(self) -> None:
+        self.emit(Text(self.cells_line(HEADER, None).plain, style="bold"))
+
+    def findings(self, found: Iterable[Finding]) -> None:
+        """Worst first: the line a reader must act on is the one they see first."""
+        for f in sorted(found, key=lambda f: -f.status.rank):
+            for line in finding_lines(f, self.width, self.indent + "    ", self.code_width):
+                self.emit(line)
+
+    def domain(self, d: DomainResult, rows: Sequence[_Row], own: Sequence[Finding]) -> None:
+        """A domain's endpoints, then what belongs to the domain rather than to one endpoint
+        (an interrupted scan, DNS and pool findings), so a reader finds them in one place."""
+        if self.heading:
+            self.emit(Text(d.domain, style="bold"))
+        for row in rows:
+            self.endpoint(row)
+        indent = self.indent
         if d.interrupted:
-            for plain in wrap("interrupted before this domain was finished: its status is UNKNOWN",
-                             width, indent + "  ", indent + "    "):
-                emit(Text(plain, style="bold magenta"))
+            self.emit_wrapped("interrupted before this domain was finished: its status is UNKNOWN",
+                              indent + "  ", indent + "    ", "bold magenta")
         if own:
-            emit(Text(f"{indent}  (DNS and pool)", style="dim"))
-            for f in sorted(own, key=lambda f: -f.status.rank):
-                for line in finding_lines(f, width, indent + "    ", code_width):
-                    emit(line)
-    if folded and not problems_only:
-        emit("")
-        for plain in wrap(_folded_text(report, folded), width, "", "  "):
-            emit(Text(plain, style="cyan"))
-    if not_checked := _dane_not_checked(report):
-        emit("")
-        for plain in wrap(f"DANE: {not_checked}", width, "", "  "):
-            emit(Text(plain, style="dim"))
-    emit("")
-    summary = Text("Overall: ")
-    summary.append(report.status.name, style=STATUS_STYLE[report.status])
-    for n, plain in enumerate(wrap(report.summary_line().removeprefix(f"Overall: {report.status.name}"),
-                                  None if width is None else width - len(summary), "", "  ")):
-        emit(summary + plain if n == 0 else Text(plain))
+            self.emit(Text(f"{indent}  (DNS and pool)", style="dim"))
+            self.findings(own)
+
+    def endpoint(self, row: _Row) -> None:
+        """A row and what is said beneath it; certificate findings shared with other endpoints
+        are left to :meth:`shared_certificate`, which says them once."""
+        self.emit(self.cells_line(row.cells, row.status))
+        r = row.result
+        if r is None:
+            return
+        indent = self.indent
+        if r.acceptance is not None:  # the partner's verdict on our certificate (issue 12)
+            self.emit_wrapped(r.acceptance.line(), indent + "  ", indent + "    ",
+                              ACCEPTANCE_STYLE.get(r.acceptance.verdict, ""))
+        key = self.group_of.get(id(r))
+        mine = self.visible(r.findings)
+        if key is not None:
+            mine = [f for f in mine if not _is_cert_finding(f)]
+        self.findings(mine)
+        if not self.problems_only and (dane := _dane_text(r)):
+            self.emit_wrapped(dane, indent + "    DANE  ", indent + "          ", "dim")
+        if key is not None:
+            self.shared_certificate(r, key)
+
+    def shared_certificate(self, r: EndpointResult, key: _GroupKey) -> None:
+        """Under the group's first endpoint: the certificate, its endpoints and its findings;
+        under every other one: a pointer back there."""
+        shared = [f for f in self.visible(r.findings) if _is_cert_finding(f)]
+        members = self.groups[key]
+        first, rest = self.indent + "    ", self.indent + "      "
+        if key in self.said:
+            there = members[0]
+            self.emit_wrapped(f"same certificate as {there.endpoint.domain} {_address(there)} "
+                              f"({len(shared)} finding{'' if len(shared) == 1 else 's'} there)",
+                              first, rest, "dim")
+            return
+        self.said.add(key)
+        self.emit_wrapped(f"certificate {key[0][:16]}… on {len(members)} endpoints "
+                          f"({_members(members)}):", first, rest, "dim")
+        self.findings(shared)
+
+    def footer(self, report: ScanReport, folded: Sequence[str]) -> None:
+        """What is true of the whole scan, said once after every domain: unpublished optional
+        services, why DANE was not checked, and the overall status."""
+        if folded and not self.problems_only:
+            self.emit("")
+            self.emit_wrapped(_folded_text(report, folded), "", "  ", "cyan")
+        if not_checked := _dane_not_checked(report):
+            self.emit("")
+            self.emit_wrapped(f"DANE: {not_checked}", "", "  ", "dim")
+        self.emit("")
+        summary = Text("Overall: ")
+        summary.append(report.status.name, style=STATUS_STYLE[report.status])
+        width = None if self.width is None else self.width - len(summary)
+        for n, plain in enumerate(wrap(report.summary_line().removeprefix(f"Overall: {report.status.name}"),
+                                      width, "", "  ")):
+            self.emit(summary + plain if n == 0 else Text(plain))
 
 
 def _dane_text(r: EndpointResult) -> str | None:
