@@ -41,7 +41,7 @@ from scanner.acceptance_model import (
     xmpp_findings,
 )
 from scanner.findings import Finding
-from scanner.handshake import MAX_READ, AfterTls, Established
+from scanner.handshake import MAX_READ, AfterTls, Established, verdict_wait
 from scanner.sip import Closed, NeedData, Response, SipReader, options_request, parse_ms_diagnostics
 from scanner.sip import RemoteProtocolError as SipProtocolError
 from scanner.xmpp import (
@@ -129,11 +129,12 @@ class _Probe:
             return TlsVerdict("accepted", "handshake")
         if wire.ticket_seen:
             return TlsVerdict("accepted", "session-ticket")
-        remaining = est.deadline - trio.current_time()
-        budget = min(VERDICT_WAIT_CEILING, max(VERDICT_WAIT_FLOOR, 8 * est.rtt), remaining / 2)
-        with trio.move_on_after(max(budget, 0.0)):
+        budget = verdict_wait(est.rtt, round_trips=8, floor=VERDICT_WAIT_FLOOR,
+                              ceiling=VERDICT_WAIT_CEILING,
+                              remaining=est.deadline - trio.current_time())
+        with trio.move_on_after(budget):
             try:
-                self.pending = await self._read_first_record(budget)
+                self.pending = await self._read_first_record()
             except _TlsRejected as rejected:
                 return TlsVerdict("rejected", "alert" if rejected.alert else "closed", rejected.alert)
             finally:
@@ -144,7 +145,7 @@ class _Probe:
             return TlsVerdict("accepted", "session-ticket")
         return TlsVerdict("unknown", "silence")
 
-    async def _read_first_record(self, budget: float) -> bytes:
+    async def _read_first_record(self) -> bytes:
         wire = self.est.wire
         with trio.CancelScope() as scope:
             wire.on_ticket = scope.cancel  # a ticket is the verdict: stop waiting

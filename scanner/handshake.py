@@ -51,17 +51,26 @@ CLIENT_CERT_PROBE_FLOOR: Final = 0.05  # ... and its floor, whatever the measure
 LEGACY_VERSIONS: Final = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
 
 
+def verdict_wait(round_trip: float, *, round_trips: int, floor: float, ceiling: float,
+                 remaining: float) -> float:
+    """How long to wait after a completed TLS 1.3 handshake for the peer's verdict on our
+    certificate (an alert, a close, a session ticket): ``round_trips`` of the estimated round
+    trip, between ``floor`` and ``ceiling``, never more than half the deadline left. One rule
+    for the client-certificate probe and the acceptance probe (scanner.acceptance)."""
+    return max(0.0, min(ceiling, max(floor, round_trips * round_trip), remaining / 2))
+
+
 def probe_budget(connect: float, tls: float, remaining: float) -> float:
-    """How long to wait, after our Finished, for a TLS 1.3 server's verdict on the client
-    certificate we did not send (its alert, its close, or a session ticket).
+    """The client-certificate probe's wait for a TLS 1.3 server's verdict on the certificate we
+    did not send.
 
     The verdict follows our Finished by one round trip plus the server's work. The TCP connect
     measured the round trip alone; the handshake measured a round trip plus the server's work
     and our own loop's delay, so on a loaded scanner or a slow server it is the better guide:
     a fixed 50 ms floor on loopback missed servers that dropped us after 60-80 ms under load.
-    Between the floor and the ceiling, and never more than half the deadline left."""
-    wait = max(CLIENT_CERT_PROBE_FLOOR, 4 * connect, 2 * tls)
-    return max(0.0, min(CLIENT_CERT_PROBE_SECONDS, wait, remaining / 2))
+    So four round trips of the slower estimate: 4 x connect or 2 x handshake."""
+    return verdict_wait(max(connect, tls / 2), round_trips=4, floor=CLIENT_CERT_PROBE_FLOOR,
+                        ceiling=CLIENT_CERT_PROBE_SECONDS, remaining=remaining)
 
 
 # --- public data ------------------------------------------------------------------------------
