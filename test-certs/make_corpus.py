@@ -136,6 +136,15 @@ def ski_of(cert: x509.Certificate) -> x509.SubjectKeyIdentifier:
     return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
 
 
+def _ca_key_usage(*, digital_signature: bool) -> x509.KeyUsage:
+    """A CA's key usage: certificates and CRLs, and (intermediates) signatures."""
+    return x509.KeyUsage(
+        digital_signature=digital_signature, content_commitment=False, key_encipherment=False,
+        data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+        encipher_only=False, decipher_only=False,
+    )
+
+
 def make_root(cn: str, serial: int) -> Issuer:
     key = rsa_key()
     name = x509.Name(
@@ -155,20 +164,7 @@ def make_root(cn: str, serial: int) -> Issuer:
         .not_valid_before(utc(2019))
         .not_valid_after(utc(2070))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_ca_key_usage(digital_signature=False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -203,20 +199,7 @@ def make_intermediate(
         .not_valid_before(utc(2019))
         .not_valid_after(utc(2060))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_ca_key_usage(digital_signature=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski_of(root.cert)),
@@ -245,20 +228,7 @@ def cross_sign(subject: Issuer, by: Issuer, serial: int, not_after: dt.datetime)
         .not_valid_before(utc(2019))
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_ca_key_usage(digital_signature=False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski_of(by.cert)),
