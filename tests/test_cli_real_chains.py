@@ -57,24 +57,20 @@ def test_cert_reports_exactly(
     assert findings(capsys, name, *extra) == (exit_code, expected)
 
 
+def cert_in_a_process(name: str) -> subprocess.CompletedProcess[str]:
+    """``fedscan cert NAME`` as its own process: what reaches stderr is only seen that way."""
+    return subprocess.run([sys.executable, "-m", "scanner", "cert", str(CERTS / name), *LAB],
+                          capture_output=True, text=True, check=False)
+
+
 def test_zero_serial_leaves_stderr_to_fedscan() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "scanner", "cert", str(CERTS / "zero-serial.pem"), *LAB],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = cert_in_a_process("zero-serial.pem")
     assert (proc.returncode, proc.stderr) == (0, "")
     assert "serial-not-positive" in proc.stdout
 
 
 def test_fractional_notafter_reads_expired_today_in_the_table() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "scanner", "cert", str(CERTS / "fractional-notafter.pem"), *LAB],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = cert_in_a_process("fractional-notafter.pem")
     assert (proc.returncode, proc.stderr) == (2, "")
     assert "CRITICAL expired" in proc.stdout and "the certificate expired today" in proc.stdout
     assert "(expired)" in proc.stdout and "days ago" not in proc.stdout and "-1 days" not in proc.stdout
