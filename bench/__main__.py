@@ -225,9 +225,9 @@ def stage_figures(state: dict[str, Any], workdir: Path, concurrency: int, timeou
 def compile_bytecode() -> None:
     """Measure fedscan as installed: pip and pipx compile every module's bytecode at install
     time, the checkout's editable install does not, and where ``PYTHONDONTWRITEBYTECODE`` is
-    set (CI images, this project's dev machines) every run would compile ~70 modules again:
-    ~0.05 s of CPU per run that no user pays. The floor's and sslyze's code is compiled too
-    (sslyze by pip into its venv)."""
+    set (CI images, this project's dev machines) every run would compile ~80 modules again:
+    0.044 s of CPU per run (measured: imports of a scan 0.289 -> 0.245 s) that no user pays.
+    The floor's and sslyze's code is compiled too (sslyze by pip into its venv)."""
     root = Path(__file__).resolve().parent.parent
     for package in ("scanner", "bench"):
         compileall.compile_dir(root / package, quiet=1)
