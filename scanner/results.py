@@ -190,13 +190,18 @@ class DomainResult:
         self.endpoints = []
 
     def to_json(self) -> dict[str, Any]:
+        return {**self.to_json_head(), "endpoints": [e.to_json() for e in self.endpoints]}
+
+    def to_json_head(self) -> dict[str, Any]:
+        """The domain without its endpoints (a JSON lines ``domain`` line, written after each
+        endpoint's own line): serialising them again only to drop them cost a census as much
+        as its endpoint lines."""
         return {
             "domain": self.domain,
             "status": self.status.name,
             "interrupted": self.interrupted,
             "findings": [f.to_json() for f in self.findings],
             "services": [s.to_json() for s in self.services],
-            "endpoints": [e.to_json() for e in self.endpoints],
         }
 
 

@@ -75,10 +75,8 @@ class JsonLines(Sink):
         self._write({"type": "endpoint", **result.to_json()})
 
     def domain_done(self, result: DomainResult) -> None:
-        data = result.to_json()
-        del data["endpoints"]
-        data["endpoint_count"] = len(result.endpoints)
-        self._write({"type": "domain", **data})
+        self._write({"type": "domain", **result.to_json_head(),
+                     "endpoint_count": len(result.endpoints)})
 
     def summary(self, report: ScanReport) -> None:
         self._write({"type": "summary", **report.to_json_head()})
