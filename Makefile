@@ -9,7 +9,7 @@ WHEELHOUSE := $(VENV)/wheelhouse
 # every interpreter `make smoke` proves the wheel on (the oldest supported: requires-python)
 SMOKE_PYTHONS ?= $(PY)
 
-.PHONY: test smoke demo lint typecheck unit test-unit test-lab test-interop bench bench-census lab clean corpus
+.PHONY: test smoke demo lint typecheck unit test-unit test-lab test-interop bench bench-census bench-instructions lab clean corpus
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -80,6 +80,11 @@ bench: $(BENCH_STAMP) $(SSLYZE_STAMP)
 bench-census: $(BENCH_STAMP)
 	$(BIN)/python -m bench --endpoints 10000 --timeout 2 --dead-fraction 0.3 --dead-timeout 5 --no-sslyze \
 		--formats jsonl --stage-runs 0
+
+# instructions counted by valgrind (Debian: valgrind): exact and repeatable, for A/B of a change
+bench-instructions: $(BENCH_STAMP)
+	@command -v valgrind >/dev/null || { echo "make: bench-instructions needs valgrind (apt-get install valgrind)"; exit 2; }
+	$(BIN)/python -m bench.instructions --domains $(or $(DOMAINS),50)
 
 corpus: $(STAMP)
 	$(BIN)/python test-certs/make_corpus.py
