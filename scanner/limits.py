@@ -94,15 +94,19 @@ def raise_nofile_limit() -> tuple[int, int]:
 @contextlib.contextmanager
 def census_gc() -> Iterator[None]:
     """The collector tuned for a scan (see the theory above), as it was again afterwards:
-    a library caller or a ``fedscan monitor`` loop keeps its own settings between scans."""
+    a library caller or a ``fedscan monitor`` loop keeps its own settings between scans.
+    ``gc.unfreeze`` thaws every frozen object, so a caller that froze its own (a server
+    that forks workers does) keeps them frozen: the objects we froze stay so with them."""
     thresholds = gc.get_threshold()
+    caller_froze = gc.get_freeze_count() > 0
     gc.freeze()
     gc.set_threshold(max(GC_YOUNG, thresholds[0]), *thresholds[1:])
     try:
         yield
     finally:
         gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        if not caller_froze:
+            gc.unfreeze()
 
 
 @dataclass(frozen=True)

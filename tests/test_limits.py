@@ -198,6 +198,21 @@ def test_census_gc_restores_after_an_error() -> None:
     assert gc.get_freeze_count() == 0
 
 
+def test_census_gc_leaves_a_callers_own_freeze_frozen() -> None:
+    """A library caller that froze its objects (before forking workers, say) finds them
+    still frozen after a scan: gc.unfreeze would have thawed them with ours."""
+    mine = [object() for _ in range(10)]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with census_gc():
+            assert gc.get_freeze_count() >= frozen
+        assert gc.get_freeze_count() >= frozen
+        assert mine
+    finally:
+        gc.unfreeze()
+
+
 def test_scans_run_under_census_gc() -> None:
     """run_scans (the one caller of trio.run for scans) runs every scan with the tuned
     collector: what the scan itself sees is GC_YOUNG."""
