@@ -9,7 +9,9 @@ the scan itself happens here; its exit code is the report's worst status.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import os
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
@@ -46,7 +48,10 @@ from scanner.cli_common import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from scanner.direct import DirectEndpoint
+    from scanner.resume import Carried, Resumed
 
 
 class ScanFormat(StrEnum):
@@ -123,6 +128,12 @@ Sni = Annotated[
     typer.Option("--sni", metavar="NAME",
                  help="The name to ask --endpoint for (needed when HOST is an address)."),
 ]
+Resume = Annotated[
+    Path | None,
+    typer.Option("--resume", metavar="FILE", dir_okay=False,
+                 help="Continue a census cut short: copy what FILE (its earlier --format jsonl "
+                 "output) finished and scan only the rest. Write to a new file."),
+]
 ProblemsOnly = Annotated[
     bool,
     typer.Option("--problems-only", "-q",
@@ -166,6 +177,7 @@ def scan(
     at: At = None,
     problems_only: ProblemsOnly = False,
     output: ScanFormatOpt = ScanFormat.table,
+    resume: Resume = None,
 ) -> None:
     """Discover every federation endpoint of DOMAIN(s), handshake with each, verify, report."""
     from scanner.cli_acceptance import judged_deployment, presented
@@ -174,6 +186,9 @@ def scan(
 
     t = scan_targets(domains, domains_file, shard, service, nameserver, dnssec_resolver, from_domain,
                      endpoint, sni)
+    resumed = None
+    if resume is not None:
+        t, resumed = resumed_targets(resume, output, t)
     deployment = make_deployment(sip_domain, xmpp_domain, extra_san, edge_fqdn, webconf_fqdn)
     ours = presented(as_edge, client_cert, client_key, password_source(password),
                      sip_from=next(iter(deployment.sip_domains), t.from_domain),
@@ -194,7 +209,8 @@ def scan(
         presenting=ours.presenting,
         endpoints=t.directs,
     )
-    report = scan_for_output(t.names, options, t.servers, trust, parse_now(at) if at else None, output.value)
+    report = scan_for_output(t.names, options, t.servers, trust, parse_now(at) if at else None,
+                             output.value, resumed)
     with reader_may_leave():
         if output is ScanFormat.json:
             report.write_json(sys.stdout)
@@ -203,6 +219,48 @@ def scan(
 
             render_scan(stdout_console(), report, problems_only=problems_only)
     raise typer.Exit(int(report.status))
+
+
+def resumed_targets(path: Path, output: ScanFormat, t: ScanTargets) -> tuple[ScanTargets, Resumed]:
+    """``--resume FILE``: the targets without the domains FILE finished, and what to copy."""
+    from scanner.resume import Resumed, ResumeError, read
+    from scanner.sinks import notice
+
+    if output is not ScanFormat.jsonl:
+        raise UserError("--resume needs --format jsonl: it continues a jsonl output, whose "
+                        "finished domains are on their own lines")
+    try:
+        if _is_stdout(path):
+            raise UserError(f"--resume {path}: that is also where this output goes (a shell "
+                            "empties it before fedscan starts): write to a new file")
+        with path.open(encoding="utf-8") as lines:
+            carried = read(str(path), lines)
+    except OSError as exc:
+        raise UserError(f"--resume {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"--resume {path}: not UTF-8 text, not a fedscan --format jsonl output") from None
+    except ResumeError as exc:
+        raise UserError(str(exc)) from None
+    keep = ({*t.names, *(d.name for d in t.directs)}) & carried.finished.keys()
+    names = [n for n in t.names if n not in keep]
+    directs = tuple(d for d in t.directs if d.name not in keep)
+    notice(f"resuming: {len(keep)} finished domain{'' if len(keep) == 1 else 's'} copied from "
+           f"{path}, {len(names) + len(directs)} to scan")
+    return (dataclasses.replace(t, names=names, directs=directs),
+            Resumed(_copied(path, carried, keep), carried.domain_results(keep)))
+
+
+def _copied(path: Path, carried: Carried, keep: set[str]) -> Iterator[str]:
+    with path.open(encoding="utf-8") as lines:
+        yield from carried.lines(lines, keep)
+
+
+def _is_stdout(path: Path) -> bool:
+    try:
+        out, given = os.fstat(sys.stdout.fileno()), path.stat()
+    except (OSError, ValueError):
+        return False
+    return (out.st_dev, out.st_ino) == (given.st_dev, given.st_ino)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from scanner.results import DomainResult, EndpointResult, ScanReport
+from scanner.resume import Resumed
 from scanner.scan import ScanOptions, Sink
 from scanner.verify import TrustStore
 
@@ -71,6 +72,19 @@ class JsonLines(Sink):
             self.reader_left = True
             silence_stdout()
 
+    def copy(self, lines: Iterable[str]) -> None:
+        """Lines of an earlier output, unchanged (``--resume``: the domains it finished)."""
+        for line in lines:
+            if self.reader_left:
+                return
+            try:
+                self.out.write(line)
+            except BrokenPipeError:
+                self.reader_left = True
+                silence_stdout()
+        with contextlib.suppress(BrokenPipeError):
+            self.out.flush()
+
     def endpoint_done(self, result: EndpointResult) -> None:
         self._write({"type": "endpoint", **result.to_json()})
 
@@ -118,18 +132,24 @@ def scan_for_output(
     trust: TrustStore,
     at: dt.datetime | None,
     output: str,
+    resumed: Resumed | None = None,
 ) -> ScanReport:
     """``fedscan scan``: the scan with the live outputs its format needs (JSON lines as
-    endpoints finish, a progress bar on a terminal)."""
+    endpoints finish, a progress bar on a terminal). ``resumed`` (``jsonl`` only): the lines
+    an earlier run finished are written first, and its domains count in the summary."""
     from scanner.live import run_scan
 
     jsonl = JsonLines(sys.stdout) if output == "jsonl" else None
+    if jsonl is not None and resumed is not None:
+        jsonl.copy(resumed.lines)
     progress = Progress() if sys.stderr.isatty() else None
     sinks: list[Sink] = [s for s in (jsonl, progress) if s is not None]
     # jsonl streams every result as it happens: the report keeps only counts (flat memory)
     with progress if progress is not None else contextlib.nullcontext():
         report = run_scan(domains, options, nameservers, trust, at, sink=FanOut(sinks),
                           retain_endpoints=jsonl is None, notify=notice)
+    if resumed is not None:
+        report.domains[:0] = resumed.domains
     if jsonl is not None:
         jsonl.summary(report)
     return report

@@ -154,7 +154,7 @@ LAB_MODULES = frozenset({
     "test_monitor", "test_nagios", "test_prometheus", "test_readiness", "test_report_merge",
     "test_scale_lab", "test_scan_lab", "test_wrong_answers",
     "test_readiness_verdict", "test_report_html", "test_shard_recipe", "test_hostile_strings",
-    "test_dane_lab", "test_lab_real_chains", "test_limits", "test_one_voice",
+    "test_dane_lab", "test_lab_real_chains", "test_limits", "test_one_voice", "test_resume_lab",
 })
 
 
