@@ -64,6 +64,14 @@ def _pick_octet() -> int:
 OCTET = _pick_octet()
 
 
+def pytest_sessionfinish() -> None:
+    """Let go of the run's octet: closed here, not left to the interpreter's exit (where an
+    unclosed socket is a ResourceWarning in every run)."""
+    for guard in _GUARDS:
+        guard.close()
+    _GUARDS.clear()
+
+
 def lab_net(third: int) -> str:
     """The /24 a test's lab uses this run: ``127.<run octet>.<third>``."""
     return f"127.{OCTET}.{third}"
