@@ -44,6 +44,7 @@ from scanner.findings import Finding
 from scanner.handshake import MAX_READ, AfterTls, Established, verdict_wait
 from scanner.sip import Closed, NeedData, Response, SipReader, options_request, parse_ms_diagnostics
 from scanner.sip import RemoteProtocolError as SipProtocolError
+from scanner.transport import Heard, first_word
 from scanner.xmpp import (
     Features,
     ProtocolError,
@@ -127,33 +128,18 @@ class _Probe:
         est, wire = self.est, self.est.wire
         if est.tls.version != "TLSv1.3":
             return TlsVerdict("accepted", "handshake")
-        if wire.ticket_seen:
+        wait = verdict_wait(est.rtt, round_trips=8, floor=VERDICT_WAIT_FLOOR,
+                            ceiling=VERDICT_WAIT_CEILING, remaining=est.deadline - trio.current_time())
+        word = await first_word(est.stream, wire, wait)
+        if word.heard is Heard.TICKET:
             return TlsVerdict("accepted", "session-ticket")
-        budget = verdict_wait(est.rtt, round_trips=8, floor=VERDICT_WAIT_FLOOR,
-                              ceiling=VERDICT_WAIT_CEILING,
-                              remaining=est.deadline - trio.current_time())
-        with trio.move_on_after(budget):
-            try:
-                self.pending = await self._read_first_record()
-            except _TlsRejected as rejected:
-                return TlsVerdict("rejected", "alert" if rejected.alert else "closed", rejected.alert)
-            finally:
-                wire.on_ticket = None
-        if self.pending:
+        if word.heard is Heard.DATA:
+            self.pending = word.data
             return TlsVerdict("accepted", "application-data")
-        if wire.ticket_seen:
-            return TlsVerdict("accepted", "session-ticket")
-        return TlsVerdict("unknown", "silence")
-
-    async def _read_first_record(self) -> bytes:
-        wire = self.est.wire
-        with trio.CancelScope() as scope:
-            wire.on_ticket = scope.cancel  # a ticket is the verdict: stop waiting
-            data = await self._receive()
-            if not data:
-                raise _TlsRejected(alert_name(wire.alert))
-            return data
-        return b""
+        if word.heard is Heard.SILENCE:
+            return TlsVerdict("unknown", "silence")
+        alert = alert_name(wire.alert) or alert_name(word.broke.reason if word.broke else None)
+        return TlsVerdict("rejected", "alert" if alert else "closed", alert)
 
     async def _receive(self) -> bytes:
         """One read; an alert or a close from the partner is :class:`_TlsRejected`."""

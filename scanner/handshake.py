@@ -44,7 +44,16 @@ from scanner.tlswire import (
     timeout_failure,
 )
 from scanner.transport import MAX_READ as MAX_READ
-from scanner.transport import Failed, Recorder, StartTls, broke, close, connect_failure, open_tcp
+from scanner.transport import (
+    Failed,
+    Heard,
+    Recorder,
+    StartTls,
+    close,
+    connect_failure,
+    first_word,
+    open_tcp,
+)
 
 CLIENT_CERT_PROBE_SECONDS: Final = 0.3  # ceiling of the post-handshake wait for an alert
 CLIENT_CERT_PROBE_FLOOR: Final = 0.05  # ... and its floor, whatever the measured round trip
@@ -259,20 +268,13 @@ class _Attempt:
         Silence is fine (a SIP server simply waits for us); only an alert counts."""
         budget = probe_budget(self.timings.get("connect", CLIENT_CERT_PROBE_SECONDS),
                               self.timings.get("tls", 0.0), self.deadline - trio.current_time())
-        if self.wire.ticket_seen:
-            return  # the server already accepted us: it sent a session ticket
-        with trio.move_on_after(max(budget, 0.0)) as scope:
-            self.wire.on_ticket = scope.cancel  # a ticket means "accepted": stop waiting
-            try:
-                data = await tls.receive_some(MAX_READ)
-            except (trio.BrokenResourceError, OSError) as exc:
-                refusal = refusal_after_handshake(self.wire, broke(exc), closed=False)
-                if refusal is not None:
-                    raise Failed(refusal) from exc
-            else:
-                refusal = refusal_after_handshake(self.wire, None, closed=not data)
-                if refusal is not None:
-                    raise Failed(refusal)
+        word = await first_word(tls, self.wire, budget)
+        if word.heard is Heard.BROKE:
+            refusal = refusal_after_handshake(self.wire, word.broke, closed=False)
+        else:
+            refusal = refusal_after_handshake(self.wire, None, closed=word.heard is Heard.CLOSED)
+        if refusal is not None:
+            raise Failed(refusal)
 
     def result(self) -> HandshakeResult:
         session = self.session

@@ -21,13 +21,15 @@ import contextlib
 import os
 import socket
 import ssl
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Final
 
 import trio
 
 from scanner.findings import Finding, finding
 from scanner.limits import Pace
-from scanner.tlswire import HEAD_BYTES, Arrived
+from scanner.tlswire import HEAD_BYTES, Arrived, WireLog
 from scanner.xmpp import (
     Event,
     Features,
@@ -229,3 +231,43 @@ async def close(stream: trio.abc.Stream, *, polite: bool) -> None:
             else:
                 return
     await trio.aclose_forcefully(stream)
+
+
+class Heard(StrEnum):
+    """What a TLS 1.3 server did first after our Finished."""
+
+    TICKET = "ticket"  # a NewSessionTicket: it accepted us
+    DATA = "data"  # application data: it accepted us and spoke first
+    CLOSED = "closed"  # it closed the connection (after an alert, or bare)
+    BROKE = "broke"  # the read failed: an alert, a reset
+    SILENCE = "silence"  # nothing within the wait: no verdict
+
+
+@dataclass(frozen=True, slots=True)
+class FirstWord:
+    heard: Heard
+    data: bytes = b""  # DATA: what it said (the caller's protocol reads it next)
+    broke: Arrived | None = None  # BROKE: what trio and OpenSSL said
+
+
+async def first_word(tls: trio.SSLStream[Any], wire: WireLog, wait: float) -> FirstWord:
+    """Read what a TLS 1.3 server does first after the handshake, within ``wait`` seconds.
+
+    A TLS 1.3 server judges our client certificate (or its absence) only after our Finished,
+    and its first record says how: a ticket or data (accepted), an alert or a close (refused).
+    One read; a ticket ends the wait at once (``wire.on_ticket``), for trio's read would
+    otherwise wait on for application data that a ticket does not bring. The client-
+    certificate probe and the acceptance probe both ask this, each reading the answer its way.
+    """
+    if wire.ticket_seen:
+        return FirstWord(Heard.TICKET)
+    with trio.move_on_after(max(wait, 0.0)) as scope:
+        wire.on_ticket = scope.cancel
+        try:
+            data = await tls.receive_some(MAX_READ)
+        except (trio.BrokenResourceError, OSError) as exc:  # ssl.SSLError is an OSError
+            return FirstWord(Heard.BROKE, broke=broke(exc))
+        finally:
+            wire.on_ticket = None
+        return FirstWord(Heard.DATA, bytes(data)) if data else FirstWord(Heard.CLOSED)
+    return FirstWord(Heard.TICKET if wire.ticket_seen else Heard.SILENCE)
