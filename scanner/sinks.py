@@ -11,12 +11,14 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from scanner.results import DomainResult, EndpointResult, ScanReport
-from scanner.resume import Resumed
 from scanner.scan import ScanOptions, Sink
 from scanner.verify import TrustStore
+
+if TYPE_CHECKING:
+    from scanner.resume import Resumed  # only with --resume: not imported by every scan
 
 
 def notice(text: str) -> None:
