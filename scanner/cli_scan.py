@@ -229,6 +229,9 @@ def resumed_targets(path: Path, output: ScanFormat, t: ScanTargets) -> tuple[Sca
     if output is not ScanFormat.jsonl:
         raise UserError("--resume needs --format jsonl: it continues a jsonl output, whose "
                         "finished domains are on their own lines")
+    if str(path) == "-":
+        raise UserError("--resume needs a file, not standard input: it is read twice (what was "
+                        "finished, then those lines)")
     try:
         if _is_stdout(path):
             raise UserError(f"--resume {path}: that is also where this output goes (a shell "

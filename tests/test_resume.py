@@ -127,6 +127,10 @@ def test_a_damaged_or_missing_file_is_one_line(tmp_path: Path) -> None:
                    "--nameserver", "127.0.0.1:9")
     assert gone.returncode == 3 and gone.stderr.strip().endswith("No such file or directory")
     assert len(gone.stderr.strip().splitlines()) == 1
+    stdin = fedscan("scan", "a.test", "--format", "jsonl", "--resume", "-", "--nameserver", "127.0.0.1:9")
+    assert stdin.returncode == 3 and stdin.stderr.strip().endswith(
+        "--resume needs a file, not standard input: it is read twice (what was finished, then "
+        "those lines)")
 
 
 def test_resuming_into_the_same_file_is_refused_before_anything_is_written(tmp_path: Path) -> None:
