@@ -8,7 +8,8 @@ Theory of this module
   is a concatenation plus a recomputation of everything that spans domains.
 * Nothing is taken on trust from a shard's summary except times and the deployment: the
   overall status, the exit code and the endpoint counts are recomputed from the domain and
-  endpoint lines. A shard without a summary line (killed, out of time) or that says it was
+  endpoint lines. A shard without a summary line (killed, out of time; its last line may be
+  cut mid-write, and is then dropped) or that says it was
   interrupted makes the merged report ``interrupted``, hence at least UNKNOWN (CRITICAL still
   ranks above it, as in a single scan): a census with a missing piece must never read as OK.
 * Pure: lines in, a dict of the report schema out. Reading files is the caller's job; bad
@@ -18,9 +19,9 @@ Theory of this module
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from scanner.findings import Status, worst
 from scanner.results import SCHEMA_VERSION
@@ -28,6 +29,37 @@ from scanner.results import SCHEMA_VERSION
 
 class MergeError(ValueError):
     """A shard output that cannot be merged, with a one-line reason."""
+
+
+CUT: Final = object()  # what :func:`json_lines` yields for a last line cut mid-write
+
+
+def json_lines(source: str, lines: Iterable[str], error: type[ValueError],
+               hint: str = "") -> Iterator[tuple[int, Any]]:
+    """``(line number, parsed JSON)`` of each non-blank line of a ``jsonl`` output.
+
+    A line that does not parse is ``error`` ("FILE:LINE: not JSON (why)" + ``hint``), except
+    the last one when it has no newline: its writer was killed mid-line (a full disk, a copy
+    cut short), which is how a cut output ends, so it is yielded as :data:`CUT`. Any line after
+    it would make it damage after all, and raises.
+    """
+    cut: ValueError | None = None
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        if cut is not None:
+            raise cut
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            failure = error(f"{source}:{number}: not JSON ({exc.msg}){hint}")
+            if raw.endswith("\n"):
+                raise failure from None
+            cut = failure
+            continue
+        yield number, obj
+    if cut is not None:
+        yield 0, CUT
 
 
 @dataclass
@@ -51,13 +83,9 @@ class Merger:
         shard = len(self.sources)
         self.sources.append(source)
         summary = False
-        for number, raw in enumerate(lines, 1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise MergeError(f"{source}:{number}: not JSON ({exc.msg})") from None
+        for number, obj in json_lines(source, lines, MergeError):
+            if obj is CUT:
+                continue  # the shard stopped a line earlier (and has no summary either)
             if not isinstance(obj, dict) or "type" not in obj:
                 raise MergeError(f"{source}:{number}: not a fedscan jsonl line (no 'type')")
             kind = obj["type"]

@@ -22,13 +22,13 @@ Theory of this module
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from scanner.findings import Status
+from scanner.report_merge import CUT, json_lines
 from scanner.results import SCHEMA_VERSION, DomainResult, ServiceResult, read_findings
 
 
@@ -81,19 +81,12 @@ def read(source: str, lines: Iterable[str]) -> Carried:
     seen: dict[str, _Seen] = {}
     owners: list[str | None] = []
     dropped = False
-    for number, raw in enumerate(lines, 1):
-        owners.append(None)
-        if not raw.strip():
+    for number, obj in json_lines(source, lines, ResumeError, ": not a fedscan --format jsonl output"):
+        if obj is CUT:
+            dropped = True
             continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            if not raw.endswith("\n"):  # the writer was killed mid-line: the last line, cut
-                dropped = True
-                continue
-            raise ResumeError(f"{source}:{number}: not JSON ({exc.msg}): not a fedscan "
-                              "--format jsonl output") from None
-        owners[-1] = _place(source, number, obj, seen)
+        owners.extend([None] * (number - len(owners)))
+        owners[number - 1] = _place(source, number, obj, seen)
     done = sorted((name for name, s in seen.items() if s.line is not None),
                   key=lambda name: seen[name].order)
     finished = {name: _domain_result(name, seen[name]) for name in done if _complete(seen[name])}

@@ -115,6 +115,20 @@ def test_a_shard_without_summary_makes_the_census_unknown() -> None:
     assert b["incomplete"] is True and b["status"] == "UNKNOWN"
 
 
+def test_a_shard_cut_mid_line_is_a_shard_without_summary() -> None:
+    """Killed mid-write (a full disk, a copy cut short): the last line has no newline and does
+    not parse; the shard reads as stopped a line earlier, never as damage to refuse."""
+    cut = _lines(_endpoint("b.test", "OK"))[0]
+    doc = merge([
+        ("a", _lines(_endpoint("a.test", "OK"), _domain("a.test", "OK", 1), SUMMARY)),
+        ("b", [cut, cut.rstrip("\n")[:30]]),
+    ])
+    assert doc["interrupted"] is True and doc["shards"]["incomplete"] == ["b"]
+    assert doc["domains"][1]["endpoints"][0]["status"] == "OK"
+    with pytest.raises(MergeError, match=r"b:1: not JSON"):  # a newline: written whole, and damaged
+        merge([("b", [cut.rstrip("\n")[:30] + "\n", cut])])
+
+
 def test_overlapping_shards_are_refused() -> None:
     with pytest.raises(MergeError, match=r"a\.test is in both a and b"):
         merge([("a", _lines(_domain("a.test", "OK", 0), SUMMARY)),

@@ -81,6 +81,12 @@ def test_the_last_line_cut_mid_write_is_dropped() -> None:
                for copied in carried.lines(lines, {"a.test", "e.test", "f.test"}))
 
 
+def test_a_cut_line_with_lines_after_it_is_damage() -> None:
+    lines = [*earlier_output()[:2], '{"type":"endpoint","dom', *earlier_output()[2:]]
+    with pytest.raises(ResumeError, match=r"^old\.jsonl:3: not JSON \(Unterminated string"):
+        read("old.jsonl", lines)
+
+
 @pytest.mark.parametrize(("bad", "message"), [
     ("not json at all\n", "old.jsonl:4: not JSON (Expecting value): not a fedscan --format jsonl output"),
     ('["a list"]\n', "old.jsonl:4: not a fedscan jsonl line (no 'type')"),

@@ -72,3 +72,26 @@ def test_resuming_a_finished_census_scans_nothing(lab: LabInfo, tmp_path: Path) 
     assert again.stdout.splitlines()[:-1] == whole.stdout.splitlines()[:-1]
     assert summary(again.stdout.splitlines())["endpoint_counts"] == summary(whole.stdout.splitlines())[
         "endpoint_counts"]
+
+
+def test_a_resumed_shard_merges_in_place_of_the_cut_one(lab: LabInfo, tmp_path: Path) -> None:
+    """The README's shard recipe: shard 0 of 2 cut short, resumed with the same --shard, and
+    merged with shard 1 gives the report of one whole scan."""
+    shards = [fedscan("scan", *lab.scan_args(), *AT, "--format", "jsonl", "--shard", f"{k}/2")
+              for k in range(2)]
+    cut = tmp_path / "shard-0.jsonl"
+    cut.write_text(shards[0].stdout[: len(shards[0].stdout) // 2])
+    (tmp_path / "shard-1.jsonl").write_text(shards[1].stdout)
+    again = fedscan("scan", *lab.scan_args(), *AT, "--format", "jsonl", "--shard", "0/2",
+                    "--resume", str(cut))
+    (tmp_path / "shard-0b.jsonl").write_text(again.stdout)
+    merged = fedscan("report", "merge", str(tmp_path / "shard-0b.jsonl"), str(tmp_path / "shard-1.jsonl"))
+    whole = fedscan("scan", *lab.scan_args(), *AT, "--format", "json")
+    assert merged.returncode == whole.returncode == 2, merged.stderr
+    doc, one = json.loads(merged.stdout), json.loads(whole.stdout)
+    assert doc["interrupted"] is False and doc["shards"]["incomplete"] == []
+    for key in ("status", "endpoint_counts"):
+        assert doc[key] == one[key], key
+    assert sorted(d["domain"] for d in doc["domains"]) == sorted(d["domain"] for d in one["domains"])
+    refused = fedscan("report", "merge", str(cut), str(tmp_path / "shard-0b.jsonl"))
+    assert refused.returncode == 3 and "shards must not overlap" in refused.stderr
