@@ -31,18 +31,54 @@ class MergeError(ValueError):
     """A shard output that cannot be merged, with a one-line reason."""
 
 
-CUT: Final = object()  # what :func:`json_lines` yields for a last line cut mid-write
+CUT: Final = "cut"  # the kind of a last line cut mid-write (see :func:`records`)
 
 
-def json_lines(source: str, lines: Iterable[str], error: type[ValueError],
-               hint: str = "") -> Iterator[tuple[int, Any]]:
-    """``(line number, parsed JSON)`` of each non-blank line of a ``jsonl`` output.
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One line of a ``jsonl`` output, checked: its kind, its domain (None for the summary)."""
+
+    number: int  # 1-based line number, for FILE:LINE errors
+    kind: str  # "endpoint", "domain", "summary", or CUT
+    obj: dict[str, Any]
+    domain: str | None
+
+
+def records(source: str, lines: Iterable[str], error: type[ValueError],
+            hint: str = "") -> Iterator[Record]:
+    """The lines of a ``fedscan scan --format jsonl`` output, checked, for ``report merge``
+    and ``scan --resume``: what is not such a line is ``error`` ("FILE:LINE: why").
 
     A line that does not parse is ``error`` ("FILE:LINE: not JSON (why)" + ``hint``), except
     the last one when it has no newline: its writer was killed mid-line (a full disk, a copy
-    cut short), which is how a cut output ends, so it is yielded as :data:`CUT`. Any line after
-    it would make it damage after all, and raises.
+    cut short), which is how a cut output ends, so it comes as a record of kind :data:`CUT`.
+    Any line after it would make it damage after all, and raises.
     """
+    for number, obj in _json_lines(source, lines, error, hint):
+        where = f"{source}:{number}"
+        if obj is None:
+            yield Record(number, CUT, {}, None)
+            continue
+        if not isinstance(obj, dict) or "type" not in obj:
+            raise error(f"{where}: not a fedscan jsonl line (no 'type')")
+        kind = obj["type"]
+        if kind == "summary":
+            if obj.get("schema_version") != SCHEMA_VERSION:
+                raise error(f"{where}: schema_version {obj.get('schema_version')!r}, "
+                            f"expected {SCHEMA_VERSION}")
+            yield Record(number, kind, obj, None)
+            continue
+        if kind not in ("endpoint", "domain"):
+            raise error(f"{where}: unknown line type {kind!r}")
+        name = obj.get("domain")
+        if not isinstance(name, str):
+            raise error(f"{where}: {kind} line without a domain")
+        yield Record(number, kind, obj, name)
+
+
+def _json_lines(source: str, lines: Iterable[str], error: type[ValueError],
+                hint: str) -> Iterator[tuple[int, object]]:
+    """``(line number, parsed JSON)`` of each non-blank line; ``None`` for a cut last line."""
     cut: ValueError | None = None
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
@@ -59,7 +95,7 @@ def json_lines(source: str, lines: Iterable[str], error: type[ValueError],
             continue
         yield number, obj
     if cut is not None:
-        yield 0, CUT
+        yield 0, None
 
 
 @dataclass
@@ -83,24 +119,14 @@ class Merger:
         shard = len(self.sources)
         self.sources.append(source)
         summary = False
-        for number, obj in json_lines(source, lines, MergeError):
-            if obj is CUT:
+        for record in records(source, lines, MergeError):
+            if record.kind == CUT:
                 continue  # the shard stopped a line earlier (and has no summary either)
-            if not isinstance(obj, dict) or "type" not in obj:
-                raise MergeError(f"{source}:{number}: not a fedscan jsonl line (no 'type')")
-            kind = obj["type"]
-            if kind == "summary":
+            number, kind, obj, name = record.number, record.kind, record.obj, record.domain
+            if name is None:  # the summary
                 summary = True
-                if obj.get("schema_version") != SCHEMA_VERSION:
-                    raise MergeError(f"{source}:{number}: schema_version {obj.get('schema_version')!r}, "
-                                     f"expected {SCHEMA_VERSION}")
                 self.summaries.append(obj)
                 continue
-            if kind not in ("endpoint", "domain"):
-                raise MergeError(f"{source}:{number}: unknown line type {kind!r}")
-            name = obj.get("domain")
-            if not isinstance(name, str):
-                raise MergeError(f"{source}:{number}: {kind} line without a domain")
             entry = self.domains.get(name)
             if entry is None:
                 entry = self.domains[name] = _Domain(source, shard)
@@ -156,13 +182,13 @@ class Merger:
 
     @staticmethod
     def _domain_json(name: str, d: _Domain) -> dict[str, Any]:
-        endpoint_statuses = [_status(e.get("status")) for e in d.endpoints]
+        endpoint_statuses = [status_named(e.get("status")) for e in d.endpoints]
         if d.line is None:  # the shard stopped before the domain was complete
             return {"domain": name, "status": worst([*endpoint_statuses, Status.UNKNOWN]).name,
                     "findings": [], "services": [], "endpoints": d.endpoints, "incomplete": True}
         line = _strip_type(d.line)
         expected = line.pop("endpoint_count", len(d.endpoints))
-        status = worst([_status(line.get("status")), *endpoint_statuses])
+        status = worst([status_named(line.get("status")), *endpoint_statuses])
         out = {**line, "status": status.name, "endpoints": d.endpoints}
         if expected != len(d.endpoints):
             out["incomplete"] = True
@@ -173,7 +199,8 @@ def _strip_type(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k != "type"}
 
 
-def _status(name: object) -> Status:
+def status_named(name: object) -> Status:
+    """A status as a saved report names it; UNKNOWN for anything else (never better)."""
     try:
         return Status[str(name)]
     except KeyError:

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scanner.findings import Status
-from scanner.report_merge import CUT, json_lines
-from scanner.results import SCHEMA_VERSION, DomainResult, ServiceResult, read_findings
+from scanner.report_merge import CUT, Record, records, status_named
+from scanner.results import DomainResult, ServiceResult, read_findings
 
 
 class ResumeError(ValueError):
@@ -42,14 +42,12 @@ class _Seen:
 
     endpoints: Counter[Status] = field(default_factory=Counter)
     line: dict[str, Any] | None = None  # its domain line, once seen
-    order: int = 0  # the line number of its domain line
 
 
 @dataclass
 class Carried:
     """The domains an earlier output finished, and where its lines are."""
 
-    source: str
     finished: dict[str, DomainResult]  # by name, in the order their domain lines came
     owners: list[str | None]  # for each line of the source (0-based), the domain it belongs to
     dropped_tail: bool = False  # the last line was cut mid-write and was dropped
@@ -79,44 +77,35 @@ class Resumed:
 def read(source: str, lines: Iterable[str]) -> Carried:
     """Read an earlier ``jsonl`` output of ``fedscan scan`` (complete or cut short)."""
     seen: dict[str, _Seen] = {}
+    done: list[str] = []  # the domains with a domain line, in its order
     owners: list[str | None] = []
     dropped = False
-    for number, obj in json_lines(source, lines, ResumeError, ": not a fedscan --format jsonl output"):
-        if obj is CUT:
+    for record in records(source, lines, ResumeError, ": not a fedscan --format jsonl output"):
+        if record.kind == CUT:
             dropped = True
             continue
-        owners.extend([None] * (number - len(owners)))
-        owners[number - 1] = _place(source, number, obj, seen)
-    done = sorted((name for name, s in seen.items() if s.line is not None),
-                  key=lambda name: seen[name].order)
+        owners.extend([None] * (record.number - len(owners)))
+        owners[record.number - 1] = _place(source, record, seen, done)
     finished = {name: _domain_result(name, seen[name]) for name in done if _complete(seen[name])}
-    return Carried(source, finished, [o if o in finished else None for o in owners], dropped)
+    return Carried(finished, [o if o in finished else None for o in owners], dropped)
 
 
-def _place(source: str, number: int, obj: object, seen: dict[str, _Seen]) -> str | None:
-    """Record one parsed line; the domain it belongs to (None: the summary)."""
-    where = f"{source}:{number}"
-    if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
-        raise ResumeError(f"{where}: not a fedscan jsonl line (no 'type')")
-    kind = obj["type"]
-    if kind == "summary":
-        if obj.get("schema_version") != SCHEMA_VERSION:
-            raise ResumeError(f"{where}: schema_version {obj.get('schema_version')!r}, "
-                              f"expected {SCHEMA_VERSION}")
+def _place(source: str, record: Record, seen: dict[str, _Seen], done: list[str]) -> str | None:
+    """Record one line; the domain it belongs to (None: the summary)."""
+    name = record.domain
+    if name is None:
         return None
-    if kind not in ("endpoint", "domain"):
-        raise ResumeError(f"{where}: unknown line type {kind!r}")
-    name = obj.get("domain")
-    if not isinstance(name, str) or not name:
-        raise ResumeError(f"{where}: {kind} line without a domain")
+    if not name:
+        raise ResumeError(f"{source}:{record.number}: {record.kind} line without a domain")
     s = seen.setdefault(name, _Seen())
     if s.line is not None:
-        raise ResumeError(f"{where}: {name} is complete already (its domain line came earlier): "
-                          "two outputs joined? Resume from one")
-    if kind == "domain":
-        s.line, s.order = obj, number
+        raise ResumeError(f"{source}:{record.number}: {name} is complete already (its domain line "
+                          "came earlier): two outputs joined? Resume from one")
+    if record.kind == "domain":
+        s.line = record.obj
+        done.append(name)
     else:
-        s.endpoints[_status(obj.get("status"))] += 1
+        s.endpoints[status_named(record.obj.get("status"))] += 1
     return name
 
 
@@ -140,10 +129,3 @@ def _domain_result(name: str, s: _Seen) -> DomainResult:
                                           item.get("hosted_microsoft_365") is True))
     return DomainResult(name, services=services, findings=read_findings(line.get("findings")),
                         released=dict(s.endpoints), finished=True)
-
-
-def _status(name: object) -> Status:
-    try:
-        return Status[str(name)]
-    except KeyError:
-        return Status.UNKNOWN
