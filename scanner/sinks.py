@@ -63,11 +63,15 @@ class JsonLines(Sink):
         self.reader_left = False
 
     def _write(self, obj: dict[str, Any]) -> None:
+        self._emit(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+    def _emit(self, text: str, *, flush: bool = True) -> None:
         if self.reader_left:
             return
         try:
-            self.out.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
-            self.out.flush()
+            self.out.write(text)
+            if flush:
+                self.out.flush()
         except BrokenPipeError:
             # `fedscan scan ... | head`: the reader has what it wanted. Not an error: the scan
             # finishes (its status is the exit code) and writes nothing more.
@@ -75,17 +79,13 @@ class JsonLines(Sink):
             silence_stdout()
 
     def copy(self, lines: Iterable[str]) -> None:
-        """Lines of an earlier output, unchanged (``--resume``: the domains it finished)."""
+        """Lines of an earlier output, unchanged (``--resume``: the domains it finished);
+        flushed once at the end, not per line."""
         for line in lines:
             if self.reader_left:
                 return
-            try:
-                self.out.write(line)
-            except BrokenPipeError:
-                self.reader_left = True
-                silence_stdout()
-        with contextlib.suppress(BrokenPipeError):
-            self.out.flush()
+            self._emit(line, flush=False)
+        self._emit("")
 
     def endpoint_done(self, result: EndpointResult) -> None:
         self._write({"type": "endpoint", **result.to_json()})
