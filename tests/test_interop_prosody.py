@@ -11,6 +11,7 @@ root, where ``.ci/run`` installs it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -116,6 +117,15 @@ def prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prosody]:
     while direct_port == port:
         direct_port = _free_port()
     config = _write_config(workdir, port, direct_port)
+    with running(binary, config, port, direct_port) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running(binary: str, config: Path, port: int, direct_port: int) -> Iterator[Prosody]:
+    """Prosody with ``config`` (in its own directory, which is its HOME and holds its log),
+    listening on ``port`` and ``direct_port``; stopped on the way out."""
+    workdir = config.parent
     with (workdir / "console.log").open("wb") as console:
         # -F: foreground, so that this process *is* prosody and can be stopped by its pid.
         process = subprocess.Popen(

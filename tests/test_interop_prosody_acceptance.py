@@ -14,10 +14,8 @@ Skipped when prosody is absent, except in CI as root (``.ci/run`` installs it).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import string
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +24,8 @@ import pytest
 
 from scanner.cli import run
 from scanner.lab.pki import lab_pki
-from scanner.lab.process import stop as _stop
 from tests.conftest import CERTS, require_program
-from tests.test_interop_prosody import Prosody, _free_port, _wait_until_listening
+from tests.test_interop_prosody import Prosody, _free_port, running
 
 TEMPLATE = Path(__file__).resolve().parent / "interop" / "prosody-certauth.cfg.lua.in"
 LOOPBACK = "127.0.0.1"
@@ -53,17 +50,8 @@ def prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prosody]:
     config = workdir / "prosody.cfg.lua"
     config.write_text(string.Template(TEMPLATE.read_text()).substitute(workdir=str(workdir),
                                                                         s2s_port=port))
-    with (workdir / "console.log").open("wb") as console:
-        process = subprocess.Popen(
-            [binary, "-F", "--config", str(config)], cwd=workdir, stdin=subprocess.DEVNULL,
-            stdout=console, stderr=subprocess.STDOUT, env={**os.environ, "HOME": str(workdir)},
-        )
-    server = Prosody(port, port, workdir, process)
-    try:
-        _wait_until_listening(server)
+    with running(binary, config, port, port) as server:
         yield server
-    finally:
-        _stop(process)
 
 
 def scan(capsys: pytest.CaptureFixture[str], server: Prosody, *args: str) -> tuple[int, dict[str, Any]]:
